@@ -1,0 +1,58 @@
+# The front door for every routine task. `make migrate-up` and `make test` work on a fresh clone.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SQLMIG := $(BIN)/sqlmig
+STAMP := $(VENV)/.installed-stamp
+TYPE ?= migrate
+
+.PHONY: venv migrate-up migrate-down seed-up seed-down migration status test lint bench db-up db-down clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+migrate-up: venv
+	$(SQLMIG) migrate up
+
+# Rolls back every migration, as the seed's `migrate:down` did. Asks first on a terminal; YES=1 skips the question.
+migrate-down: venv
+	@$(SQLMIG) migrate down --all $(if $(YES),--yes,)
+
+seed-up: venv
+	$(SQLMIG) seed up
+
+seed-down: venv
+	@$(SQLMIG) seed down --all $(if $(YES),--yes,)
+
+# make migration TYPE=migrate NAME=add_users SCHEMA=auth
+migration: venv
+	@test -n "$(NAME)" || { echo "usage: make migration TYPE=migrate|seed NAME=name [SCHEMA=schema]" >&2; exit 2; }
+	$(SQLMIG) new --type $(TYPE) --name $(NAME) $(if $(SCHEMA),--schema $(SCHEMA),)
+
+status: venv
+	$(SQLMIG) status
+
+test: venv
+	$(BIN)/pytest
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy sqlmig
+
+bench: venv
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+db-up:
+	docker compose up -d --wait
+
+db-down:
+	docker compose down
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

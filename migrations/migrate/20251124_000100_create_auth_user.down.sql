@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS auth.session;
+DROP TABLE IF EXISTS auth."user";

@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS master.locations;
+DROP TABLE IF EXISTS master.categories;

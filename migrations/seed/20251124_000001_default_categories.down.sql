@@ -1,0 +1,1 @@
+DELETE FROM master.categories WHERE name IN ('E-readers', 'Electronics', 'Books', 'Home & Garden');

@@ -1,0 +1,71 @@
+"""sqlmig: raw-SQL PostgreSQL migrations, with an advisory lock, a history table and Jinja2 templates.
+
+Start-up use::
+
+    import sqlmig
+    sqlmig.apply()                      # URL from SQLMIG_DATABASE_URL / DIRECT_URL / DATABASE_URL / .env
+
+Every error derives from :class:`SqlmigError`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+from .errors import (
+    ConfigError,
+    ConnectError,
+    DiscoveryError,
+    DriftError,
+    FileProblem,
+    LockTimeout,
+    MigrationError,
+    MissingDownError,
+    MissingFileError,
+    OutOfOrderError,
+    PendingMigrationsError,
+    PlanError,
+    RenderError,
+    SqlmigError,
+)
+from .model import Report, Result, StatusEntry, StatusReport
+
+if TYPE_CHECKING:
+    from .api import accept, apply, rollback, status
+
+__all__ = [
+    "ConfigError",
+    "ConnectError",
+    "DiscoveryError",
+    "DriftError",
+    "FileProblem",
+    "LockTimeout",
+    "MigrationError",
+    "MissingDownError",
+    "MissingFileError",
+    "OutOfOrderError",
+    "PendingMigrationsError",
+    "PlanError",
+    "RenderError",
+    "Report",
+    "Result",
+    "SqlmigError",
+    "StatusEntry",
+    "StatusReport",
+    "__version__",
+    "accept",
+    "apply",
+    "rollback",
+    "status",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # The API pulls in psycopg; load it on first use so that `sqlmig --help` and `sqlmig new` stay fast.
+    if name in ("apply", "rollback", "status", "accept"):
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'sqlmig' has no attribute {name!r}")

@@ -1,0 +1,155 @@
+"""Configuration: flags > environment > ``.env`` > ``[tool.sqlmig]`` in ``pyproject.toml`` > defaults.
+
+Database URL variables, most preferred first: ``SQLMIG_DATABASE_URL``, ``DIRECT_URL`` (a direct connection, as
+Prisma and Supabase name it: session locks and transaction-mode poolers do not mix), ``DATABASE_URL``. ``.env``
+fills in variables the environment does not set (as python-dotenv does), then the first of these names wins.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+URL_VARIABLES = ("SQLMIG_DATABASE_URL", "DIRECT_URL", "DATABASE_URL")
+DEFAULT_DIRECTORY = "migrations"
+DEFAULT_HISTORY_TABLE = "public.migration_history"
+DEFAULT_LOCK_WAIT = 300.0
+_KEYS = {"directory", "history_table", "schema", "vars", "env", "lock_wait", "allow_out_of_order", "stubs"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs, resolved. ``database_url`` is None when no URL is configured anywhere;
+    ``url_source`` says where it came from (e.g. ``DIRECT_URL (.env)``)."""
+
+    database_url: str | None = None
+    url_source: str = ""
+    directory: Path = Path(DEFAULT_DIRECTORY)
+    history_table: str = DEFAULT_HISTORY_TABLE
+    schema: str | None = None
+    vars: Mapping[str, Any] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+    lock_wait: float = DEFAULT_LOCK_WAIT
+    allow_out_of_order: bool = False
+    stubs: Path | None = None
+
+
+def load(
+    *,
+    database_url: str | None = None,
+    directory: str | Path | None = None,
+    schema: str | None = None,
+    vars: Mapping[str, Any] | None = None,
+    history_table: str | None = None,
+    lock_wait: float | None = None,
+    allow_out_of_order: bool | None = None,
+    cwd: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Resolve settings; explicit arguments (the CLI's flags) win. Reads ``.env`` and ``pyproject.toml`` in
+    ``cwd`` (default: the working directory). Raises :class:`ConfigError` for an invalid ``[tool.sqlmig]``."""
+    cwd = cwd or Path.cwd()
+    merged = {**read_dotenv(cwd / ".env"), **(os.environ if environ is None else environ)}
+    project = read_pyproject(cwd / "pyproject.toml")
+    url, source = database_url, "--database-url"
+    if url is None:
+        url, source = next(((merged[n], _origin(n, environ)) for n in URL_VARIABLES if merged.get(n)), (None, ""))
+    allowed = project.get("env", [])
+    base = Path(directory if directory is not None else project.get("directory", DEFAULT_DIRECTORY))
+    stubs = project.get("stubs")
+    return Settings(
+        database_url=url,
+        url_source=source,
+        directory=base if base.is_absolute() else cwd / base,
+        history_table=history_table or project.get("history_table", DEFAULT_HISTORY_TABLE),
+        schema=schema if schema is not None else project.get("schema"),
+        vars={**project.get("vars", {}), **(vars or {})},
+        env={name: merged[name] for name in allowed if name in merged},
+        lock_wait=float(lock_wait if lock_wait is not None else project.get("lock_wait", DEFAULT_LOCK_WAIT)),
+        allow_out_of_order=bool(
+            allow_out_of_order if allow_out_of_order is not None else project.get("allow_out_of_order", False)
+        ),
+        stubs=(cwd / stubs) if stubs else None,
+    )
+
+
+def _origin(name: str, environ: Mapping[str, str] | None) -> str:
+    return name if name in (os.environ if environ is None else environ) else f"{name} (.env)"
+
+
+def read_pyproject(path: Path) -> dict[str, Any]:
+    """The ``[tool.sqlmig]`` table of a ``pyproject.toml`` (empty if absent), checked for unknown keys and types."""
+    try:
+        with open(path, "rb") as fh:
+            table = tomllib.load(fh).get("tool", {}).get("sqlmig", {})
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    unknown = sorted(set(table) - _KEYS)
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) in [tool.sqlmig]: {', '.join(unknown)}; known: {sorted(_KEYS)}")
+    if not isinstance(table.get("vars", {}), dict):
+        raise ConfigError(f"{path}: [tool.sqlmig] vars must be a table of name = value")
+    env = table.get("env", [])
+    if not isinstance(env, list) or not all(isinstance(n, str) for n in env):
+        raise ConfigError(f"{path}: [tool.sqlmig] env must be a list of environment variable names")
+    return dict(table)
+
+
+_DOTENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """Variables of a ``.env`` file: ``NAME=value`` lines, optional ``export``, quotes, ``#`` comments."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, IsADirectoryError):
+        return {}
+    result = {}
+    for line in text.splitlines():
+        m = _DOTENV_LINE.match(line)
+        if m is None or line.lstrip().startswith("#"):
+            continue
+        value = m[2]
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        else:
+            value = re.split(r"\s+#", value, maxsplit=1)[0]
+        result[m[1]] = value
+    return result
+
+
+def parse_vars(pairs: Sequence[str]) -> dict[str, str]:
+    """``NAME=VALUE`` strings (the CLI's ``--var``) as a dict; raises :class:`ConfigError` on a malformed one."""
+    result = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.isidentifier():
+            raise ConfigError(f"--var expects NAME=VALUE with NAME a valid identifier, got {pair!r}")
+        result[name] = value
+    return result
+
+
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@?#]*:)(?P<pw>[^@/?#]*)(?=@)", re.IGNORECASE)
+_DSN_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+_QUERY_PASSWORD = re.compile(r"(?P<head>[?&]password=)(?P<pw>[^&#]*)", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """``text`` with every password in a URL or ``key=value`` connection string replaced by ``***``."""
+    for pattern in (_URL_PASSWORD, _QUERY_PASSWORD, _DSN_PASSWORD):
+        text = pattern.sub(lambda m: m["head"] + ("***" if m["pw"] else ""), text)
+    return text

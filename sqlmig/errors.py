@@ -1,0 +1,182 @@
+"""The one exception tree of sqlmig.
+
+Every exception sqlmig raises derives from :class:`SqlmigError`, so ``except sqlmig.SqlmigError`` catches all of
+them. Each leaf carries structured attributes and a class-level ``exit_code`` that the CLI uses as its exit status.
+Driver errors are wrapped with ``raise ... from exc``; the original stays available as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class SqlmigError(Exception):
+    """Root of all sqlmig errors."""
+
+    exit_code = 1
+
+
+class ConfigError(SqlmigError):
+    """The configuration is unusable: no database URL, a malformed option, a bad ``pyproject.toml`` section."""
+
+    exit_code = 5
+
+
+class ConnectError(SqlmigError):
+    """The database server could not be reached or refused the connection (the URL's password is never shown)."""
+
+    exit_code = 5
+
+
+@dataclass(frozen=True)
+class FileProblem:
+    """One offending file: its path, the line the problem is on (0 when it concerns the whole file), and why."""
+
+    path: Path
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else str(self.path)
+        return f"{where}: {self.message}"
+
+
+class DiscoveryError(SqlmigError):
+    """Migration files are malformed: bad names, duplicate versions, orphan down files, unknown directives.
+
+    ``problems`` lists every offending file, not just the first one found.
+    """
+
+    exit_code = 4
+
+    def __init__(self, problems: list[FileProblem]) -> None:
+        self.problems = tuple(problems)
+        lines = "\n".join(f"  {p}" for p in self.problems)
+        super().__init__(f"{len(self.problems)} problem(s) with migration files:\n{lines}")
+
+
+class RenderError(SqlmigError):
+    """A template could not be rendered (syntax error, undefined variable); nothing has been executed."""
+
+    exit_code = 4
+
+    def __init__(self, path: Path, line: int, message: str, hint: str = "") -> None:
+        self.path = path
+        self.line = line
+        self.message = message
+        self.hint = hint
+        text = f"{path}:{line}: template error: {message}"
+        super().__init__(f"{text}\n  hint: {hint}" if hint else text)
+
+
+class PlanError(SqlmigError):
+    """The history and the files disagree in a way that needs a decision; nothing has been executed.
+
+    ``names`` lists the migrations concerned. Subclasses say which disagreement it is.
+    """
+
+    exit_code = 4
+
+    def __init__(self, message: str, names: list[str] | tuple[str, ...] = ()) -> None:
+        self.names = tuple(names)
+        super().__init__(message)
+
+
+class DriftError(PlanError):
+    """Applied migration files were edited after they ran (their raw checksum changed)."""
+
+
+class OutOfOrderError(PlanError):
+    """Pending migrations are older than the newest applied one."""
+
+
+class MissingFileError(PlanError):
+    """History rows name migrations whose files are gone."""
+
+
+class MissingDownError(PlanError):
+    """A rollback needs ``.down.sql`` files that do not exist."""
+
+
+class PendingMigrationsError(PlanError):
+    """Seeds were asked for while schema migrations are still pending."""
+
+
+class LockTimeout(SqlmigError):
+    """Another process held the migration lock for longer than the configured wait.
+
+    ``holder`` describes that process (pid, application name, client address, state, age) when it could be read.
+    """
+
+    exit_code = 6
+
+    def __init__(self, waited: float, holder: str | None) -> None:
+        self.waited = waited
+        self.holder = holder
+        who = holder or "an unknown session"
+        super().__init__(
+            f"could not take the migration lock within {waited:.0f}s: it is held by {who}. "
+            "Wait for that run to finish, or raise the wait with --lock-wait SECONDS."
+        )
+
+
+class MigrationError(SqlmigError):
+    """A migration's SQL failed on the server; that migration was rolled back.
+
+    Attributes point into the file the user wrote: ``path``, ``line`` and ``column`` (1-based; 0 when unknown),
+    ``statement`` (the failing statement as sent), and the server's ``sqlstate``, ``message``, ``detail`` and
+    ``hint``. ``applied`` names the migrations of the same run that were committed before the failure.
+    """
+
+    exit_code = 1
+
+    def __init__(
+        self,
+        *,
+        path: Path,
+        name: str,
+        line: int,
+        column: int,
+        statement: str,
+        sqlstate: str | None,
+        message: str,
+        detail: str | None = None,
+        hint: str | None = None,
+        applied: tuple[str, ...] = (),
+        rolled_back: bool = True,
+    ) -> None:
+        self.path = path
+        self.name = name
+        self.line = line
+        self.column = column
+        self.statement = statement
+        self.sqlstate = sqlstate
+        self.message = message
+        self.detail = detail
+        self.hint = hint
+        self.applied = applied
+        self.rolled_back = rolled_back
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        where = f"{self.path}:{self.line}:{self.column}" if self.line else str(self.path)
+        parts = [f"{where}: {self.message}" + (f" (SQLSTATE {self.sqlstate})" if self.sqlstate else "")]
+        if self.detail:
+            parts.append(f"  detail: {self.detail}")
+        if self.hint:
+            parts.append(f"  hint: {self.hint}")
+        stmt = self.statement.strip()
+        if stmt:
+            shown = stmt if len(stmt) <= 400 else stmt[:400] + " ..."
+            parts.append("  statement: " + shown.replace("\n", "\n    "))
+        if self.rolled_back:
+            parts.append(f"  {self.name} was rolled back; the database is as it was before it.")
+        else:
+            parts.append(
+                f"  {self.name} runs without a transaction: the statements before this one stay applied and it is"
+                " not recorded. Make them safe to repeat (IF NOT EXISTS) before running it again."
+            )
+        if self.applied:
+            parts.append(f"  applied before the failure in this run: {', '.join(self.applied)}")
+        return "\n".join(parts)

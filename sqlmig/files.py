@@ -1,0 +1,152 @@
+"""Discovery of migration files: naming rule, up/down pairing, directives and checksums.
+
+Pure apart from reading files. Every problem found is collected, so one run lists every offending file.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import DiscoveryError, FileProblem
+from .model import TRACKS, MigrationFile, SqlFile, Track
+from .sqltext import read_directives
+
+# The time part is deliberately not checked as a clock time: real projects have versions like 20230322_519590.
+NAME_RE = re.compile(r"^(?P<version>\d{8}_\d{6})_(?P<label>[A-Za-z0-9][A-Za-z0-9_-]*)\.(?P<kind>up|down)\.sql$")
+NAMING_RULE = "expected <YYYYMMDD>_<HHMMSS>_<name>.up.sql or .down.sql"
+
+_BOM = codecs.BOM_UTF8
+_CHUNK = 1 << 20
+_TEMPLATE_MARKERS = (b"{{", b"{%", b"{#")
+
+
+def discover(directory: Path, track: Track) -> list[MigrationFile]:
+    """The migrations of one track, found in ``directory/<track>/``, in version order.
+
+    A missing track folder means no migrations. Raises :class:`DiscoveryError` listing every file that does not
+    fit the naming rule, every duplicate version, every down file without an up file, every unknown directive and
+    every file that is not valid UTF-8. Reads files; writes nothing.
+    """
+    return discover_tracks(directory, (track,))[track]
+
+
+def discover_tracks(directory: Path, tracks: tuple[Track, ...] = TRACKS) -> dict[Track, list[MigrationFile]]:
+    """:func:`discover` for several tracks at once, collecting the problems of all of them into one error."""
+    if not directory.is_dir():
+        raise DiscoveryError([FileProblem(directory, 0, "migrations folder not found (set --dir or create it)")])
+    problems: list[FileProblem] = []
+    found = {track: _discover_track(directory / track, track, problems) for track in tracks}
+    if problems:
+        raise DiscoveryError(problems)
+    return found
+
+
+def _discover_track(folder: Path, track: Track, problems: list[FileProblem]) -> list[MigrationFile]:
+    ups: dict[str, Path] = {}
+    downs: dict[str, Path] = {}
+    for path in _sql_files(folder):
+        m = NAME_RE.match(path.name)
+        if m is None:
+            problems.append(FileProblem(path, 0, f"file name does not fit the naming rule: {NAMING_RULE}"))
+            continue
+        name = path.name[: m.start("kind") - 1]
+        (ups if m["kind"] == "up" else downs)[name] = path
+
+    for name in sorted(downs.keys() - ups.keys()):
+        problems.append(FileProblem(downs[name], 0, f"down file has no up file (expected {name}.up.sql)"))
+
+    by_version: dict[str, list[str]] = {}
+    for name in ups:
+        by_version.setdefault(name[:15], []).append(name)
+    for version, names in sorted(by_version.items()):
+        if len(names) > 1:
+            for name in sorted(names):
+                others = ", ".join(n for n in sorted(names) if n != name)
+                problems.append(FileProblem(ups[name], 0, f"duplicate version {version} (also used by {others})"))
+
+    result = []
+    for name in sorted(ups, key=lambda n: (n[:15], n)):
+        up = scan_file(ups[name], problems)
+        down = scan_file(downs[name], problems) if name in downs else None
+        if up is not None and (name not in downs or down is not None):
+            result.append(MigrationFile(track=track, version=name[:15], name=name, up=up, down=down))
+    return result
+
+
+def _sql_files(folder: Path) -> Iterator[Path]:
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return
+    for entry in sorted(entries, key=lambda e: e.name):
+        if entry.name.endswith(".sql") and not entry.name.startswith(".") and entry.is_file():
+            yield Path(entry.path)
+
+
+def scan_file(path: Path, problems: list[FileProblem]) -> SqlFile | None:
+    """Checksum, directives and template detection of one file, read once in chunks (large seeds stream).
+
+    The checksum is SHA-256 of the text with a UTF-8 BOM stripped and CRLF normalised to LF. Problems are
+    appended to ``problems`` and None is returned for a file that cannot be used.
+    """
+    digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    templated = False
+    head = ""
+    size = 0
+    line = 1
+    pending_cr = b""
+    try:
+        with open(path, "rb") as fh:
+            chunk = fh.read(_CHUNK)
+            if chunk.startswith(_BOM):
+                chunk = chunk[len(_BOM) :]
+            tail = b""
+            while chunk:
+                size += len(chunk)
+                data = pending_cr + chunk
+                # A CR at the end of a chunk may be the first half of a CRLF split across two reads.
+                pending_cr = b"\r" if data.endswith(b"\r") else b""
+                data = data[:-1] if pending_cr else data
+                data = data.replace(b"\r\n", b"\n")
+                digest.update(data)
+                try:
+                    text = decoder.decode(data)
+                except UnicodeDecodeError as exc:
+                    bad_line = line + data[: exc.start].count(b"\n")
+                    problems.append(FileProblem(path, bad_line, "not valid UTF-8 (save the file as UTF-8)"))
+                    return None
+                line += data.count(b"\n")
+                if len(head) < 8192:
+                    head += text[:8192]
+                window = tail + data
+                templated = templated or any(marker in window for marker in _TEMPLATE_MARKERS)
+                tail = data[-1:]
+                chunk = fh.read(_CHUNK)
+            digest.update(pending_cr)
+    except OSError as exc:
+        problems.append(FileProblem(path, 0, f"cannot read file: {exc.strerror or exc}"))
+        return None
+    try:
+        directives = read_directives(head.splitlines(keepends=True), path)
+    except DiscoveryError as exc:
+        problems.extend(exc.problems)
+        return None
+    return SqlFile(
+        path=path,
+        directives=directives,
+        checksum=digest.hexdigest(),
+        templated=templated and "no-template" not in directives,
+        size=size,
+    )
+
+
+def read_text(path: Path) -> str:
+    """The text of a migration file as executed: UTF-8, BOM stripped, line endings normalised to LF."""
+    with open(path, encoding="utf-8-sig", newline=None) as fh:
+        return fh.read()
