@@ -52,8 +52,13 @@ def apply(
     or with ``single_transaction`` everything of this run is rolled back).
     """
     settings = config.load(
-        database_url=database if isinstance(database, str) else None, directory=directory, schema=schema,
-        vars=vars, history_table=history_table, lock_wait=lock_wait, allow_out_of_order=allow_out_of_order,
+        database_url=database if isinstance(database, str) else None,
+        directory=directory,
+        schema=schema,
+        vars=vars,
+        history_table=history_table,
+        lock_wait=lock_wait,
+        allow_out_of_order=allow_out_of_order,
     )
     tracks: tuple[Track, ...] = ("migrate",) if track == "migrate" else ("migrate", "seed")
     files = discover_tracks(settings.directory, tracks)
@@ -92,8 +97,12 @@ def rollback(
     ``.down.sql``, and the errors of :func:`apply` otherwise.
     """
     settings = config.load(
-        database_url=database if isinstance(database, str) else None, directory=directory, schema=schema,
-        vars=vars, history_table=history_table, lock_wait=lock_wait,
+        database_url=database if isinstance(database, str) else None,
+        directory=directory,
+        schema=schema,
+        vars=vars,
+        history_table=history_table,
+        lock_wait=lock_wait,
     )
     files = discover_tracks(settings.directory, (track,))[track]
     table = TableName.parse(settings.history_table)
@@ -117,7 +126,8 @@ def status(
 ) -> StatusReport:
     """The state of every migration of ``tracks``: applied, pending, drifted or missing. Read-only; no lock."""
     settings = config.load(
-        database_url=database if isinstance(database, str) else None, directory=directory,
+        database_url=database if isinstance(database, str) else None,
+        directory=directory,
         history_table=history_table,
     )
     files = discover_tracks(settings.directory, tuple(tracks))
@@ -139,8 +149,10 @@ def accept(
     that they no longer count as drift; also fills in checksums missing from rows written by another runner.
     Writes, under the migration lock. Returns the names whose stored checksum changed."""
     settings = config.load(
-        database_url=database if isinstance(database, str) else None, directory=directory,
-        history_table=history_table, lock_wait=lock_wait,
+        database_url=database if isinstance(database, str) else None,
+        directory=directory,
+        history_table=history_table,
+        lock_wait=lock_wait,
     )
     files = discover_tracks(settings.directory, (track,))[track]
     unknown = sorted(set(names) - {f.name for f in files})
@@ -252,8 +264,14 @@ def _execute(
     except psycopg.Error as exc:  # COMMIT of --single-transaction (e.g. a deferred constraint)
         last = prepared[plan.steps[-1].file.name][0]
         raise MigrationError(
-            path=last.source.path, name=last.file.name, line=0, column=0, statement="COMMIT",
-            sqlstate=exc.diag.sqlstate, message=exc.diag.message_primary or str(exc),
-            detail=exc.diag.message_detail, hint=exc.diag.message_hint,
+            path=last.source.path,
+            name=last.file.name,
+            line=0,
+            column=0,
+            statement="COMMIT",
+            sqlstate=exc.diag.sqlstate,
+            message=exc.diag.message_primary or str(exc),
+            detail=exc.diag.message_detail,
+            hint=exc.diag.message_hint,
         ) from exc
     return Report(plan.track, plan.direction, tuple(results))

@@ -31,8 +31,12 @@ def common_options(f: F) -> F:
     f = click.option("--history-table", help="History table, schema.table [public.migration_history].")(f)
     f = click.option("--var", multiple=True, metavar="NAME=VALUE", help="Template variable (repeatable).")(f)
     f = click.option("--schema", help="Value of {{ schema }} in templates.")(f)
-    f = click.option("--dir", type=click.Path(path_type=Path), help="Folder holding migrate/ and seed/ [migrations].")(f)
-    f = click.option("--database-url", metavar="URL", help="PostgreSQL URL [SQLMIG_DATABASE_URL, DIRECT_URL, DATABASE_URL].")(f)
+    f = click.option("--dir", type=click.Path(path_type=Path), help="Folder holding migrate/ and seed/ [migrations].")(
+        f
+    )
+    f = click.option(
+        "--database-url", metavar="URL", help="PostgreSQL URL [SQLMIG_DATABASE_URL, DIRECT_URL, DATABASE_URL]."
+    )(f)
     return f
 
 
@@ -96,13 +100,20 @@ def _log_steps(to_stderr: bool) -> None:
 def _print_report(report: Report, as_json: bool) -> None:
     if as_json:
         results = [
-            {"track": r.track, "version": r.version, "name": r.name, "direction": r.direction,
-             "duration_ms": round(r.duration_ms, 1)}
+            {
+                "track": r.track,
+                "version": r.version,
+                "name": r.name,
+                "direction": r.direction,
+                "duration_ms": round(r.duration_ms, 1),
+            }
             for r in report.results
         ]
         click.echo(json.dumps({"track": report.track, "direction": report.direction, "results": results}))
     elif not report:
-        click.echo(f"Nothing to do: {report.track} is up to date." if report.direction == "up" else "Nothing to roll back.")
+        click.echo(
+            f"Nothing to do: {report.track} is up to date." if report.direction == "up" else "Nothing to roll back."
+        )
     else:
         verb = "Applied" if report.direction == "up" else "Rolled back"
         click.echo(f"{verb} {len(report)} {report.track} migration(s).")
@@ -110,13 +121,17 @@ def _print_report(report: Report, as_json: bool) -> None:
 
 def _print_status(report: StatusReport, as_json: bool) -> None:
     if as_json:
-        entries = [
-            {"track": e.track, "version": e.version, "name": e.name, "state": e.state,
-             "executed_at": e.executed_at.isoformat() if e.executed_at else None}
+        rows = [
+            {
+                "track": e.track,
+                "version": e.version,
+                "name": e.name,
+                "state": e.state,
+                "executed_at": e.executed_at.isoformat() if e.executed_at else None,
+            }
             for e in report.entries
         ]
-        click.echo(json.dumps({"migrations": entries, "pending": len(report.pending),
-                               "problems": len(report.problems)}))
+        click.echo(json.dumps({"migrations": rows, "pending": len(report.pending), "problems": len(report.problems)}))
         return
     for track in ("migrate", "seed"):
         entries = [e for e in report.entries if e.track == track]
@@ -146,19 +161,38 @@ def _track_group(track: Track) -> click.Group:
     @common_options
     @click.option("--single-transaction", is_flag=True, help="Apply all pending files in one transaction.")
     @click.option("--lock-wait", type=float, metavar="SECONDS", help="How long to wait for the migration lock [300].")
-    @click.option("--allow-out-of-order", is_flag=True, default=None, help="Apply pending files older than the newest applied one.")
+    @click.option(
+        "--allow-out-of-order",
+        is_flag=True,
+        default=None,
+        help="Apply pending files older than the newest applied one.",
+    )
     @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
     @click.pass_context
     @handle_errors
-    def up(ctx: click.Context, single_transaction: bool, lock_wait: float | None,
-           allow_out_of_order: bool | None, as_json: bool, **opts: Any) -> None:
+    def up(
+        ctx: click.Context,
+        /,
+        single_transaction: bool,
+        lock_wait: float | None,
+        allow_out_of_order: bool | None,
+        as_json: bool,
+        **opts: Any,
+    ) -> None:
         from . import api
 
         opts = _settings(ctx, opts)
         url = _database(opts, quiet=as_json)
         _log_steps(to_stderr=as_json)
-        report = api.apply(url, track=track, single_transaction=single_transaction, lock_wait=lock_wait,
-                           allow_out_of_order=allow_out_of_order, **_api_kwargs(opts), **_templating(opts))
+        report = api.apply(
+            url,
+            track=track,
+            single_transaction=single_transaction,
+            lock_wait=lock_wait,
+            allow_out_of_order=allow_out_of_order,
+            **_api_kwargs(opts),
+            **_templating(opts),
+        )
         _print_report(report, as_json)
 
     @group.command(help=f"Roll back applied {track} files, newest first: one by default.")
@@ -171,8 +205,17 @@ def _track_group(track: Track) -> click.Group:
     @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
     @click.pass_context
     @handle_errors
-    def down(ctx: click.Context, steps: int | None, to: str | None, all_: bool, yes: bool,
-             lock_wait: float | None, as_json: bool, **opts: Any) -> None:
+    def down(
+        ctx: click.Context,
+        /,
+        steps: int | None,
+        to: str | None,
+        all_: bool,
+        yes: bool,
+        lock_wait: float | None,
+        as_json: bool,
+        **opts: Any,
+    ) -> None:
         from . import api
 
         if sum(x is not None and x is not False for x in (steps, to, all_ or None)) > 1:
@@ -182,8 +225,16 @@ def _track_group(track: Track) -> click.Group:
         if all_ and not yes and sys.stdin.isatty():
             click.confirm(f"Roll back ALL applied {track} files?", abort=True)
         _log_steps(to_stderr=as_json)
-        report = api.rollback(url, track=track, steps=steps or 1, to=to, all=all_, lock_wait=lock_wait,
-                              **_api_kwargs(opts), **_templating(opts))
+        report = api.rollback(
+            url,
+            track=track,
+            steps=steps or 1,
+            to=to,
+            all=all_,
+            lock_wait=lock_wait,
+            **_api_kwargs(opts),
+            **_templating(opts),
+        )
         _print_report(report, as_json)
 
     @group.command(name="status", help=f"Show the state of every {track} file.")
@@ -191,7 +242,7 @@ def _track_group(track: Track) -> click.Group:
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     @click.option("--exit-code", is_flag=True, help=f"Exit with {EXIT_PENDING} when something is pending.")
     @click.pass_context
-    def track_status(ctx: click.Context, as_json: bool, exit_code: bool, **opts: Any) -> None:
+    def track_status(ctx: click.Context, /, as_json: bool, exit_code: bool, **opts: Any) -> None:
         ctx.invoke(status, as_json=as_json, exit_code=exit_code, tracks=(track,), **opts)
 
     @group.command(help="Accept edits of applied files: store their current checksums (all drifted ones, or NAMES).")
@@ -199,7 +250,7 @@ def _track_group(track: Track) -> click.Group:
     @click.argument("names", nargs=-1)
     @click.pass_context
     @handle_errors
-    def accept(ctx: click.Context, names: tuple[str, ...], **opts: Any) -> None:
+    def accept(ctx: click.Context, /, names: tuple[str, ...], **opts: Any) -> None:
         from . import api
 
         opts = _settings(ctx, opts)
@@ -215,8 +266,9 @@ def _track_group(track: Track) -> click.Group:
 @click.option("--exit-code", is_flag=True, help=f"Exit with {EXIT_PENDING} when something is pending.")
 @click.pass_context
 @handle_errors
-def status(ctx: click.Context, as_json: bool, exit_code: bool, tracks: tuple[Track, ...] = ("migrate", "seed"),
-           **opts: Any) -> None:
+def status(
+    ctx: click.Context, /, as_json: bool, exit_code: bool, tracks: tuple[Track, ...] = ("migrate", "seed"), **opts: Any
+) -> None:
     from . import api
 
     opts = _settings(ctx, opts)

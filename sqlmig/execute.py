@@ -9,6 +9,8 @@ Three ways, chosen by the file:
 
 from __future__ import annotations
 
+import io
+import re
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
@@ -22,11 +24,12 @@ from .errors import DiscoveryError, FileProblem, MigrationError
 from .history import TableName
 from .model import Migration, Result
 from .render import source_position
-from .sqltext import CopyData, Statement, iter_statements, locate, split_statements
+from .sqltext import CopyData, Statement, iter_statements, locate
 
 Conn = psycopg.Connection[Any]
 Item = Statement | CopyData
 
+_COPY_LINE = re.compile(r"^COPY [^,]+, line (\d+)")
 _TX_CONTROL = {"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT"}
 # Each migration starts from the connection's own settings, as if it ran in its own psql session: a pg_dump
 # file's `set_config('search_path', '', false)` must not leak into the migrations after it.
@@ -38,16 +41,21 @@ def statements_of(migration: Migration) -> list[Item] | None:
     runs: a transactional file must not manage its own transaction. Raises :class:`DiscoveryError`."""
     if migration.sql is None:
         return None
-    items: list[Item] = list(split_statements(migration.sql))
+    items: list[Item] = list(iter_statements(io.StringIO(migration.sql)))
     if migration.source.transactional:
         for item in items:
             if isinstance(item, Statement) and _is_tx_control(item.text):
                 line, _ = source_position(migration.source, migration.sql, item.line, item.column)
-                raise DiscoveryError([FileProblem(
-                    migration.source.path, line,
-                    f"'{item.text.split()[0]}' controls the transaction, but sqlmig already runs each migration "
-                    "in one: remove BEGIN/COMMIT, or add '-- sqlmig: no-transaction' at the top of the file",
-                )])
+                raise DiscoveryError(
+                    [
+                        FileProblem(
+                            migration.source.path,
+                            line,
+                            f"'{item.text.split()[0]}' controls the transaction, but sqlmig already runs each "
+                            "migration in one: remove BEGIN/COMMIT, or add '-- sqlmig: no-transaction' at its top",
+                        )
+                    ]
+                )
     return items
 
 
@@ -193,6 +201,9 @@ def _failure(
     if statement is not None:
         position = int(diag.statement_position) if diag.statement_position else 1
         line, column = locate(statement, position)
+        copy_line = _COPY_LINE.search(diag.context or "") if statement.copy else None
+        if copy_line:  # the server counts data lines from the one after the COPY statement
+            line, column = line + statement.text.count("\n") + int(copy_line[1]), 1
         rendered = migration.sql if migration.sql is not None else None
         if rendered is not None:
             line, column = source_position(migration.source, rendered, line, column)
@@ -212,4 +223,3 @@ def _failure(
         applied=applied,
         rolled_back=migration.source.transactional,
     )
-

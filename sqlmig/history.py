@@ -90,13 +90,14 @@ def ensure(conn: psycopg.Connection[tuple[object, ...]], table: TableName, state
             ).format(table.ident)
         )
         adds = sql.SQL(", ").join(
-            sql.SQL("ADD COLUMN IF NOT EXISTS {} {}").format(sql.Identifier(col), sql.SQL(kind))  # type: ignore[arg-type]
+            sql.SQL("ADD COLUMN IF NOT EXISTS {} {}").format(sql.Identifier(col), sql.SQL(kind))
             for col, kind in EXTRA_COLUMNS
         )
         conn.execute(sql.SQL("ALTER TABLE {} ").format(table.ident) + adds)
         conn.execute(
-            sql.SQL("UPDATE {} SET version = left(name, 15) WHERE version IS NULL AND name ~ '^[0-9]{{8}}_[0-9]{{6}}'")
-            .format(table.ident)
+            sql.SQL(
+                "UPDATE {} SET version = left(name, 15) WHERE version IS NULL AND name ~ '^[0-9]{{8}}_[0-9]{{6}}'"
+            ).format(table.ident)
         )
 
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .errors import DriftError, MissingDownError, MissingFileError, OutOfOrderError, PlanError
-from .model import Applied, MigrationFile, Plan, StatusEntry, StatusReport, Step, Track
+from .model import Applied, MigrationFile, Plan, StatusEntry, StatusReport, StatusState, Step, Track
 
 ACCEPT_HINT = "if the edit was intended, record the new checksum with: sqlmig {track} accept {names}"
 
@@ -100,7 +100,7 @@ def make_status(files: Sequence[MigrationFile], applied: Sequence[Applied], *, t
         if row is None:
             entries.append(StatusEntry(track, f.version, f.name, "pending", None))
         else:
-            state = "drifted" if row.checksum is not None and row.checksum != f.up.checksum else "applied"
+            state: StatusState = "drifted" if row.checksum is not None and row.checksum != f.up.checksum else "applied"
             entries.append(StatusEntry(track, f.version, f.name, state, row.executed_at))
     names = {f.name for f in files}
     for row in rows.values():

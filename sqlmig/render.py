@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 
 # Untemplated files larger than this are streamed from disk instead of being held in memory.
 STREAM_THRESHOLD = 4 << 20
-NO_TEMPLATE_HINT = "if this file is plain SQL (e.g. an array literal '{{1,2}}'), add '-- sqlmig: no-template' at its top"
+NO_TEMPLATE_HINT = (
+    "if this file is plain SQL (e.g. an array literal '{{1,2}}'), add '-- sqlmig: no-template' at its top"
+)
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,8 @@ def quote_literal(value: object) -> str:
     """Jinja2 filter ``literal``: the value as an SQL literal (strings quoted and escaped, None as NULL)."""
     from psycopg import sql
 
-    return sql.Literal(value).as_string(None)
+    # psycopg puts a space before E'...' literals (safe after an identifier); a template wants the bare literal.
+    return sql.Literal(value).as_string(None).strip()
 
 
 @lru_cache(maxsize=1)
@@ -62,9 +65,9 @@ def environment() -> jinja2.Environment:
     """The one Jinja2 environment: StrictUndefined, no autoescape, trailing newline kept, ident/literal filters."""
     import jinja2
 
-    env = jinja2.Environment(  # noqa: S701 - SQL, not HTML: escaping is done by the ident/literal filters
+    env = jinja2.Environment(
         undefined=jinja2.StrictUndefined,
-        autoescape=False,
+        autoescape=False,  # noqa: S701 - SQL, not HTML: values are quoted by the ident/literal filters
         keep_trailing_newline=True,
     )
     env.filters["ident"] = quote_ident
@@ -120,23 +123,27 @@ def source_position(source: SqlFile, rendered: str, line: int, column: int) -> t
     """Map a (line, column) in rendered SQL back to the file the user wrote.
 
     Rendering usually keeps the line structure, so lines map one to one; when it does not (loops, multi-line
-    values), matching lines are aligned and a line produced by the template maps to the template line before it.
-    The column is kept only when the line itself was not changed by rendering.
+    values), lines rendering left unchanged anchor the mapping, and a line in between maps to the most similar
+    template line in between (a loop's output to the loop's body). The column is kept only when rendering left
+    the line unchanged. Only called on the error path.
     """
     if not source.templated:
         return line, column
-    src_lines = read_text(source.path).splitlines()
-    out_lines = rendered.splitlines()
-    mapped = line
-    if len(src_lines) != len(out_lines):
-        mapping = [0] * (len(out_lines) + 1)
-        matcher = difflib.SequenceMatcher(a=src_lines, b=out_lines, autojunk=False)
-        for block in matcher.get_matching_blocks():
-            for k in range(block.size):
-                mapping[block.b + k + 1] = block.a + k + 1
-        for i in range(1, len(mapping)):
-            mapping[i] = mapping[i] or mapping[i - 1] or 1
-        mapped = mapping[line] if 0 < line < len(mapping) else line
-    unchanged = 0 < mapped <= len(src_lines) and 0 < line <= len(out_lines)
-    unchanged = unchanged and src_lines[mapped - 1] == out_lines[line - 1]
-    return mapped, column if unchanged else 1
+    src = read_text(source.path).splitlines()
+    out = rendered.splitlines()
+    if not 0 < line <= len(out):
+        return line, column
+    if len(src) == len(out):
+        return line, column if src[line - 1] == out[line - 1] else 1
+    anchors = [(-1, -1)]
+    for block in difflib.SequenceMatcher(a=src, b=out, autojunk=False).get_matching_blocks():
+        anchors += [(block.a + k, block.b + k) for k in range(block.size)]
+    target = line - 1
+    for a, b in anchors:
+        if b == target:
+            return a + 1, column
+    before = max((p for p in anchors if p[1] < target), key=lambda p: p[1])
+    after = min((p for p in anchors if p[1] > target), key=lambda p: p[1], default=(len(src), len(out)))
+    candidates = range(before[0] + 1, after[0]) or range(max(before[0], 0), max(before[0], 0) + 1)
+    best = max(candidates, key=lambda i: difflib.SequenceMatcher(a=src[i], b=out[target]).ratio())
+    return best + 1, 1

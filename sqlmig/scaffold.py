@@ -71,4 +71,4 @@ def _stub(track: Track, kind: str, stubs: Path | None) -> str:
     filename = f"{track}.{kind}.sql"
     if stubs is not None and (stubs / filename).is_file():
         return (stubs / filename).read_text(encoding="utf-8")
-    return resources.files("sqlmig").joinpath("templates", filename).read_text(encoding="utf-8")
+    return (resources.files("sqlmig") / "templates" / filename).read_text(encoding="utf-8")

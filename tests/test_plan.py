@@ -11,15 +11,18 @@ from sqlmig.model import Applied, MigrationFile, SqlFile
 from sqlmig.plan import DownTarget, make_down_plan, make_plan, make_status
 
 
-def mf(version: str, label: str = "m", *, down: bool = True, checksum: str = "c", track: str = "migrate") -> MigrationFile:
+def mf(
+    version: str, label: str = "m", *, down: bool = True, checksum: str = "c", track: str = "migrate"
+) -> MigrationFile:
     name = f"{version}_{label}"
     up = SqlFile(Path(f"{name}.up.sql"), frozenset(), checksum, False, 1)
     dn = SqlFile(Path(f"{name}.down.sql"), frozenset(), "d", False, 1) if down else None
     return MigrationFile(track, version, name, up, dn)  # type: ignore[arg-type]
 
 
-def row(version: str, label: str = "m", *, checksum: str | None = "c", track: str = "migrate",
-        legacy: bool = False) -> Applied:
+def row(
+    version: str, label: str = "m", *, checksum: str | None = "c", track: str = "migrate", legacy: bool = False
+) -> Applied:
     return Applied(f"{version}_{label}", track, None if legacy else version, checksum, None, None)
 
 
@@ -29,20 +32,26 @@ UP_CASES = [
     ("empty database", [mf(A), mf(B)], [], {}, [f"{A}_m", f"{B}_m"]),
     ("up to date", [mf(A), mf(B)], [row(A), row(B)], {}, []),
     ("one pending", [mf(A), mf(B)], [row(A)], {}, [f"{B}_m"]),
-    ("legacy rows without checksum are trusted", [mf(A), mf(B)], [row(A, checksum=None, legacy=True)], {},
-     [f"{B}_m"]),
+    ("legacy rows without checksum are trusted", [mf(A), mf(B)], [row(A, checksum=None, legacy=True)], {}, [f"{B}_m"]),
     ("other track's rows are ignored", [mf(A)], [row(A, track="seed")], {}, [f"{A}_m"]),
     ("out of order allowed", [mf(A), mf(B)], [row(B)], {"allow_out_of_order": True}, [f"{A}_m"]),
-    ("zero version sorts first", [mf("00000000_000000", "create_schemas"), mf(A)], [], {},
-     ["00000000_000000_create_schemas", f"{A}_m"]),
+    (
+        "zero version sorts first",
+        [mf("00000000_000000", "create_schemas"), mf(A)],
+        [],
+        {},
+        ["00000000_000000_create_schemas", f"{A}_m"],
+    ),
     ("time part not a clock time", [mf("20230322_519590")], [], {}, ["20230322_519590_m"]),
 ]
 
 
-@pytest.mark.parametrize(("files", "applied", "opts", "expected"), [c[1:] for c in UP_CASES],
-                         ids=[c[0] for c in UP_CASES])
-def test_make_plan(files: list[MigrationFile], applied: list[Applied], opts: dict[str, bool],
-                   expected: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("files", "applied", "opts", "expected"), [c[1:] for c in UP_CASES], ids=[c[0] for c in UP_CASES]
+)
+def test_make_plan(
+    files: list[MigrationFile], applied: list[Applied], opts: dict[str, bool], expected: list[str]
+) -> None:
     plan = make_plan(files, applied, track="migrate", **opts)
     assert [s.file.name for s in plan.steps] == expected
     assert all(s.direction == "up" for s in plan.steps)
@@ -56,10 +65,12 @@ UP_ERRORS = [
 ]
 
 
-@pytest.mark.parametrize(("files", "applied", "error", "names"), [c[1:] for c in UP_ERRORS],
-                         ids=[c[0] for c in UP_ERRORS])
-def test_make_plan_errors(files: list[MigrationFile], applied: list[Applied], error: type[PlanError],
-                          names: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("files", "applied", "error", "names"), [c[1:] for c in UP_ERRORS], ids=[c[0] for c in UP_ERRORS]
+)
+def test_make_plan_errors(
+    files: list[MigrationFile], applied: list[Applied], error: type[PlanError], names: list[str]
+) -> None:
     with pytest.raises(error) as info:
         make_plan(files, applied, track="migrate")
     assert list(info.value.names) == names
@@ -76,39 +87,57 @@ DOWN_CASES = [
     ("one by default", [mf(A), mf(B), mf(C)], [row(A), row(B), row(C)], DownTarget(), [f"{C}_m"]),
     ("steps", [mf(A), mf(B), mf(C)], [row(A), row(B), row(C)], DownTarget(steps=2), [f"{C}_m", f"{B}_m"]),
     ("steps beyond applied", [mf(A), mf(B)], [row(A)], DownTarget(steps=5), [f"{A}_m"]),
-    ("to keeps the target", [mf(A), mf(B), mf(C)], [row(A), row(B), row(C)], DownTarget(to=A),
-     [f"{C}_m", f"{B}_m"]),
-    ("all, newest first", [mf(A), mf(B), mf(C)], [row(C), row(A), row(B)], DownTarget(all=True),
-     [f"{C}_m", f"{B}_m", f"{A}_m"]),
+    ("to keeps the target", [mf(A), mf(B), mf(C)], [row(A), row(B), row(C)], DownTarget(to=A), [f"{C}_m", f"{B}_m"]),
+    (
+        "all, newest first",
+        [mf(A), mf(B), mf(C)],
+        [row(C), row(A), row(B)],
+        DownTarget(all=True),
+        [f"{C}_m", f"{B}_m", f"{A}_m"],
+    ),
     ("pending files are not rolled back", [mf(A), mf(B)], [row(A)], DownTarget(all=True), [f"{A}_m"]),
     ("nothing applied", [mf(A)], [], DownTarget(), []),
-    ("missing down of an unselected file is fine", [mf(A, down=False), mf(B)], [row(A), row(B)], DownTarget(),
-     [f"{B}_m"]),
+    (
+        "missing down of an unselected file is fine",
+        [mf(A, down=False), mf(B)],
+        [row(A), row(B)],
+        DownTarget(),
+        [f"{B}_m"],
+    ),
 ]
 
 
-@pytest.mark.parametrize(("files", "applied", "target", "expected"), [c[1:] for c in DOWN_CASES],
-                         ids=[c[0] for c in DOWN_CASES])
-def test_make_down_plan(files: list[MigrationFile], applied: list[Applied], target: DownTarget,
-                        expected: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("files", "applied", "target", "expected"), [c[1:] for c in DOWN_CASES], ids=[c[0] for c in DOWN_CASES]
+)
+def test_make_down_plan(
+    files: list[MigrationFile], applied: list[Applied], target: DownTarget, expected: list[str]
+) -> None:
     plan = make_down_plan(files, applied, track="migrate", target=target)
     assert [s.file.name for s in plan.steps] == expected
     assert all(s.direction == "down" for s in plan.steps)
 
 
 DOWN_ERRORS = [
-    ("missing down", [mf(A), mf(B, down=False), mf(C, down=False)], [row(A), row(B), row(C)],
-     DownTarget(all=True), MissingDownError),
+    (
+        "missing down",
+        [mf(A), mf(B, down=False), mf(C, down=False)],
+        [row(A), row(B), row(C)],
+        DownTarget(all=True),
+        MissingDownError,
+    ),
     ("unknown --to", [mf(A), mf(B)], [row(A), row(B)], DownTarget(to="20991231_000000"), PlanError),
     ("bad steps", [mf(A)], [row(A)], DownTarget(steps=0), PlanError),
     ("drift blocks rollback", [mf(A, checksum="new")], [row(A, checksum="old")], DownTarget(), DriftError),
 ]
 
 
-@pytest.mark.parametrize(("files", "applied", "target", "error"), [c[1:] for c in DOWN_ERRORS],
-                         ids=[c[0] for c in DOWN_ERRORS])
-def test_make_down_plan_errors(files: list[MigrationFile], applied: list[Applied], target: DownTarget,
-                               error: type[PlanError]) -> None:
+@pytest.mark.parametrize(
+    ("files", "applied", "target", "error"), [c[1:] for c in DOWN_ERRORS], ids=[c[0] for c in DOWN_ERRORS]
+)
+def test_make_down_plan_errors(
+    files: list[MigrationFile], applied: list[Applied], target: DownTarget, error: type[PlanError]
+) -> None:
     with pytest.raises(error):
         make_down_plan(files, applied, track="migrate", target=target)
 

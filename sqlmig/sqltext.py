@@ -1,0 +1,327 @@
+"""SQL script text -> statements: directives, statement splitting, COPY data blocks, error positions.
+
+Statements are found by PostgreSQL's own scanner through pglast, never by pattern matching, so a ';' inside a
+string, a dollar-quoted body, a comment, a quoted identifier or parentheses does not end a statement. Scripts are
+read as lines and split in batches of about 64 KiB: a file of any size streams, holding the statement being read
+and at most one batch after it. This module is pure: it reads no files and touches no database.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from pglast import ast, parse_sql
+from pglast.parser import ParseError, scan, split
+
+from sqlmig.errors import DiscoveryError, FileProblem
+
+KNOWN_DIRECTIVES: frozenset[str] = frozenset({"no-transaction", "no-template"})
+
+_BATCH = 64 * 1024  # characters; one scanner call per batch, not per line
+_COPY_CHUNK = 1024 * 1024
+_SPACE = " \t\n\r\f\v"  # the scanner's whitespace; str.strip() also strips characters the scanner reads as tokens
+_COMMENTS = frozenset({"SQL_COMMENT", "C_COMMENT"})
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+_WIDE_TAG = re.compile(r"\$[^$\s]*[^\x00-\x7f][^$\s]*\$")
+_ATOMIC = re.compile("atomic", re.IGNORECASE)
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One statement as it will be sent: from its first token to before its terminating ';'.
+
+    ``line`` and ``column`` (1-based, in characters) locate its first token in the script. When ``copy`` is true
+    (``COPY ... FROM STDIN``), :class:`CopyData` items with its data follow it.
+    """
+
+    text: str
+    line: int
+    column: int
+    copy: bool = False
+
+
+@dataclass(frozen=True)
+class CopyData:
+    """A chunk of COPY data: whole lines, at most about 1 MiB (a longer line is a chunk of its own), without the
+    terminating ``\\.`` line."""
+
+    data: str
+
+
+def read_directives(lines: Iterable[str], path: Path) -> frozenset[str]:
+    """Directives (``-- sqlmig: NAME[, NAME ...]``) from the comment block at the top of a file.
+
+    Reading stops at the first line that is neither blank nor a ``--`` comment, so ``lines`` may be a file read
+    lazily. The ``sqlmig:`` marker and the names are case-insensitive. Raises :class:`DiscoveryError` listing
+    every unknown name with its line. Reads nothing but ``lines``.
+    """
+    found: set[str] = set()
+    problems: list[FileProblem] = []
+    for number, line in enumerate(lines, 1):
+        text = line.strip()
+        if not text:
+            continue
+        if not text.startswith("--"):
+            break
+        marker, colon, names = text[2:].partition(":")
+        if not colon or marker.strip().lower() != "sqlmig":
+            continue
+        for name in names.replace(",", " ").split():
+            if name.lower() in KNOWN_DIRECTIVES:
+                found.add(name.lower())
+            else:
+                known = ", ".join(sorted(KNOWN_DIRECTIVES))
+                problems.append(FileProblem(path, number, f"unknown directive {name!r}; known: {known}"))
+    if problems:
+        raise DiscoveryError(problems)
+    return frozenset(found)
+
+
+def iter_statements(lines: Iterable[str]) -> Iterator[Statement | CopyData]:
+    """Statements of a script given as lines (each ending in ``\\n`` except maybe the last), lazily.
+
+    After a statement with ``copy=True`` come the data lines up to (not including) the line that is exactly
+    ``\\.``, in :class:`CopyData` chunks; the script goes on after that line. Data that runs to the end of the
+    script simply ends there. Text after a COPY statement's ``;`` on its own line runs after the data, as in psql.
+    Syntax errors are left for the server to report: such text still comes out as a statement.
+    """
+    source: Iterator[str] = iter(lines)
+    splitter = _Splitter()
+    while True:
+        line = next(source, None)
+        found = splitter.run(final=True) if line is None else splitter.feed(line)
+        yield from found
+        if found and found[-1].copy:
+            rest, more, number = splitter.take_rest()
+            source = itertools.chain(_lines(more), source)
+            chunk: list[str] = []
+            size = 0
+            for data in source:
+                if data.rstrip("\r\n") == "\\.":
+                    break
+                number += 1
+                if chunk and size + len(data) > _COPY_CHUNK:
+                    yield CopyData("".join(chunk))
+                    chunk, size = [], 0
+                chunk.append(data)
+                size += len(data)
+            if chunk:
+                yield CopyData("".join(chunk))
+            splitter.resume(rest, number + 1)
+        elif line is None:
+            return
+
+
+def split_statements(sql: str) -> list[Statement]:
+    """All statements of an in-memory script, as :func:`iter_statements` finds them (COPY data is left out)."""
+    return [item for item in iter_statements(_lines(sql)) if isinstance(item, Statement)]
+
+
+def locate(statement: Statement, position: int) -> tuple[int, int]:
+    """(line, column) in the script of the 1-based character ``position`` in ``statement.text``, as the server
+    reports it in an error's ``statement_position``. Positions past either end are clamped to the text."""
+    index = min(max(position, 1), len(statement.text) + 1) - 1
+    newlines = statement.text.count("\n", 0, index)
+    if not newlines:
+        return statement.line, statement.column + index
+    return statement.line + newlines, index - statement.text.rfind("\n", 0, index)
+
+
+class _Splitter:
+    """Finds statements in text fed line by line. Each batch is split from a statement boundary, because the
+    scanner's splitter cannot be told that a text starts inside parentheses or a BEGIN ATOMIC body; an open
+    statement is carried over and split again once the text has doubled, which keeps the work linear."""
+
+    def __init__(self) -> None:
+        self.pending: list[str] = []
+        self.size = 0
+        self.tail = ""  # the open statement (or unsplit text) carried over, starting at a statement boundary
+        self.need = _BATCH
+        self.line, self.column, self.rel = 1, 1, 0  # cursor: offset `rel` of the current text is at line:column
+        self.jump: tuple[int, int] | None = None  # (offset, line): COPY data was skipped at that offset
+        self.rest = ""  # text after a COPY ... FROM STDIN statement's ';'
+
+    def feed(self, line: str) -> list[Statement]:
+        self.pending.append(line)
+        self.size += len(line)
+        return self.run(final=False) if self.size >= self.need else []
+
+    def run(self, final: bool) -> list[Statement]:
+        text = self.tail + "".join(self.pending)
+        self.pending, self.size, self.rel = [], 0, 0
+        pieces, safe = _split(text)
+        found: list[Statement] = []
+        pos, index, open_at = 0, 0, None  # pos: just after the last ';' that ended a statement
+        while index < len(pieces):
+            start, semi = pieces[index]
+            junk = _junk(text, pos, start)
+            if junk:
+                found.append(self.statement(text, *junk))
+            index += 1
+            if semi >= 0 and _ATOMIC.search(text, start, semi):
+                depth = _depth(text[start:semi], 0)
+                while depth and index < len(pieces) and pieces[index][1] >= 0:
+                    depth = _depth(text[semi + 1 : pieces[index][1]], depth)
+                    semi, index = pieces[index][1], index + 1
+                semi = -1 if depth else semi
+            if semi < 0:
+                open_at = start
+                break
+            found.append(self.statement(text, start, semi))
+            pos = semi + 1
+            if found[-1].copy:
+                self.move(text, pos)
+                self.rest, self.tail, self.need = text[pos:], "", _BATCH
+                return found
+        if open_at is None:
+            junk = _junk(text, pos, safe)
+            open_at = junk[0] if junk else safe if safe < len(text) else None
+        if final:
+            if open_at is not None:
+                found.append(self.statement(text, open_at, len(text)))
+                self.rest = ""
+            return found
+        self.move(text, len(text) if open_at is None else open_at)
+        if self.jump:
+            self.jump = (self.jump[0] - self.rel, self.jump[1])
+        self.tail = "" if open_at is None else text[open_at:]
+        self.need = max(_BATCH - len(self.tail), len(self.tail))
+        return found
+
+    def statement(self, text: str, start: int, end: int) -> Statement:
+        if text.startswith(("--", "/*"), start):
+            start = _skip_comments(text, start, end)
+        self.move(text, start)
+        sql = text[start:end].rstrip(_SPACE)
+        return Statement(sql, self.line, self.column, copy=_is_copy_in(sql))
+
+    def move(self, text: str, to: int) -> None:
+        if self.jump and self.rel <= self.jump[0] <= to:
+            (at, line), self.jump = self.jump, None
+            self.move(text, at)
+            self.line, self.column = line, 1
+        newlines = text.count("\n", self.rel, to)
+        if newlines:
+            self.line += newlines
+            self.column = to - text.rfind("\n", self.rel, to)
+        else:
+            self.column += to - self.rel
+        self.rel = to
+
+    def take_rest(self) -> tuple[str, str, int]:
+        """The rest of the COPY statement's line, the text read after that line, and the data's first line."""
+        cut = self.rest.find("\n") + 1 or len(self.rest)
+        return self.rest[:cut], self.rest[cut:], self.line + 1
+
+    def resume(self, rest: str, line: int) -> None:
+        """Go on with the rest of a COPY statement's line, then with ``line``, the one after its data."""
+        self.pending, self.size, self.jump = [rest], len(rest), (len(rest), line)
+
+
+def _lex(run: Callable[[str], _T], text: str) -> _T:
+    """run(text) on an ASCII copy of text; raises ParseError only for an unterminated quote or comment."""
+    # pglast maps byte offsets to characters in time proportional to the number of multi-byte characters, per
+    # token; any non-ASCII character lexes like '_' (inside identifiers, dollar-quote tags, quotes and comments).
+    folded = text if text.isascii() or _WIDE_TAG.search(text) else _NON_ASCII.sub("_", text)
+    try:
+        return run(folded)
+    except ParseError as exc:
+        where = _where(exc)
+        if str(exc.args[0]).startswith("unterminated"):
+            raise
+    # A malformed token such as 1abc: the statement holding it runs to the end of the text, where the server will
+    # report it. Blanking just the token would cost one more pass per bad token (COPY data can hold thousands).
+    return run(folded[:where] + " " * (len(folded) - where))
+
+
+def _where(exc: ParseError) -> int:
+    where = exc.args[1] if len(exc.args) > 1 else None
+    if not isinstance(where, int):
+        raise exc
+    return where
+
+
+def _split(text: str) -> tuple[list[tuple[int, int]], int]:
+    """Statements of text as (start, offset of the terminating ';' or -1), and where an unterminated quote or
+    comment starts (len(text) when there is none). Statements without a keyword are skipped (see _junk)."""
+    safe = len(text)
+    while True:
+        try:
+            found, folded = _lex(lambda s: (split(s, with_parser=False, only_slices=True), s), text[:safe])
+            break
+        except ParseError as exc:
+            safe = _where(exc)
+    pieces = []
+    for piece in found:
+        start, stop = piece.start, piece.stop
+        while start and folded[start - 1].isspace() and folded[start - 1] not in _SPACE:
+            start -= 1
+        while stop < safe and folded[stop].isspace():
+            stop += 1
+        pieces.append((start, stop if stop < safe and folded[stop] == ";" else -1))
+    return pieces, safe
+
+
+def _junk(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """Where text[start:end], which lies between statements found by the scanner's splitter, holds more than
+    comments and ';': statements without a single keyword, which it skips and the server will reject."""
+    region = text[start:end].rstrip(_SPACE + ";")
+    if not region.lstrip(_SPACE + ";"):
+        return None
+    first = next((t.start for t in _lex(scan, region) if t.name not in _COMMENTS and t.name != "ASCII_59"), None)
+    return None if first is None else (start + first, start + len(region))
+
+
+def _skip_comments(text: str, start: int, end: int) -> int:
+    """Offset of the first token in text[start:end], which starts with a comment; scans as little as it can."""
+    size = 256
+    while True:
+        stop = text.find("\n", start + size, end) + 1 or end
+        chunk = text[start:stop]
+        try:
+            tokens, quoted = _lex(scan, chunk), None
+        except ParseError as exc:
+            cut = _where(exc)
+            tokens, quoted = _lex(scan, chunk[:cut]), cut
+            if chunk.startswith("/*", cut) and stop < end:
+                quoted = None
+        first = next((t.start for t in tokens if t.name not in _COMMENTS), quoted)
+        if first is not None or stop >= end:
+            return start + (first or 0)
+        size *= 8
+
+
+def _depth(text: str, depth: int) -> int:
+    """BEGIN ATOMIC nesting after text, from ``depth`` before it; inside a body, CASE ... END nests too."""
+    names = [t.name for t in _lex(scan, text) if t.name not in _COMMENTS]
+    for i, name in enumerate(names):
+        if (name == "BEGIN_P" and names[i + 1 : i + 2] == ["ATOMIC"]) or (depth and name == "CASE"):
+            depth += 1
+        elif depth and name == "END_P":
+            depth -= 1
+    return depth
+
+
+def _is_copy_in(sql: str) -> bool:
+    if sql[:4].lower() != "copy":
+        return False
+    try:
+        stmt = parse_sql(sql)[0].stmt
+    except ParseError:
+        return False
+    return isinstance(stmt, ast.CopyStmt) and bool(stmt.is_from) and stmt.filename is None
+
+
+def _lines(text: str) -> Iterator[str]:
+    """Lines of text split at '\\n' only (str.splitlines() also splits at characters SQL does not)."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start) + 1 or len(text)
+        yield text[start:end]
+        start = end

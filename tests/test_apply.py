@@ -1,0 +1,333 @@
+"""sqlmig.apply() against real PostgreSQL: history, lock, no-op path, errors pointing into files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+
+import sqlmig
+from sqlmig.history import TableName
+from sqlmig.lock import lock_key
+
+from .helpers import history, relations, tree
+
+A = "migrate/20240101_000000_create_a"
+B = "migrate/20240102_000000_create_b"
+C = "migrate/20240103_000000_create_c"
+
+
+def basic(tmp_path: Path) -> Path:
+    return tree(
+        tmp_path,
+        {
+            f"{A}.up.sql": "CREATE TABLE public.a (id int);\n",
+            f"{A}.down.sql": "DROP TABLE public.a;\n",
+            f"{B}.up.sql": "CREATE TABLE public.b (id int);\nCREATE INDEX b_id ON public.b (id);\n",
+            f"{B}.down.sql": "DROP TABLE public.b;\n",
+        },
+    )
+
+
+def test_apply_records_each_migration(db_url: str, db: psycopg.Connection[tuple[object, ...]], tmp_path: Path) -> None:
+    report = sqlmig.apply(db_url, basic(tmp_path))
+    assert report.names == ("20240101_000000_create_a", "20240102_000000_create_b")
+    assert [r.direction for r in report.results] == ["up", "up"]
+    assert history(db) == list(report.names)
+    assert {"a", "b", "b_id"} <= relations(db)
+    row = db.execute(
+        "SELECT version, checksum, rendered_checksum, executed_by, sqlmig_version, duration_ms"
+        " FROM public.migration_history ORDER BY id LIMIT 1"
+    ).fetchone()
+    assert row is not None
+    assert row[0] == "20240101_000000" and len(str(row[1])) == 64 and row[1] == row[2]
+    assert row[3] == db.execute("SELECT current_user").fetchone()[0]  # type: ignore[index]
+    assert row[4] == sqlmig.__version__ and isinstance(row[5], int)
+
+
+def test_second_run_applies_nothing_and_takes_no_lock(db_url: str, tmp_path: Path) -> None:
+    directory = basic(tmp_path)
+    assert len(sqlmig.apply(db_url, directory)) == 2
+    # Another session holds the migration lock: a run that tried to take it would time out.
+    with psycopg.connect(db_url, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", (lock_key(TableName("public", "migration_history")),))
+        report = sqlmig.apply(db_url, directory, lock_wait=0.2)
+    assert not report and report.names == ()
+
+
+def test_pending_work_waits_for_the_lock_and_names_the_holder(db_url: str, tmp_path: Path) -> None:
+    directory = basic(tmp_path)
+    with psycopg.connect(db_url, autocommit=True, application_name="deploy-7") as other:
+        other.execute("SELECT pg_advisory_lock(%s)", (lock_key(TableName("public", "migration_history")),))
+        with pytest.raises(sqlmig.LockTimeout) as info:
+            sqlmig.apply(db_url, directory, lock_wait=0.3)
+        assert f"pid {other.info.backend_pid}" in str(info.value)
+        assert "deploy-7" in str(info.value)
+    with psycopg.connect(db_url, autocommit=True) as check:
+        assert check.execute("SELECT to_regclass('public.a')").fetchone() == (None,)
+
+
+def test_new_migration_after_earlier_run(
+    db_url: str, db: psycopg.Connection[tuple[object, ...]], tmp_path: Path
+) -> None:
+    directory = basic(tmp_path)
+    sqlmig.apply(db_url, directory)
+    tree(directory, {f"{C}.up.sql": "CREATE TABLE public.c (id int);\n"})
+    assert sqlmig.apply(db_url, directory).names == ("20240103_000000_create_c",)
+    assert len(history(db)) == 3
+
+
+@pytest.mark.parametrize("variant", ["lf", "crlf", "utf8"])
+def test_runtime_error_in_third_statement(
+    db_url: str, db: psycopg.Connection[tuple[object, ...]], tmp_path: Path, variant: str
+) -> None:
+    prefix = "-- prüfung: ünïcödé çømment ✓\n" if variant == "utf8" else "-- plain comment\n"
+    bad = (
+        prefix
+        + "CREATE TABLE public.c1 (id int);\n"
+        + "INSERT INTO public.c1 VALUES (1);\n"
+        + "\n"
+        + "  INSERT INTO public.c1\n"
+        + "  VALUES (1 / 0);\n"
+        + "CREATE TABLE public.c2 (id int);\n"
+    )
+    if variant == "crlf":
+        bad = bad.replace("\n", "\r\n")
+    directory = basic(tmp_path)
+    tree(directory, {f"{C}.up.sql": bad})
+    with pytest.raises(sqlmig.MigrationError) as info:
+        sqlmig.apply(db_url, directory)
+    err = info.value
+    assert err.path.name == "20240103_000000_create_c.up.sql"
+    assert (err.line, err.column) == (5, 3)
+    assert err.sqlstate == "22012" and "division by zero" in err.message
+    assert err.statement.startswith("INSERT INTO public.c1\n  VALUES (1 / 0)")
+    assert err.applied == ("20240101_000000_create_a", "20240102_000000_create_b")
+    assert f"{err.path}:5:3" in str(err)
+    # The failed migration left nothing behind; the earlier ones stay applied.
+    assert history(db) == ["20240101_000000_create_a", "20240102_000000_create_b"]
+    assert "c1" not in relations(db) and {"a", "b"} <= relations(db)
+
+
+def test_syntax_error_points_at_line_and_column(db_url: str, tmp_path: Path) -> None:
+    tree(tmp_path, {f"{A}.up.sql": "CREATE TABLE public.a (id int);\n\nSELECT 1,\n       2 FROMM public.a;\n"})
+    with pytest.raises(sqlmig.MigrationError) as info:
+        sqlmig.apply(db_url, tmp_path)
+    # "FROMM" parses as a column alias; the server stops at "public", column 16 of line 4.
+    assert (info.value.line, info.value.column) == (4, 16)
+    assert info.value.sqlstate == "42601" and '"public"' in info.value.message
+
+
+def test_error_in_templated_file_points_into_the_template(db_url: str, tmp_path: Path) -> None:
+    tree(
+        tmp_path,
+        {
+            f"{A}.up.sql": (
+                "{% for n in range(3) %}\nCREATE TABLE {{ schema }}.t{{ n }} (id int);\n{% endfor %}\n"
+                "CREATE TABLE {{ schema }}.t1 (id int);\n"
+            )
+        },
+    )
+    with pytest.raises(sqlmig.MigrationError) as info:
+        sqlmig.apply(db_url, tmp_path, schema="public")
+    assert info.value.line == 4 and info.value.sqlstate == "42P07"
+
+
+def test_deferred_error_at_commit_rolls_back(
+    db_url: str, db: psycopg.Connection[tuple[object, ...]], tmp_path: Path
+) -> None:
+    tree(
+        tmp_path,
+        {
+            f"{A}.up.sql": (
+                "CREATE TABLE public.p (id int PRIMARY KEY);\n"
+                "CREATE TABLE public.ch (pid int REFERENCES public.p DEFERRABLE INITIALLY DEFERRED);\n"
+                "INSERT INTO public.ch VALUES (1);\n"
+            )
+        },
+    )
+    with pytest.raises(sqlmig.MigrationError) as info:
+        sqlmig.apply(db_url, tmp_path)
+    assert info.value.sqlstate == "23503"
+    assert db.execute("SELECT to_regclass('public.p')").fetchone() == (None,)
+
+
+def test_file_managing_its_own_transaction_is_refused_before_running(db_url: str, tmp_path: Path) -> None:
+    tree(
+        tmp_path,
+        {
+            f"{A}.up.sql": "CREATE TABLE public.a (id int);\n",
+            f"{B}.up.sql": "BEGIN;\nCREATE TABLE public.b (id int);\nCOMMIT;\n",
+        },
+    )
+    with pytest.raises(sqlmig.DiscoveryError, match="no-transaction") as info:
+        sqlmig.apply(db_url, tmp_path)
+    assert info.value.problems[0].line == 1
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT to_regclass('public.a')").fetchone() == (None,)
+
+
+def test_session_settings_do_not_leak_between_migrations(
+    db_url: str, db: psycopg.Connection[tuple[object, ...]], tmp_path: Path
+) -> None:
+    tree(
+        tmp_path,
+        {
+            f"{A}.up.sql": "SELECT pg_catalog.set_config('search_path', '', false);\nCREATE TABLE public.a (id int);\n",
+            f"{B}.up.sql": "CREATE TABLE b (id int);\n",
+        },
+    )
+    sqlmig.apply(db_url, tmp_path)
+    assert {"a", "b"} <= relations(db)
+    assert len(history(db)) == 2
+
+
+def test_single_transaction_rolls_back_everything(
+    db_url: str, db: psycopg.Connection[tuple[object, ...]], tmp_path: Path
+) -> None:
+    directory = basic(tmp_path)
+    tree(directory, {f"{C}.up.sql": "SELECT 1/0;\n"})
+    with pytest.raises(sqlmig.MigrationError) as info:
+        sqlmig.apply(db_url, directory, single_transaction=True)
+    assert info.value.applied == ()
+    assert db.execute("SELECT to_regclass('public.migration_history')").fetchone() is not None
+    assert history(db) == []
+    assert "a" not in relations(db)
+    (directory / f"{C}.up.sql").write_text("CREATE TABLE public.c (id int);\n")
+    assert len(sqlmig.apply(db_url, directory, single_transaction=True)) == 3
+    assert len(history(db)) == 3
+
+
+def test_no_transaction_file_with_two_concurrent_index_builds(
+    db_url: str, db: psycopg.Connection[tuple[object, ...]], tmp_path: Path
+) -> None:
+    tree(
+        tmp_path,
+        {
+            f"{A}.up.sql": "CREATE TABLE public.a (id int, v text);\n",
+            f"{B}.up.sql": (
+                "-- sqlmig: no-transaction\n"
+                "CREATE INDEX CONCURRENTLY a_id ON public.a (id);\n"
+                "CREATE INDEX CONCURRENTLY a_v ON public.a (v);\n"
+            ),
+        },
+    )
+    assert len(sqlmig.apply(db_url, tmp_path)) == 2
+    assert {"a_id", "a_v"} <= relations(db)
+    valid = db.execute("SELECT bool_and(indisvalid) FROM pg_index WHERE indrelid = 'public.a'::regclass").fetchone()
+    assert valid == (True,)
+    assert history(db)[-1] == "20240102_000000_create_b"
+
+
+def test_concurrently_without_directive_fails_and_names_the_statement(db_url: str, tmp_path: Path) -> None:
+    tree(
+        tmp_path, {f"{A}.up.sql": "CREATE TABLE public.a (id int);\nCREATE INDEX CONCURRENTLY a_id ON public.a (id);\n"}
+    )
+    with pytest.raises(sqlmig.MigrationError) as info:
+        sqlmig.apply(db_url, tmp_path)
+    assert info.value.line == 2 and info.value.sqlstate == "25001"
+
+
+def test_array_literal_with_no_template_runs_unchanged(
+    db_url: str, db: psycopg.Connection[tuple[object, ...]], tmp_path: Path
+) -> None:
+    tree(
+        tmp_path,
+        {
+            f"{A}.up.sql": (
+                "-- sqlmig: no-template\n"
+                "CREATE TABLE public.m (v int[]);\nINSERT INTO public.m VALUES ('{{1,2},{3,4}}'::int[]);\n"
+            )
+        },
+    )
+    sqlmig.apply(db_url, tmp_path)
+    assert db.execute("SELECT v[2][1] FROM public.m").fetchone() == (3,)
+
+
+def test_array_literal_without_directive_fails_before_anything_runs(db_url: str, tmp_path: Path) -> None:
+    tree(
+        tmp_path,
+        {
+            f"{A}.up.sql": "CREATE TABLE public.a (id int);\n",
+            f"{B}.up.sql": "SELECT 1;\nSELECT '{{1,2},{3,4}}'::int[];\n",
+        },
+    )
+    with pytest.raises(sqlmig.RenderError) as info:
+        sqlmig.apply(db_url, tmp_path)
+    assert info.value.line == 2 and "no-template" in str(info.value)
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT to_regclass('public.migration_history')").fetchone() == (None,)
+
+
+def test_undefined_variable_changes_nothing(db_url: str, tmp_path: Path) -> None:
+    tree(tmp_path, {f"{A}.up.sql": "CREATE TABLE public.a (id int);\n", f"{B}.up.sql": "SELECT {{ nope }};\n"})
+    with pytest.raises(sqlmig.RenderError, match="nope"):
+        sqlmig.apply(db_url, tmp_path)
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT to_regclass('public.a')").fetchone() == (None,)
+
+
+def test_malicious_schema_is_quoted_by_ident(
+    db_url: str, db: psycopg.Connection[tuple[object, ...]], tmp_path: Path
+) -> None:
+    db.execute("CREATE TABLE public.victim (id int)")
+    tree(
+        tmp_path,
+        {
+            f"{A}.up.sql": (
+                "CREATE SCHEMA {{ schema | ident }};\n"
+                "CREATE TABLE {{ schema | ident }}.items (label text DEFAULT {{ label | literal }});\n"
+            )
+        },
+    )
+    evil = 'x"; DROP TABLE public.victim; --'
+    sqlmig.apply(db_url, tmp_path, schema=evil, vars={"label": "'); DROP TABLE public.victim; --"})
+    assert "victim" in relations(db)
+    assert "items" in relations(db, evil)
+
+
+def test_vars_and_schema_render(db_url: str, db: psycopg.Connection[tuple[object, ...]], tmp_path: Path) -> None:
+    tree(tmp_path, {f"{A}.up.sql": "CREATE SCHEMA {{ schema }};\nCREATE TABLE {{ schema }}.{{ table }} (id int);\n"})
+    sqlmig.apply(db_url, tmp_path, schema="tenant_1", vars={"table": "things"})
+    assert "things" in relations(db, "tenant_1")
+
+
+def test_connection_object_is_used_and_left_open(db_url: str, tmp_path: Path) -> None:
+    with psycopg.connect(db_url) as conn:
+        report = sqlmig.apply(conn, basic(tmp_path))
+        assert len(report) == 2 and not conn.closed and conn.autocommit is False
+        assert conn.execute("SELECT count(*) FROM public.migration_history").fetchone() == (2,)
+
+
+def test_connection_inside_a_transaction_is_refused(db_url: str, tmp_path: Path) -> None:
+    with psycopg.connect(db_url) as conn:
+        conn.execute("SELECT 1")
+        with pytest.raises(sqlmig.ConfigError, match="inside a transaction"):
+            sqlmig.apply(conn, basic(tmp_path))
+
+
+def test_unreachable_server_error_hides_the_password(tmp_path: Path) -> None:
+    url = "postgresql://app:s3cr3t-Pa55@127.0.0.1:1/appdb?connect_timeout=2"
+    with pytest.raises(sqlmig.ConnectError) as info:
+        sqlmig.apply(url, basic(tmp_path))
+    assert "s3cr3t-Pa55" not in str(info.value)
+    assert "postgresql://app:***@127.0.0.1:1/appdb" in str(info.value)
+
+
+def test_no_url_anywhere_is_a_config_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("SQLMIG_DATABASE_URL", "DIRECT_URL", "DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(sqlmig.ConfigError, match="DATABASE_URL"):
+        sqlmig.apply(None, basic(tmp_path))
+
+
+def test_url_from_environment(
+    db_url: str, db: psycopg.Connection[tuple[object, ...]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    monkeypatch.setenv("DIRECT_URL", db_url)
+    monkeypatch.chdir(tmp_path)
+    assert len(sqlmig.apply(directory=basic(tmp_path))) == 2
+    assert len(history(db)) == 2

@@ -1,0 +1,190 @@
+"""The CLI through click's CliRunner: exact output, exit codes, every command has help."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import psycopg
+import pytest
+from click.testing import CliRunner
+
+from sqlmig.cli import main
+
+from .helpers import history, tree
+
+FILES = {
+    "migrate/20240101_000000_create_a.up.sql": "CREATE TABLE public.a (id int);\n",
+    "migrate/20240101_000000_create_a.down.sql": "DROP TABLE public.a;\n",
+    "migrate/20240102_000000_create_b.up.sql": "CREATE TABLE {{ schema }}.b (id int);\n",
+    "migrate/20240102_000000_create_b.down.sql": "DROP TABLE {{ schema }}.b;\n",
+    "seed/20240101_000001_rows.up.sql": "INSERT INTO public.a VALUES (1);\n",
+    "seed/20240101_000001_rows.down.sql": "DELETE FROM public.a;\n",
+}
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in ("SQLMIG_DATABASE_URL", "DIRECT_URL", "DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    tree(tmp_path / "migrations", FILES)
+    return tmp_path
+
+
+def run(*args: str) -> click.testing.Result:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = [prefix]
+    for name, cmd in group.commands.items():
+        if isinstance(cmd, click.Group):
+            found += all_commands(cmd, (*prefix, name))
+        else:
+            found.append((*prefix, name))
+    return found
+
+
+@pytest.mark.parametrize("command", all_commands(main), ids=lambda c: " ".join(c) or "sqlmig")
+def test_every_command_has_help(command: tuple[str, ...]) -> None:
+    result = run(*command, "--help")
+    assert result.exit_code == 0
+    assert "Usage: " in result.output and len(result.output.splitlines()) > 3
+
+
+def test_up_status_down_cycle(db_url: str, db: psycopg.Connection[tuple[object, ...]], project: Path) -> None:
+    result = run("migrate", "up", "--database-url", db_url, "--schema", "public")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("applied 20240101_000000_create_a (")
+    assert lines[1].startswith("applied 20240102_000000_create_b (")
+    assert lines[2] == "Applied 2 migrate migration(s)."
+    assert history(db) == ["20240101_000000_create_a", "20240102_000000_create_b"]
+
+    result = run("migrate", "up", "--database-url", db_url, "--schema", "public")
+    assert (result.exit_code, result.output) == (0, "Nothing to do: migrate is up to date.\n")
+
+    result = run("status", "--database-url", db_url)
+    assert result.exit_code == 0
+    assert "  applied  20240102_000000_create_b" in result.output
+    assert "  pending  20240101_000001_rows" in result.output
+    assert result.output.splitlines()[-1] == "1 pending, 0 need attention."
+
+    result = run("migrate", "down", "--database-url", db_url, "--schema", "public")
+    assert result.exit_code == 0
+    assert result.output.splitlines()[-1] == "Rolled back 1 migrate migration(s)."
+    assert history(db) == ["20240101_000000_create_a"]
+
+
+def test_group_level_options(db_url: str, db: psycopg.Connection[tuple[object, ...]], project: Path) -> None:
+    (project / "migrations").rename(project / "db")
+    result = run("--database-url", db_url, "--dir", "db", "--schema", "public", "migrate", "up")
+    assert result.exit_code == 0, result.output
+    assert len(history(db)) == 2
+
+
+def test_var_option(db_url: str, db: psycopg.Connection[tuple[object, ...]], project: Path) -> None:
+    tree(project / "vars", {"migrate/20240101_000000_v.up.sql": "CREATE TABLE public.{{ t }} (id int);\n"})
+    result = run("migrate", "up", "--database-url", db_url, "--dir", "vars", "--var", "t=from_var")
+    assert result.exit_code == 0, result.output
+    assert db.execute("SELECT to_regclass('public.from_var')").fetchone() != (None,)
+    result = run("migrate", "up", "--database-url", db_url, "--dir", "vars", "--var", "no-equals-sign")
+    assert result.exit_code == 5 and "NAME=VALUE" in result.output
+
+
+def test_status_json_and_exit_code(db_url: str, project: Path) -> None:
+    result = run("status", "--database-url", db_url, "--json", "--exit-code")
+    assert result.exit_code == 3
+    data = json.loads(result.stdout)
+    assert data["pending"] == 3 and data["problems"] == 0
+    assert data["migrations"][0] == {
+        "track": "migrate",
+        "version": "20240101_000000",
+        "name": "20240101_000000_create_a",
+        "state": "pending",
+        "executed_at": None,
+    }
+    assert run("migrate", "up", "--database-url", db_url, "--schema", "public").exit_code == 0
+    assert run("seed", "up", "--database-url", db_url).exit_code == 0
+    assert run("status", "--database-url", db_url, "--exit-code").exit_code == 0
+    result = run("migrate", "status", "--database-url", db_url, "--json")
+    assert [m["state"] for m in json.loads(result.stdout)["migrations"]] == ["applied", "applied"]
+
+
+def test_up_json(db_url: str, project: Path) -> None:
+    result = run("migrate", "up", "--database-url", db_url, "--schema", "public", "--json")
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert [r["name"] for r in data["results"]] == ["20240101_000000_create_a", "20240102_000000_create_b"]
+    assert data["direction"] == "up" and data["track"] == "migrate"
+
+
+def test_seed_before_migrations_exit_code(db_url: str, project: Path) -> None:
+    result = run("seed", "up", "--database-url", db_url)
+    assert result.exit_code == 4
+    assert "error: 2 migration(s) are pending" in result.output
+
+
+def test_sql_error_exit_code_and_message(db_url: str, project: Path) -> None:
+    tree(project / "migrations", {"migrate/20240103_000000_bad.up.sql": "SELECT 1;\nSELECT * FROM public.nope;\n"})
+    result = run("migrate", "up", "--database-url", db_url, "--schema", "public")
+    assert result.exit_code == 1
+    assert '20240103_000000_bad.up.sql:2:15: relation "public.nope" does not exist (SQLSTATE 42P01)' in result.output
+    assert "applied before the failure in this run: 20240101_000000_create_a, 20240102_000000_create_b" in result.output
+
+
+def test_drift_and_accept(db_url: str, project: Path) -> None:
+    assert run("migrate", "up", "--database-url", db_url, "--schema", "public").exit_code == 0
+    (project / "migrations/migrate/20240101_000000_create_a.up.sql").write_text("CREATE TABLE public.a (id bigint);\n")
+    result = run("migrate", "up", "--database-url", db_url, "--schema", "public")
+    assert result.exit_code == 4 and "sqlmig migrate accept 20240101_000000_create_a" in result.output
+    result = run("migrate", "accept", "--database-url", db_url)
+    assert (result.exit_code, result.output) == (0, "Accepted 1 file(s): 20240101_000000_create_a\n")
+    assert run("migrate", "up", "--database-url", db_url, "--schema", "public").exit_code == 0
+
+
+def test_down_steps_to_all_are_exclusive(db_url: str, project: Path) -> None:
+    result = CliRunner().invoke(main, ["migrate", "down", "--database-url", db_url, "--steps", "1", "--all"])
+    assert result.exit_code == 2 and "only one of" in result.output
+
+
+def test_down_all(db_url: str, db: psycopg.Connection[tuple[object, ...]], project: Path) -> None:
+    assert run("migrate", "up", "--database-url", db_url, "--schema", "public").exit_code == 0
+    result = run("migrate", "down", "--all", "--database-url", db_url, "--schema", "public")
+    assert result.exit_code == 0 and result.output.splitlines()[-1] == "Rolled back 2 migrate migration(s)."
+    assert history(db) == []
+
+
+def test_connection_error_hides_password(project: Path) -> None:
+    url = "postgresql://app:hunter2-secret@127.0.0.1:1/app?connect_timeout=2"
+    result = run("migrate", "up", "--database-url", url)
+    assert result.exit_code == 5
+    assert "hunter2-secret" not in result.output and "app:***@127.0.0.1:1" in result.output
+
+
+def test_password_from_dotenv_never_printed(project: Path) -> None:
+    (project / ".env").write_text("DATABASE_URL='postgresql://app:dotenv-pw-42@127.0.0.1:1/app?connect_timeout=2'\n")
+    result = run("status")
+    assert result.exit_code == 5 and "dotenv-pw-42" not in result.output
+
+
+def test_new_writes_both_files(project: Path) -> None:
+    result = run("new", "--type", "migrate", "--name", "Create Users", "--schema", "auth")
+    assert result.exit_code == 0
+    created = sorted(p.name for p in (project / "migrations/migrate").glob("*_create_users.*.sql"))
+    assert len(created) == 2 and created[0].endswith("_create_users.down.sql")
+    up = next((project / "migrations/migrate").glob("*_create_users.up.sql")).read_text()
+    assert "CREATE TABLE IF NOT EXISTS auth.users" in up
+    assert result.output.count("Created ") == 2
+
+
+def test_new_bad_name(project: Path) -> None:
+    result = run("new", "--type", "seed", "--name", "!!!")
+    assert result.exit_code == 5 and "--name" in result.output
+
+
+def test_missing_directory(db_url: str, project: Path) -> None:
+    result = run("migrate", "up", "--database-url", db_url, "--dir", "nowhere")
+    assert result.exit_code == 4 and "migrations folder not found" in result.output
