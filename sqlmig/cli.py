@@ -133,13 +133,14 @@ def _print_status(report: StatusReport, as_json: bool) -> None:
         ]
         click.echo(json.dumps({"migrations": rows, "pending": len(report.pending), "problems": len(report.problems)}))
         return
+    width = max((len(e.name) for e in report.entries), default=0)
     for track in ("migrate", "seed"):
         entries = [e for e in report.entries if e.track == track]
         if entries:
             click.echo(f"{track}:")
         for e in entries:
             when = e.executed_at.strftime("%Y-%m-%d %H:%M:%S") if e.executed_at else ""
-            click.echo(f"  {e.state:<8} {e.name}  {when}".rstrip())
+            click.echo(f"  {e.state:<8} {e.name:<{width}}  {when}".rstrip())
     click.echo(f"{len(report.pending)} pending, {len(report.problems)} need attention.")
 
 

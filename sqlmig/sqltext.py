@@ -8,6 +8,7 @@ and at most one batch after it. This module is pure: it reads no files and touch
 
 from __future__ import annotations
 
+import io
 import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -139,22 +140,19 @@ class _Splitter:
     statement is carried over and split again once the text has doubled, which keeps the work linear."""
 
     def __init__(self) -> None:
-        self.pending: list[str] = []
+        self.text = io.StringIO()  # text not yet split, from a statement boundary (a StringIO packs lines tightly)
         self.size = 0
-        self.tail = ""  # the open statement (or unsplit text) carried over, starting at a statement boundary
         self.need = _BATCH
         self.line, self.column, self.rel = 1, 1, 0  # cursor: offset `rel` of the current text is at line:column
         self.jump: tuple[int, int] | None = None  # (offset, line): COPY data was skipped at that offset
         self.rest = ""  # text after a COPY ... FROM STDIN statement's ';'
 
     def feed(self, line: str) -> list[Statement]:
-        self.pending.append(line)
-        self.size += len(line)
+        self.size += self.text.write(line)
         return self.run(final=False) if self.size >= self.need else []
 
     def run(self, final: bool) -> list[Statement]:
-        text = self.tail + "".join(self.pending)
-        self.pending, self.size, self.rel = [], 0, 0
+        text, self.text, self.size, self.rel = self.text.getvalue(), io.StringIO(), 0, 0
         pieces, safe = _split(text)
         found: list[Statement] = []
         pos, index, open_at = 0, 0, None  # pos: just after the last ';' that ended a statement
@@ -177,7 +175,7 @@ class _Splitter:
             pos = semi + 1
             if found[-1].copy:
                 self.move(text, pos)
-                self.rest, self.tail, self.need = text[pos:], "", _BATCH
+                self.rest, self.need = text[pos:], _BATCH
                 return found
         if open_at is None:
             junk = _junk(text, pos, safe)
@@ -190,8 +188,9 @@ class _Splitter:
         self.move(text, len(text) if open_at is None else open_at)
         if self.jump:
             self.jump = (self.jump[0] - self.rel, self.jump[1])
-        self.tail = "" if open_at is None else text[open_at:]
-        self.need = max(_BATCH - len(self.tail), len(self.tail))
+        if open_at is not None:  # the open statement is split again with the next batch, or once it has doubled
+            self.size = self.text.write(text[open_at:])
+        self.need = max(_BATCH, 2 * self.size)
         return found
 
     def statement(self, text: str, start: int, end: int) -> Statement:
@@ -221,7 +220,7 @@ class _Splitter:
 
     def resume(self, rest: str, line: int) -> None:
         """Go on with the rest of a COPY statement's line, then with ``line``, the one after its data."""
-        self.pending, self.size, self.jump = [rest], len(rest), (len(rest), line)
+        self.size, self.jump = self.text.write(rest), (len(rest), line)
 
 
 def _lex(run: Callable[[str], _T], text: str) -> _T:

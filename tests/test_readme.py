@@ -54,3 +54,27 @@ def test_project_migrations_up_down_up(project: Path, db: psycopg.Connection[tup
     assert history(db) == [] and relations(db, "app") == set()
     assert db.execute("SELECT count(*) FROM pg_namespace WHERE nspname IN ('auth', 'master', 'app')").fetchone() == (0,)
     assert len(sqlmig.apply()) == 5
+
+
+def test_readme_template_example_runs(
+    tmp_path: Path, db_url: str, db: psycopg.Connection[tuple[object, ...]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shlex
+
+    from click.testing import CliRunner
+
+    from sqlmig.cli import main
+
+    section = (ROOT / "README.md").read_text(encoding="utf-8").split("## Templates", 1)[1].split("\n## ", 1)[0]
+    (sql_block,) = re.findall(r"```sql\n(.*?)```", section, re.DOTALL)
+    (bash_block,) = re.findall(r"```bash\n(.*?)```", section, re.DOTALL)
+    tree_dir = tmp_path / "migrations" / "migrate"
+    tree_dir.mkdir(parents=True)
+    (tree_dir / "20240101_000000_tenant_items.up.sql").write_text(sql_block, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    args = shlex.split(bash_block.strip())
+    assert args[0] == "sqlmig"
+    result = CliRunner().invoke(main, [*args[1:], "--database-url", db_url])
+    assert result.exit_code == 0, result.output
+    db.execute("INSERT INTO tenant_42.items DEFAULT VALUES")
+    assert db.execute("SELECT label FROM tenant_42.items").fetchone() == ("new item",)
