@@ -28,6 +28,7 @@ from .sqltext import CopyData, Statement, iter_statements, locate
 
 Conn = psycopg.Connection[Any]
 Item = Statement | CopyData
+Query = tuple[sql.Composed | str, tuple[object, ...]]
 
 _COPY_LINE = re.compile(r"^COPY [^,]+, line (\d+)")
 _TX_CONTROL = {"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT"}
@@ -83,34 +84,31 @@ def run_step(
     migration is rolled back (when transactional) and :class:`MigrationError` points at the failing statement.
     """
     started = time.perf_counter()
-    tail = _history_tail(migration, table)
     if not migration.source.transactional:
-        _run_sequential(conn, migration, _items(migration, items), applied, transactional=False)
+        _run_sequential(conn, migration, _items(migration, items), applied, [], transactional=False)
         duration = round((time.perf_counter() - started) * 1000)
         with conn.transaction():
-            _execute_tail(conn, migration, table, duration)
+            _send(conn, _history_tail(migration, table, duration))
     elif items is not None and not any(isinstance(i, CopyData) or i.copy for i in items):
-        _run_pipelined(conn, migration, items, tail, own_transaction, applied)
+        _run_pipelined(conn, migration, items, _history_tail(migration, table), own_transaction, applied)
     else:
-        _run_sequential(conn, migration, _items(migration, items), applied, True, tail, own_transaction)
+        tail = _history_tail(migration, table)
+        _run_sequential(conn, migration, _items(migration, items), applied, tail, own_transaction=own_transaction)
     f = migration.file
     return Result(f.track, f.version, f.name, migration.direction, (time.perf_counter() - started) * 1000)
 
 
-def _history_tail(migration: Migration, table: TableName) -> list[tuple[sql.Composed | str, tuple[object, ...]]]:
+def _history_tail(migration: Migration, table: TableName, duration_ms: int | None = None) -> list[Query]:
+    """What follows a migration's own SQL: reset the session, then record (up) or remove (down) its row."""
     if migration.direction == "up":
-        params = history.record_params(migration.file, migration.rendered_checksum, None)
+        params = history.record_params(migration.file, migration.rendered_checksum, duration_ms)
         return [(_RESET, ()), (history.record_query(table), params)]
     return [(_RESET, ()), (history.unrecord_query(table), (migration.file.name, migration.file.track))]
 
 
-def _execute_tail(conn: Conn, migration: Migration, table: TableName, duration: int) -> None:
-    conn.execute(_RESET)
-    if migration.direction == "up":
-        params = history.record_params(migration.file, migration.rendered_checksum, duration)
-        conn.execute(history.record_query(table), params)
-    else:
-        conn.execute(history.unrecord_query(table), (migration.file.name, migration.file.track))
+def _send(conn: Conn, queries: list[Query]) -> None:
+    for query, params in queries:
+        conn.execute(query, params or None)
 
 
 def _items(migration: Migration, items: list[Item] | None) -> Iterator[Item]:
@@ -125,7 +123,7 @@ def _run_pipelined(
     conn: Conn,
     migration: Migration,
     items: list[Item],
-    tail: list[tuple[sql.Composed | str, tuple[object, ...]]],
+    tail: list[Query],
     own_transaction: bool,
     applied: tuple[str, ...],
 ) -> None:
@@ -139,8 +137,7 @@ def _run_pipelined(
                 cur = conn.cursor()
                 sent.append((item, cur))
                 cur.execute(item.text, prepare=False)
-            for query, params in tail:
-                conn.execute(query, params or None)
+            _send(conn, tail)
             if own_transaction:
                 conn.execute("COMMIT")
     except psycopg.Error as exc:
@@ -153,14 +150,16 @@ def _run_sequential(
     migration: Migration,
     items: Iterable[Item],
     applied: tuple[str, ...],
-    transactional: bool,
-    tail: list[tuple[sql.Composed | str, tuple[object, ...]]] = (),  # type: ignore[assignment]
+    tail: list[Query],
+    *,
+    transactional: bool = True,
     own_transaction: bool = True,
 ) -> None:
     current: Statement | None = None
+    begin = transactional and own_transaction
     try:
         with ExitStack() as stack:
-            if transactional and own_transaction:
+            if begin:
                 conn.execute("BEGIN")
             copy = None
             for item in items:
@@ -178,12 +177,11 @@ def _run_sequential(
                     conn.execute(item.text, prepare=False)
             stack.close()
             current = None
-            for query, params in tail:
-                conn.execute(query, params or None)
-            if transactional and own_transaction:
+            _send(conn, tail)
+            if begin:
                 conn.execute("COMMIT")
     except psycopg.Error as exc:
-        raise _failure(conn, exc, migration, current, applied, transactional and own_transaction) from exc
+        raise _failure(conn, exc, migration, current, applied, begin) from exc
 
 
 def _failure(

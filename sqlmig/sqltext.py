@@ -1,9 +1,7 @@
 """SQL script text -> statements: directives, statement splitting, COPY data blocks, error positions.
 
-Statements are found by PostgreSQL's own scanner through pglast, never by pattern matching, so a ';' inside a
-string, a dollar-quoted body, a comment, a quoted identifier or parentheses does not end a statement. Scripts are
-read as lines and split in batches of about 64 KiB: a file of any size streams, holding the statement being read
-and at most one batch after it. This module is pure: it reads no files and touches no database.
+Statements are found by PostgreSQL's own scanner through pglast, never by pattern matching. Scripts are read as
+lines and split in batches of about 64 KiB, so a file of any size streams. Pure: no files, no database.
 """
 
 from __future__ import annotations
@@ -27,6 +25,8 @@ _BATCH = 64 * 1024  # characters; one scanner call per batch, not per line
 _COPY_CHUNK = 1024 * 1024
 _SPACE = " \t\n\r\f\v"  # the scanner's whitespace; str.strip() also strips characters the scanner reads as tokens
 _COMMENTS = frozenset({"SQL_COMMENT", "C_COMMENT"})
+_SKIPPED = _COMMENTS | {"ASCII_59"}  # ';'
+
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _WIDE_TAG = re.compile(r"\$[^$\s]*[^\x00-\x7f][^$\s]*\$")
 _ATOMIC = re.compile("atomic", re.IGNORECASE)
@@ -35,11 +35,8 @@ _T = TypeVar("_T")
 
 @dataclass(frozen=True)
 class Statement:
-    """One statement as it will be sent: from its first token to before its terminating ';'.
-
-    ``line`` and ``column`` (1-based, in characters) locate its first token in the script. When ``copy`` is true
-    (``COPY ... FROM STDIN``), :class:`CopyData` items with its data follow it.
-    """
+    """One statement as sent: its first token to before its ';'. ``line`` and ``column`` (1-based, in characters)
+    locate it in the script; ``copy`` marks ``COPY ... FROM STDIN``, whose :class:`CopyData` items follow it."""
 
     text: str
     line: int
@@ -56,24 +53,19 @@ class CopyData:
 
 
 def read_directives(lines: Iterable[str], path: Path) -> frozenset[str]:
-    """Directives (``-- sqlmig: NAME[, NAME ...]``) from the comment block at the top of a file.
+    """Directives (``-- sqlmig: NAME[, NAME ...]``, case-insensitive) from the comments at the top of a file.
 
-    Reading stops at the first line that is neither blank nor a ``--`` comment, so ``lines`` may be a file read
-    lazily. The ``sqlmig:`` marker and the names are case-insensitive. Raises :class:`DiscoveryError` listing
-    every unknown name with its line. Reads nothing but ``lines``.
+    Reading stops at the first line that is neither blank nor a ``--`` comment, so ``lines`` may be read lazily.
+    Raises :class:`DiscoveryError` listing every unknown name with its line.
     """
     found: set[str] = set()
     problems: list[FileProblem] = []
     for number, line in enumerate(lines, 1):
         text = line.strip()
-        if not text:
-            continue
-        if not text.startswith("--"):
+        if text and not text.startswith("--"):
             break
         marker, colon, names = text[2:].partition(":")
-        if not colon or marker.strip().lower() != "sqlmig":
-            continue
-        for name in names.replace(",", " ").split():
+        for name in names.replace(",", " ").split() if colon and marker.strip().lower() == "sqlmig" else []:
             if name.lower() in KNOWN_DIRECTIVES:
                 found.add(name.lower())
             else:
@@ -100,7 +92,7 @@ def iter_statements(lines: Iterable[str]) -> Iterator[Statement | CopyData]:
         yield from found
         if found and found[-1].copy:
             rest, more, number = splitter.take_rest()
-            source = itertools.chain(_lines(more), source)
+            source = itertools.chain(io.StringIO(more), source)
             chunk: list[str] = []
             size = 0
             for data in source:
@@ -121,7 +113,7 @@ def iter_statements(lines: Iterable[str]) -> Iterator[Statement | CopyData]:
 
 def split_statements(sql: str) -> list[Statement]:
     """All statements of an in-memory script, as :func:`iter_statements` finds them (COPY data is left out)."""
-    return [item for item in iter_statements(_lines(sql)) if isinstance(item, Statement)]
+    return [item for item in iter_statements(io.StringIO(sql)) if isinstance(item, Statement)]
 
 
 def locate(statement: Statement, position: int) -> tuple[int, int]:
@@ -158,9 +150,8 @@ class _Splitter:
         pos, index, open_at = 0, 0, None  # pos: just after the last ';' that ended a statement
         while index < len(pieces):
             start, semi = pieces[index]
-            junk = _junk(text, pos, start)
-            if junk:
-                found.append(self.statement(text, *junk))
+            if (junk := _first(text, pos, start)) is not None:
+                found.append(self.statement(text, junk, pos + len(text[pos:start].rstrip(_SPACE + ";"))))
             index += 1
             if semi >= 0 and _ATOMIC.search(text, start, semi):
                 depth = _depth(text[start:semi], 0)
@@ -178,12 +169,11 @@ class _Splitter:
                 self.rest, self.need = text[pos:], _BATCH
                 return found
         if open_at is None:
-            junk = _junk(text, pos, safe)
-            open_at = junk[0] if junk else safe if safe < len(text) else None
+            open_at = _first(text, pos, safe)
+            open_at = safe if open_at is None and safe < len(text) else open_at
         if final:
             if open_at is not None:
                 found.append(self.statement(text, open_at, len(text)))
-                self.rest = ""
             return found
         self.move(text, len(text) if open_at is None else open_at)
         if self.jump:
@@ -195,7 +185,7 @@ class _Splitter:
 
     def statement(self, text: str, start: int, end: int) -> Statement:
         if text.startswith(("--", "/*"), start):
-            start = _skip_comments(text, start, end)
+            start = _first(text, start, end) or start
         self.move(text, start)
         sql = text[start:end].rstrip(_SPACE)
         return Statement(sql, self.line, self.column, copy=_is_copy_in(sql))
@@ -215,28 +205,31 @@ class _Splitter:
 
     def take_rest(self) -> tuple[str, str, int]:
         """The rest of the COPY statement's line, the text read after that line, and the data's first line."""
-        cut = self.rest.find("\n") + 1 or len(self.rest)
-        return self.rest[:cut], self.rest[cut:], self.line + 1
+        (rest, self.rest), (jump, self.jump) = (self.rest, ""), (self.jump, None)
+        cut = rest.find("\n") + 1 or len(rest)
+        return rest[:cut], rest[cut:], jump[1] if jump else self.line + 1
 
     def resume(self, rest: str, line: int) -> None:
         """Go on with the rest of a COPY statement's line, then with ``line``, the one after its data."""
         self.size, self.jump = self.text.write(rest), (len(rest), line)
 
 
-def _lex(run: Callable[[str], _T], text: str) -> _T:
-    """run(text) on an ASCII copy of text; raises ParseError only for an unterminated quote or comment."""
+def _lex(run: Callable[[str], _T], text: str) -> tuple[_T, int]:
+    """run(text) on an ASCII copy of text, and where a malformed token (or the quote holding it) starts, else
+    len(text); raises ParseError only for an unterminated quote or comment."""
     # pglast maps byte offsets to characters in time proportional to the number of multi-byte characters, per
     # token; any non-ASCII character lexes like '_' (inside identifiers, dollar-quote tags, quotes and comments).
     folded = text if text.isascii() or _WIDE_TAG.search(text) else _NON_ASCII.sub("_", text)
-    try:
-        return run(folded)
-    except ParseError as exc:
-        where = _where(exc)
-        if str(exc.args[0]).startswith("unterminated"):
-            raise
-    # A malformed token such as 1abc: the statement holding it runs to the end of the text, where the server will
-    # report it. Blanking just the token would cost one more pass per bad token (COPY data can hold thousands).
-    return run(folded[:where] + " " * (len(folded) - where))
+    bad = len(folded)
+    while True:  # at most three runs: a bad escape blanked out can leave its quote unterminated
+        try:
+            return run(folded[:bad] + " " * (len(folded) - bad)), bad
+        except ParseError as exc:
+            if bad == len(folded) and str(exc.args[0]).startswith("unterminated"):
+                raise
+            # Everything from a malformed token such as 1abc on is left to the server to report; blanking just the
+            # token would cost a pass per bad token, and COPY data read as SQL can hold thousands.
+            bad = _where(exc)
 
 
 def _where(exc: ParseError) -> int:
@@ -252,7 +245,7 @@ def _split(text: str) -> tuple[list[tuple[int, int]], int]:
     safe = len(text)
     while True:
         try:
-            found, folded = _lex(lambda s: (split(s, with_parser=False, only_slices=True), s), text[:safe])
+            (found, folded), _ = _lex(lambda s: (split(s, with_parser=False, only_slices=True), s), text[:safe])
             break
         except ParseError as exc:
             safe = _where(exc)
@@ -267,38 +260,29 @@ def _split(text: str) -> tuple[list[tuple[int, int]], int]:
     return pieces, safe
 
 
-def _junk(text: str, start: int, end: int) -> tuple[int, int] | None:
-    """Where text[start:end], which lies between statements found by the scanner's splitter, holds more than
-    comments and ';': statements without a single keyword, which it skips and the server will reject."""
-    region = text[start:end].rstrip(_SPACE + ";")
-    if not region.lstrip(_SPACE + ";"):
-        return None
-    first = next((t.start for t in _lex(scan, region) if t.name not in _COMMENTS and t.name != "ASCII_59"), None)
-    return None if first is None else (start + first, start + len(region))
-
-
-def _skip_comments(text: str, start: int, end: int) -> int:
-    """Offset of the first token in text[start:end], which starts with a comment; scans as little as it can."""
+def _first(text: str, start: int, end: int) -> int | None:
+    """Offset of the first token other than comments and ';' in text[start:end], or None; scans a few lines at a
+    time. Between the statements the scanner's splitter finds, such tokens are statements without a keyword: it
+    skips them, and the server will reject them."""
     size = 256
-    while True:
+    while text[start:end].strip(_SPACE + ";"):
         stop = text.find("\n", start + size, end) + 1 or end
-        chunk = text[start:stop]
         try:
-            tokens, quoted = _lex(scan, chunk), None
-        except ParseError as exc:
-            cut = _where(exc)
-            tokens, quoted = _lex(scan, chunk[:cut]), cut
-            if chunk.startswith("/*", cut) and stop < end:
-                quoted = None
-        first = next((t.start for t in tokens if t.name not in _COMMENTS), quoted)
+            tokens, bad = _lex(scan, text[start:stop])
+        except ParseError as exc:  # a quote or a comment runs on past `stop`
+            bad = _where(exc)
+            tokens = _lex(scan, text[start : start + bad])[0]
+            bad = len(text) if stop < end and text.startswith("/*", start + bad) else bad
+        first = next((t.start for t in tokens if t.name not in _SKIPPED), bad if bad < stop - start else None)
         if first is not None or stop >= end:
-            return start + (first or 0)
+            return None if first is None else start + first
         size *= 8
+    return None
 
 
 def _depth(text: str, depth: int) -> int:
     """BEGIN ATOMIC nesting after text, from ``depth`` before it; inside a body, CASE ... END nests too."""
-    names = [t.name for t in _lex(scan, text) if t.name not in _COMMENTS]
+    names = [t.name for t in _lex(scan, text)[0] if t.name not in _COMMENTS]
     for i, name in enumerate(names):
         if (name == "BEGIN_P" and names[i + 1 : i + 2] == ["ATOMIC"]) or (depth and name == "CASE"):
             depth += 1
@@ -315,12 +299,3 @@ def _is_copy_in(sql: str) -> bool:
     except ParseError:
         return False
     return isinstance(stmt, ast.CopyStmt) and bool(stmt.is_from) and stmt.filename is None
-
-
-def _lines(text: str) -> Iterator[str]:
-    """Lines of text split at '\\n' only (str.splitlines() also splits at characters SQL does not)."""
-    start = 0
-    while start < len(text):
-        end = text.find("\n", start) + 1 or len(text)
-        yield text[start:end]
-        start = end
