@@ -19,7 +19,7 @@ from .errors import ConfigError, ConnectError, MigrationError, PendingMigrations
 from .execute import Item, run_step, statements_of
 from .files import discover_tracks
 from .history import History, TableName
-from .model import Migration, MigrationFile, Plan, Report, Result, StatusReport, Track
+from .model import TRACKS, Migration, MigrationFile, Plan, Report, Result, StatusReport, Track
 from .plan import DownTarget, make_down_plan, make_plan, make_status
 from .render import TemplateContext, render
 
@@ -60,7 +60,7 @@ def apply(
         lock_wait=lock_wait,
         allow_out_of_order=allow_out_of_order,
     )
-    tracks: tuple[Track, ...] = ("migrate",) if track == "migrate" else ("migrate", "seed")
+    tracks: tuple[Track, ...] = ("migrate",) if _checked(track) == "migrate" else ("migrate", "seed")
     files = discover_tracks(settings.directory, tracks)
     table = TableName.parse(settings.history_table)
     with connect(database, settings) as conn:
@@ -104,7 +104,7 @@ def rollback(
         history_table=history_table,
         lock_wait=lock_wait,
     )
-    files = discover_tracks(settings.directory, (track,))[track]
+    files = discover_tracks(settings.directory, (_checked(track),))[track]
     table = TableName.parse(settings.history_table)
     target = DownTarget(steps=steps, to=to, all=all)
     with connect(database, settings) as conn:
@@ -130,7 +130,7 @@ def status(
         directory=directory,
         history_table=history_table,
     )
-    files = discover_tracks(settings.directory, tuple(tracks))
+    files = discover_tracks(settings.directory, tuple(_checked(t) for t in tracks))
     with connect(database, settings) as conn:
         rows = history.read(conn, TableName.parse(settings.history_table)).rows
     return StatusReport(tuple(e for t in tracks for e in make_status(files[t], rows, track=t)))
@@ -154,7 +154,7 @@ def accept(
         history_table=history_table,
         lock_wait=lock_wait,
     )
-    files = discover_tracks(settings.directory, (track,))[track]
+    files = discover_tracks(settings.directory, (_checked(track),))[track]
     unknown = sorted(set(names) - {f.name for f in files})
     if unknown:
         raise PlanError(f"no {track} migration file named {', '.join(unknown)}", unknown)
@@ -194,6 +194,12 @@ def connect(database: Database, settings: config.Settings) -> Iterator[psycopg.C
         raise ConnectError(f"cannot connect to {config.redact(url)}: {config.redact(str(exc).strip())}") from None
     with conn:
         yield conn
+
+
+def _checked(track: str) -> Track:
+    if track not in TRACKS:
+        raise ConfigError(f"track must be one of {', '.join(TRACKS)}, got {track!r}")
+    return track
 
 
 def _up_plan(

@@ -331,3 +331,8 @@ def test_url_from_environment(
     monkeypatch.chdir(tmp_path)
     assert len(sqlmig.apply(directory=basic(tmp_path))) == 2
     assert len(history(db)) == 2
+
+
+def test_unknown_track_is_a_config_error(db_url: str, tmp_path: Path) -> None:
+    with pytest.raises(sqlmig.ConfigError, match="track must be one of migrate, seed"):
+        sqlmig.apply(db_url, basic(tmp_path), track="seeds")  # type: ignore[arg-type]
