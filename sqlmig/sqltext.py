@@ -7,7 +7,6 @@ lines and split in batches of about 64 KiB, so a file of any size streams. Pure:
 from __future__ import annotations
 
 import io
-import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -84,20 +83,23 @@ def iter_statements(lines: Iterable[str]) -> Iterator[Statement | CopyData]:
     script simply ends there. Text after a COPY statement's ``;`` on its own line runs after the data, as in psql.
     Syntax errors are left for the server to report: such text still comes out as a statement.
     """
-    source: Iterator[str] = iter(lines)
+    source = iter(lines)
+    ahead: list[str] = []  # lines the splitter read past a COPY statement's line, last first
     splitter = _Splitter()
+
+    def read() -> str | None:
+        return ahead.pop() if ahead else next(source, None)
+
     while True:
-        line = next(source, None)
+        line = read()
         found = splitter.run(final=True) if line is None else splitter.feed(line)
         yield from found
         if found and found[-1].copy:
             rest, more, number = splitter.take_rest()
-            source = itertools.chain(io.StringIO(more), source)
+            ahead.extend(reversed(io.StringIO(more).readlines()))
             chunk: list[str] = []
             size = 0
-            for data in source:
-                if data.rstrip("\r\n") == "\\.":
-                    break
+            while (data := read()) is not None and data.rstrip("\r\n") != "\\.":
                 number += 1
                 if chunk and size + len(data) > _COPY_CHUNK:
                     yield CopyData("".join(chunk))
@@ -150,10 +152,10 @@ class _Splitter:
         pos, index, open_at = 0, 0, None  # pos: just after the last ';' that ended a statement
         while index < len(pieces):
             start, semi = pieces[index]
-            if (junk := _first(text, pos, start)) is not None:
+            if (junk := _first(text, pos, start)) is not None:  # skipped by the splitter; the server must see it
                 found.append(self.statement(text, junk, pos + len(text[pos:start].rstrip(_SPACE + ";"))))
             index += 1
-            if semi >= 0 and _ATOMIC.search(text, start, semi):
+            if semi >= 0 and _ATOMIC.search(text, start, semi):  # a body's ';' end statements inside it, not this
                 depth = _depth(text[start:semi], 0)
                 while depth and index < len(pieces) and pieces[index][1] >= 0:
                     depth = _depth(text[semi + 1 : pieces[index][1]], depth)
