@@ -8,7 +8,6 @@ Exit codes: 0 success (nothing to do included), 1 a migration's SQL failed, 2 us
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import sys
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from typing import Any, TypeVar
 
 import click
 
-from . import __version__, config
+from . import __version__, config, output
 from .errors import SqlmigError
 from .model import Report, StatusReport, Track
 
@@ -98,50 +97,11 @@ def _log_steps(to_stderr: bool) -> None:
 
 
 def _print_report(report: Report, as_json: bool) -> None:
-    if as_json:
-        results = [
-            {
-                "track": r.track,
-                "version": r.version,
-                "name": r.name,
-                "direction": r.direction,
-                "duration_ms": round(r.duration_ms, 1),
-            }
-            for r in report.results
-        ]
-        click.echo(json.dumps({"track": report.track, "direction": report.direction, "results": results}))
-    elif not report:
-        click.echo(
-            f"Nothing to do: {report.track} is up to date." if report.direction == "up" else "Nothing to roll back."
-        )
-    else:
-        verb = "Applied" if report.direction == "up" else "Rolled back"
-        click.echo(f"{verb} {len(report)} {report.track} migration(s).")
+    click.echo(output.report_json(report) if as_json else output.report_text(report))
 
 
 def _print_status(report: StatusReport, as_json: bool) -> None:
-    if as_json:
-        rows = [
-            {
-                "track": e.track,
-                "version": e.version,
-                "name": e.name,
-                "state": e.state,
-                "executed_at": e.executed_at.isoformat() if e.executed_at else None,
-            }
-            for e in report.entries
-        ]
-        click.echo(json.dumps({"migrations": rows, "pending": len(report.pending), "problems": len(report.problems)}))
-        return
-    width = max((len(e.name) for e in report.entries), default=0)
-    for track in ("migrate", "seed"):
-        entries = [e for e in report.entries if e.track == track]
-        if entries:
-            click.echo(f"{track}:")
-        for e in entries:
-            when = e.executed_at.strftime("%Y-%m-%d %H:%M:%S") if e.executed_at else ""
-            click.echo(f"  {e.state:<8} {e.name:<{width}}  {when}".rstrip())
-    click.echo(f"{len(report.pending)} pending, {len(report.problems)} need attention.")
+    click.echo(output.status_json(report) if as_json else output.status_text(report))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -1,4 +1,4 @@
-"""Discovery of migration files: naming rule, up/down pairing, directives and checksums.
+"""Discovery of migration files: naming rule, up/down pairing, directives (``-- sqlmig: …``) and checksums.
 
 Pure apart from reading files. Every problem found is collected, so one run lists every offending file.
 """
@@ -9,17 +9,17 @@ import codecs
 import hashlib
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from .errors import DiscoveryError, FileProblem
 from .model import TRACKS, MigrationFile, SqlFile, Track
-from .sqltext import read_directives
 
 # The time part is deliberately not checked as a clock time: real projects have versions like 20230322_519590.
 NAME_RE = re.compile(r"^(?P<version>\d{8}_\d{6})_(?P<label>[A-Za-z0-9][A-Za-z0-9_-]*)\.(?P<kind>up|down)\.sql$")
 NAMING_RULE = "expected <YYYYMMDD>_<HHMMSS>_<name>.up.sql or .down.sql"
 
+KNOWN_DIRECTIVES: frozenset[str] = frozenset({"no-transaction", "no-template"})
 _BOM = codecs.BOM_UTF8
 _CHUNK = 1 << 20
 _TEMPLATE_MARKERS = (b"{{", b"{%", b"{#")
@@ -144,6 +144,30 @@ def scan_file(path: Path, problems: list[FileProblem]) -> SqlFile | None:
         templated=templated and "no-template" not in directives,
         size=size,
     )
+
+
+def read_directives(lines: Iterable[str], path: Path) -> frozenset[str]:
+    """Directives (``-- sqlmig: NAME[, NAME ...]``, case-insensitive) from the comments at the top of a file.
+
+    Reading stops at the first line that is neither blank nor a ``--`` comment, so ``lines`` may be read lazily.
+    Raises :class:`DiscoveryError` listing every unknown name with its line.
+    """
+    found: set[str] = set()
+    problems: list[FileProblem] = []
+    for number, line in enumerate(lines, 1):
+        text = line.strip()
+        if text and not text.startswith("--"):
+            break
+        marker, colon, names = text[2:].partition(":")
+        for name in names.replace(",", " ").split() if colon and marker.strip().lower() == "sqlmig" else []:
+            if name.lower() in KNOWN_DIRECTIVES:
+                found.add(name.lower())
+            else:
+                known = ", ".join(sorted(KNOWN_DIRECTIVES))
+                problems.append(FileProblem(path, number, f"unknown directive {name!r}; known: {known}"))
+    if problems:
+        raise DiscoveryError(problems)
+    return frozenset(found)
 
 
 def read_text(path: Path) -> str:

@@ -1,4 +1,4 @@
-"""SQL script text -> statements: directives, statement splitting, COPY data blocks, error positions.
+"""SQL script text -> statements: statement splitting, COPY data blocks, error positions.
 
 Statements are found by PostgreSQL's own scanner through pglast, never by pattern matching. Scripts are read as
 lines and split in batches of about 64 KiB, so a file of any size streams. Pure: no files, no database.
@@ -10,15 +10,10 @@ import io
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TypeVar
 
 from pglast import ast, parse_sql
 from pglast.parser import ParseError, scan, split
-
-from sqlmig.errors import DiscoveryError, FileProblem
-
-KNOWN_DIRECTIVES: frozenset[str] = frozenset({"no-transaction", "no-template"})
 
 _BATCH = 64 * 1024  # characters; one scanner call per batch, not per line
 _COPY_CHUNK = 1024 * 1024
@@ -49,30 +44,6 @@ class CopyData:
     terminating ``\\.`` line."""
 
     data: str
-
-
-def read_directives(lines: Iterable[str], path: Path) -> frozenset[str]:
-    """Directives (``-- sqlmig: NAME[, NAME ...]``, case-insensitive) from the comments at the top of a file.
-
-    Reading stops at the first line that is neither blank nor a ``--`` comment, so ``lines`` may be read lazily.
-    Raises :class:`DiscoveryError` listing every unknown name with its line.
-    """
-    found: set[str] = set()
-    problems: list[FileProblem] = []
-    for number, line in enumerate(lines, 1):
-        text = line.strip()
-        if text and not text.startswith("--"):
-            break
-        marker, colon, names = text[2:].partition(":")
-        for name in names.replace(",", " ").split() if colon and marker.strip().lower() == "sqlmig" else []:
-            if name.lower() in KNOWN_DIRECTIVES:
-                found.add(name.lower())
-            else:
-                known = ", ".join(sorted(KNOWN_DIRECTIVES))
-                problems.append(FileProblem(path, number, f"unknown directive {name!r}; known: {known}"))
-    if problems:
-        raise DiscoveryError(problems)
-    return frozenset(found)
 
 
 def iter_statements(lines: Iterable[str]) -> Iterator[Statement | CopyData]:

@@ -11,7 +11,8 @@ from pglast.parser import ParseError, split
 
 from sqlmig import sqltext
 from sqlmig.errors import DiscoveryError, FileProblem
-from sqlmig.sqltext import CopyData, Statement, iter_statements, locate, read_directives, split_statements
+from sqlmig.files import read_directives
+from sqlmig.sqltext import CopyData, Statement, iter_statements, locate, split_statements
 
 PATH = Path("migrations/migrate/20240101_000000_x.up.sql")
 KNOWN = "known: no-template, no-transaction"
