@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -188,3 +189,54 @@ def test_new_bad_name(project: Path) -> None:
 def test_missing_directory(db_url: str, project: Path) -> None:
     result = run("migrate", "up", "--database-url", db_url, "--dir", "nowhere")
     assert result.exit_code == 4 and "migrations folder not found" in result.output
+
+
+def test_seed_verbs(db_url: str, db: psycopg.Connection[tuple[object, ...]], project: Path) -> None:
+    assert run("migrate", "up", "--database-url", db_url, "--schema", "public").exit_code == 0
+    result = run("seed", "up", "--database-url", db_url)
+    assert result.exit_code == 0 and result.output.splitlines()[-1] == "Applied 1 seed migration(s)."
+    result = run("seed", "status", "--database-url", db_url)
+    lines = result.output.splitlines()
+    assert lines[0] == "seed:" and lines[1].startswith("  applied  20240101_000001_rows  20")
+    assert lines[-1] == "0 pending, 0 need attention."
+    (project / "migrations/seed/20240101_000001_rows.up.sql").write_text("INSERT INTO public.a VALUES (2);\n")
+    assert run("seed", "up", "--database-url", db_url).exit_code == 4
+    assert run("seed", "accept", "--database-url", db_url).output == "Accepted 1 file(s): 20240101_000001_rows\n"
+    result = run("seed", "down", "--database-url", db_url)
+    assert result.exit_code == 0 and result.output.splitlines()[-1] == "Rolled back 1 seed migration(s)."
+    assert db.execute("SELECT count(*) FROM public.a").fetchone() == (0,)
+    assert history(db, "seed") == []
+
+
+@pytest.fixture
+def embedded(project: Path) -> Iterator[Path]:
+    """A project with no database URL anywhere; the embedded server it starts is stopped afterwards."""
+    from sqlmig import devdb
+
+    try:
+        yield project
+    finally:
+        devdb.stop(project / ".sqlmig")
+
+
+def test_embedded_default_and_dev_commands(embedded: Path) -> None:
+    assert run("dev", "status").output == "Not running.\n"
+    result = run("migrate", "up", "--schema", "public")
+    assert result.exit_code == 0, result.output
+    first = result.output.splitlines()[0]
+    assert first.startswith("Using the embedded PostgreSQL 16.") and str(embedded / ".sqlmig") in first
+    assert "(started;" in first
+    assert result.output.splitlines()[-1] == "Applied 2 migrate migration(s)."
+    result = run("status", "--json")
+    assert json.loads(result.stdout)["pending"] == 1  # the notice goes to stderr, so stdout stays JSON
+    url = run("dev", "url").output.strip()
+    assert url.startswith("postgresql://")
+    with psycopg.connect(url) as conn:
+        assert history(conn) == ["20240101_000000_create_a", "20240102_000000_create_b"]
+    started = run("dev", "start")
+    assert started.output.startswith("Already running: PostgreSQL 16.") and url in started.output
+    assert run("dev", "status").output.startswith("Running: PostgreSQL 16.")
+    assert run("dev", "stop").output == "Stopped.\n"
+    assert run("dev", "stop").output == "Not running.\n"
+    result = run("dev", "url")
+    assert result.exit_code == 5 and "sqlmig dev start" in result.output
