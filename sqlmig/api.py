@@ -51,8 +51,8 @@ def apply(
     :class:`~sqlmig.MigrationError` when SQL fails (that migration is rolled back; earlier ones stay applied,
     or with ``single_transaction`` everything of this run is rolled back).
     """
-    settings = config.load(
-        database_url=database if isinstance(database, str) else None,
+    settings = _settings(
+        database,
         directory=directory,
         schema=schema,
         vars=vars,
@@ -96,8 +96,8 @@ def rollback(
     Raises :class:`~sqlmig.MissingDownError` before anything runs when a selected migration has no
     ``.down.sql``, and the errors of :func:`apply` otherwise.
     """
-    settings = config.load(
-        database_url=database if isinstance(database, str) else None,
+    settings = _settings(
+        database,
         directory=directory,
         schema=schema,
         vars=vars,
@@ -125,8 +125,8 @@ def status(
     history_table: str | None = None,
 ) -> StatusReport:
     """The state of every migration of ``tracks``: applied, pending, drifted or missing. Read-only; no lock."""
-    settings = config.load(
-        database_url=database if isinstance(database, str) else None,
+    settings = _settings(
+        database,
         directory=directory,
         history_table=history_table,
     )
@@ -148,8 +148,8 @@ def accept(
     """Record the current checksums of applied files that were edited (``names``, or all of ``track``'s), so
     that they no longer count as drift; also fills in checksums missing from rows written by another runner.
     Writes, under the migration lock. Returns the names whose stored checksum changed."""
-    settings = config.load(
-        database_url=database if isinstance(database, str) else None,
+    settings = _settings(
+        database,
         directory=directory,
         history_table=history_table,
         lock_wait=lock_wait,
@@ -194,6 +194,10 @@ def connect(database: Database, settings: config.Settings) -> Iterator[psycopg.C
         raise ConnectError(f"cannot connect to {config.redact(url)}: {config.redact(str(exc).strip())}") from None
     with conn:
         yield conn
+
+
+def _settings(database: Database, **overrides: Any) -> config.Settings:
+    return config.load(database_url=database if isinstance(database, str) else None, **overrides)
 
 
 def _checked(track: str) -> Track:

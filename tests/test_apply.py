@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from pathlib import Path
 
 import psycopg
@@ -66,6 +68,27 @@ def test_pending_work_waits_for_the_lock_and_names_the_holder(db_url: str, tmp_p
         assert "deploy-7" in str(info.value)
     with psycopg.connect(db_url, autocommit=True) as check:
         assert check.execute("SELECT to_regclass('public.a')").fetchone() == (None,)
+
+
+def test_waiting_run_reports_the_holder_then_proceeds(
+    db_url: str, db: psycopg.Connection[tuple[object, ...]], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    directory = basic(tmp_path)
+    with psycopg.connect(db_url, autocommit=True, application_name="other-deploy") as other:
+        key = lock_key(TableName("public", "migration_history"))
+        other.execute("SELECT pg_advisory_lock(%s)", (key,))
+        holder = other.info.backend_pid
+        release = threading.Timer(1.6, lambda: other.execute("SELECT pg_advisory_unlock(%s)", (key,)))
+        release.start()
+        try:
+            with caplog.at_level(logging.INFO, logger="sqlmig"):
+                report = sqlmig.apply(db_url, directory, lock_wait=30)
+        finally:
+            release.join()
+    assert len(report) == 2
+    waiting = [r.getMessage() for r in caplog.records if "waiting for the migration lock" in r.getMessage()]
+    assert waiting and f"pid {holder}" in waiting[0] and "other-deploy" in waiting[0]
+    assert len(history(db)) == 2
 
 
 def test_new_migration_after_earlier_run(

@@ -14,7 +14,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import TupleRow
 
-from .conftest import (
+from .pgcluster import (
     BASE_PREFIX,
     EXTERNAL_URL_ENV,
     RUN_MARKER,
