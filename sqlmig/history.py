@@ -12,6 +12,7 @@ from typing import Literal
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import tuple_row
 
 from . import __version__
 from .errors import ConfigError
@@ -65,15 +66,17 @@ class History:
 def read(conn: psycopg.Connection[tuple[object, ...]], table: TableName) -> History:
     """All history rows, in one query (two for a table in the seed runner's format). Read-only; no lock."""
     query = sql.SQL("SELECT name, type, version, checksum, rendered_checksum, executed_at FROM {} ORDER BY id")
+    # A tuple cursor: the caller's connection may have another row factory.
+    cur = conn.cursor(row_factory=tuple_row)
     try:
-        cur = conn.execute(query.format(table.ident))
+        cur.execute(query.format(table.ident))
     except psycopg.errors.UndefinedTable:
         return History((), "missing")
     except psycopg.errors.UndefinedColumn:
         legacy = sql.SQL("SELECT name, type, NULL, NULL, NULL, executed_at FROM {} ORDER BY id")
-        cur = conn.execute(legacy.format(table.ident))
-        return History(tuple(Applied(*row) for row in cur), "legacy")  # type: ignore[arg-type]
-    return History(tuple(Applied(*row) for row in cur), "current")  # type: ignore[arg-type]
+        cur.execute(legacy.format(table.ident))
+        return History(tuple(Applied(*row) for row in cur), "legacy")
+    return History(tuple(Applied(*row) for row in cur), "current")
 
 
 def ensure(conn: psycopg.Connection[tuple[object, ...]], table: TableName, state: HistoryState) -> None:

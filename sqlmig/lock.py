@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
+from psycopg.rows import tuple_row
 
 from .errors import LockTimeout
 from .history import TableName
@@ -44,7 +45,7 @@ def lock_key(table: TableName) -> int:
 def describe_holder(conn: psycopg.Connection[tuple[object, ...]], key: int) -> str | None:
     """Who holds the lock: pid, application name, client address, state and age; None if nobody does."""
     unsigned = key & 0xFFFFFFFFFFFFFFFF
-    row = conn.execute(HOLDER_QUERY, (unsigned >> 32, unsigned & 0xFFFFFFFF)).fetchone()
+    row = conn.cursor(row_factory=tuple_row).execute(HOLDER_QUERY, (unsigned >> 32, unsigned & 0xFFFFFFFF)).fetchone()
     if row is None:
         return None
     pid, app, addr, state, age = row
@@ -63,7 +64,8 @@ def hold(conn: psycopg.Connection[tuple[object, ...]], table: TableName, wait: f
     started = time.monotonic()
     delay = _FIRST_POLL
     next_report = started + 1.0
-    while not conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:  # type: ignore[index]
+    cur = conn.cursor(row_factory=tuple_row)  # the caller's connection may have another row factory
+    while not cur.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:  # type: ignore[index]
         now = time.monotonic()
         if now - started >= wait:
             raise LockTimeout(now - started, describe_holder(conn, key))

@@ -323,6 +323,15 @@ def test_connection_object_is_used_and_left_open(db_url: str, tmp_path: Path) ->
         assert conn.execute("SELECT count(*) FROM public.migration_history").fetchone() == (2,)
 
 
+def test_connection_with_dict_rows(db_url: str, tmp_path: Path) -> None:
+    from psycopg.rows import dict_row
+
+    with psycopg.connect(db_url, row_factory=dict_row) as conn:
+        assert len(sqlmig.apply(conn, basic(tmp_path))) == 2
+        assert not sqlmig.apply(conn, basic(tmp_path))
+        assert [e.state for e in sqlmig.status(conn, tmp_path).entries] == ["applied", "applied"]
+
+
 def test_connection_inside_a_transaction_is_refused(db_url: str, tmp_path: Path) -> None:
     with psycopg.connect(db_url) as conn:
         conn.execute("SELECT 1")
