@@ -10,18 +10,22 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
 from . import config, history, lock
 from .errors import ConfigError, ConnectError, MigrationError, PendingMigrationsError, PlanError
-from .execute import Item, run_step, statements_of
 from .files import discover_tracks
 from .history import History, TableName
 from .model import TRACKS, Migration, MigrationFile, Plan, Report, Result, StatusReport, Track
 from .plan import DownTarget, make_down_plan, make_plan, make_status
 from .render import TemplateContext, render
+
+if TYPE_CHECKING:
+    from .execute import Item
+
+    Prepared = dict[str, tuple[Migration, list[Item] | None]]
 
 log = logging.getLogger("sqlmig")
 Database = str | psycopg.Connection[Any] | None
@@ -221,15 +225,14 @@ def _up_plan(
     return make_plan(files[track], hist.rows, track=track, allow_out_of_order=settings.allow_out_of_order)
 
 
-Prepared = dict[str, tuple[Migration, list[Item] | None]]
-
-
 def _prepare(plan: Plan, settings: config.Settings) -> Prepared:
+    from . import execute  # pglast is imported only when there is work: the no-op path stays lean
+
     context = TemplateContext(schema=settings.schema, vars=settings.vars, env=settings.env)
     prepared = {}
     for step in plan.steps:
         migration = render(step.file, step.direction, context)
-        prepared[step.file.name] = (migration, statements_of(migration))
+        prepared[step.file.name] = (migration, execute.statements_of(migration))
     return prepared
 
 
@@ -250,6 +253,8 @@ def _execute(
     settings: config.Settings,
     single_transaction: bool,
 ) -> Report:
+    from . import execute
+
     # The plan made under the lock can hold a step the first plan did not (another run finished in between).
     unprepared = tuple(s for s in plan.steps if s.file.name not in prepared)
     prepared.update(_prepare(Plan(plan.track, plan.direction, unprepared), settings))
@@ -262,7 +267,9 @@ def _execute(
         for step in plan.steps:
             migration, items = prepared[step.file.name]
             done = () if single_transaction else tuple(r.name for r in results)
-            result = run_step(conn, migration, items, table, own_transaction=not single_transaction, applied=done)
+            result = execute.run_step(
+                conn, migration, items, table, own_transaction=not single_transaction, applied=done
+            )
             results.append(result)
             log.info("%s %s (%.0f ms)", verb, step.file.name, result.duration_ms)
         if single_transaction:

@@ -368,3 +368,19 @@ def test_url_from_environment(
 def test_unknown_track_is_a_config_error(db_url: str, tmp_path: Path) -> None:
     with pytest.raises(sqlmig.ConfigError, match="track must be one of migrate, seed"):
         sqlmig.apply(db_url, basic(tmp_path), track="seeds")  # type: ignore[arg-type]
+
+
+def test_no_op_path_loads_neither_parser_nor_templates(db_url: str, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    directory = basic(tmp_path)
+    tree(directory, {f"{C}.up.sql": "CREATE TABLE {{ schema }}.c (id int);\n"})
+    sqlmig.apply(db_url, directory, schema="public")
+    probe = (
+        "import sys, sqlmig\n"
+        f"assert not sqlmig.apply({db_url!r}, {str(directory)!r})\n"
+        "print(sorted(m for m in ('pglast', 'jinja2', 'click') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
