@@ -15,6 +15,7 @@ from sqlmig.lock import lock_key
 
 from .helpers import history, relations, tree
 
+LOCK_KEY = 4166341692659941701  # documented in the README with its pg_locks classid/objid
 A = "migrate/20240101_000000_create_a"
 B = "migrate/20240102_000000_create_b"
 C = "migrate/20240103_000000_create_c"
@@ -384,3 +385,49 @@ def test_no_op_path_loads_neither_parser_nor_templates(db_url: str, tmp_path: Pa
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_lock_key_is_stable() -> None:
+    # Instances of different sqlmig versions deploy side by side: the key must never change.
+    key = lock_key(TableName("public", "migration_history"))
+    assert key == LOCK_KEY
+    assert lock_key(TableName("tenant", "migration_history")) != key
+
+
+def test_failing_no_transaction_file_reports_what_stayed(
+    db_url: str, db: psycopg.Connection[tuple[object, ...]], tmp_path: Path
+) -> None:
+    tree(
+        tmp_path,
+        {
+            f"{A}.up.sql": "CREATE TABLE public.a (id int);\n",
+            f"{B}.up.sql": (
+                "-- sqlmig: no-transaction\n"
+                "CREATE INDEX CONCURRENTLY a_id ON public.a (id);\n"
+                "CREATE INDEX CONCURRENTLY a_x ON public.a (no_such_column);\n"
+            ),
+        },
+    )
+    with pytest.raises(sqlmig.MigrationError) as info:
+        sqlmig.apply(db_url, tmp_path)
+    err = info.value
+    assert (err.line, err.sqlstate, err.rolled_back) == (3, "42703", False)
+    assert "without a transaction: the statements before this one stay applied" in str(err)
+    assert "a_id" in relations(db) and history(db) == ["20240101_000000_create_a"]
+
+
+def test_error_in_streamed_file_points_at_its_line(
+    db_url: str, db: psycopg.Connection[tuple[object, ...]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlmig.render
+
+    monkeypatch.setattr(sqlmig.render, "STREAM_THRESHOLD", 100)
+    inserts = "".join(f"INSERT INTO public.a VALUES ({i});\n" for i in range(50))
+    tree(
+        tmp_path,
+        {f"{A}.up.sql": "CREATE TABLE public.a (id int);\n" + inserts + "INSERT INTO public.a VALUES ('x');\n"},
+    )
+    with pytest.raises(sqlmig.MigrationError) as info:
+        sqlmig.apply(db_url, tmp_path)
+    assert (info.value.line, info.value.column, info.value.sqlstate) == (52, 30, "22P02")
+    assert db.execute("SELECT to_regclass('public.a')").fetchone() == (None,)
