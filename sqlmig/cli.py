@@ -104,7 +104,14 @@ def _print_status(report: StatusReport, as_json: bool) -> None:
     click.echo(output.status_json(report) if as_json else output.status_text(report))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+EXIT_CODES = (
+    "\b\nExit codes: 0 success (nothing to do included), 1 a migration's SQL failed, 2 usage error,\n"
+    "3 status --exit-code found pending migrations, 4 invalid files, templates or plan (drift, missing\n"
+    "file, out of order), 5 configuration or connection error, 6 the migration lock was not free in time."
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES)
 @click.version_option(__version__, prog_name="sqlmig")
 @common_options
 def main(**_: Any) -> None:

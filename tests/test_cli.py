@@ -240,3 +240,9 @@ def test_embedded_default_and_dev_commands(embedded: Path) -> None:
     assert run("dev", "stop").output == "Not running.\n"
     result = run("dev", "url")
     assert result.exit_code == 5 and "sqlmig dev start" in result.output
+
+
+def test_main_help_lists_exit_codes() -> None:
+    out = run("--help").output
+    for code in ("0 success", "1 a migration's SQL failed", "3 status --exit-code", "6 the migration lock"):
+        assert code in out
