@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -257,7 +258,8 @@ def new(track: Track, name: str, schema: str | None, dir: Path | None) -> None:
 
     settings = config.load(directory=dir)
     up, down = new_migration(settings.directory, track, name, schema=schema, stubs=settings.stubs)
-    click.echo(f"Created {up}\nCreated {down}")
+    for path in (up, down):
+        click.echo(f"Created {os.path.relpath(path)}")
 
 
 @main.group(help="The embedded development PostgreSQL (data in .sqlmig/).")

@@ -192,6 +192,17 @@ def test_file_managing_its_own_transaction_is_refused_before_running(db_url: str
         assert conn.execute("SELECT to_regclass('public.a')").fetchone() == (None,)
 
 
+def test_percent_signs_are_plain_sql(db_url: str, db: psycopg.Connection[tuple[object, ...]], tmp_path: Path) -> None:
+    tree(
+        tmp_path,
+        {
+            f"{A}.up.sql": "CREATE TABLE public.a (v text CHECK (v NOT LIKE '%%s%'));\nINSERT INTO public.a VALUES ('100%');\n"
+        },
+    )
+    sqlmig.apply(db_url, tmp_path)
+    assert db.execute("SELECT v FROM public.a").fetchone() == ("100%",)
+
+
 def test_session_settings_do_not_leak_between_migrations(
     db_url: str, db: psycopg.Connection[tuple[object, ...]], tmp_path: Path
 ) -> None:

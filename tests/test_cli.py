@@ -178,6 +178,7 @@ def test_new_writes_both_files(project: Path) -> None:
     assert len(created) == 2 and created[0].endswith("_create_users.down.sql")
     up = next((project / "migrations/migrate").glob("*_create_users.up.sql")).read_text()
     assert "CREATE TABLE IF NOT EXISTS auth.users" in up
+    assert result.output.splitlines()[0].startswith("Created migrations/migrate/")
     assert result.output.count("Created ") == 2
 
 
