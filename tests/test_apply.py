@@ -196,7 +196,9 @@ def test_percent_signs_are_plain_sql(db_url: str, db: psycopg.Connection[tuple[o
     tree(
         tmp_path,
         {
-            f"{A}.up.sql": "CREATE TABLE public.a (v text CHECK (v NOT LIKE '%%s%'));\nINSERT INTO public.a VALUES ('100%');\n"
+            f"{A}.up.sql": (
+                "CREATE TABLE public.a (v text CHECK (v NOT LIKE '%%s%'));\nINSERT INTO public.a VALUES ('100%');\n"
+            )
         },
     )
     sqlmig.apply(db_url, tmp_path)
