@@ -195,7 +195,8 @@ def connect(database: Database, settings: config.Settings) -> Iterator[psycopg.C
     try:
         conn = psycopg.connect(url, autocommit=True, application_name="sqlmig")
     except psycopg.Error as exc:
-        raise ConnectError(f"cannot connect to {config.redact(url)}: {config.redact(str(exc).strip())}") from None
+        where = f"{config.redact(url)} (from {settings.url_source})"
+        raise ConnectError(f"cannot connect to {where}: {config.redact(str(exc).strip())}") from None
     with conn:
         yield conn
 

@@ -60,11 +60,13 @@ def handle_errors(f: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _database(opts: dict[str, Any], quiet: bool = False) -> str:
-    """The URL to use: configured, or the embedded server (started if needed), announced on the first line."""
-    settings = config.load(database_url=opts["database_url"])
-    if settings.database_url:
-        return settings.database_url
+def _database(opts: dict[str, Any], quiet: bool = False) -> str | None:
+    """The URL to pass on: the flag's; None when the environment, .env or config has one (the API resolves it and
+    knows where it came from); else the embedded server's (started if needed), announced on the first line."""
+    if opts["database_url"]:
+        return str(opts["database_url"])
+    if config.load().database_url:
+        return None
     from . import devdb
 
     server, started = devdb.start()

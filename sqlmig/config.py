@@ -63,7 +63,7 @@ def load(
     cwd = cwd or Path.cwd()
     merged = {**read_dotenv(cwd / ".env"), **(os.environ if environ is None else environ)}
     project = read_pyproject(cwd / "pyproject.toml")
-    url, source = database_url, "--database-url"
+    url, source = database_url, "the given URL"
     if url is None:
         url, source = next(((merged[n], _origin(n, environ)) for n in URL_VARIABLES if merged.get(n)), (None, ""))
     allowed = project.get("env", [])

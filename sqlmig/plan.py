@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .errors import DriftError, MissingDownError, MissingFileError, OutOfOrderError, PlanError
-from .model import Applied, MigrationFile, Plan, StatusEntry, StatusReport, StatusState, Step, Track
+from .model import Applied, MigrationFile, Plan, StatusEntry, StatusState, Step, Track
 
 ACCEPT_HINT = "if the edit was intended, record the new checksum with: sqlmig {track} accept {names}"
 
@@ -107,11 +107,6 @@ def make_status(files: Sequence[MigrationFile], applied: Sequence[Applied], *, t
         if row.name not in names:
             entries.append(StatusEntry(track, applied_version(row), row.name, "missing", row.executed_at))
     return sorted(entries, key=lambda e: (e.version, e.name))
-
-
-def status_report(entries: Sequence[StatusEntry]) -> StatusReport:
-    """Wrap entries of one or more tracks into a :class:`StatusReport`."""
-    return StatusReport(tuple(entries))
 
 
 def _rows(applied: Sequence[Applied], track: Track) -> dict[str, Applied]:

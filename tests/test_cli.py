@@ -169,6 +169,7 @@ def test_password_from_dotenv_never_printed(project: Path) -> None:
     (project / ".env").write_text("DATABASE_URL='postgresql://app:dotenv-pw-42@127.0.0.1:1/app?connect_timeout=2'\n")
     result = run("status")
     assert result.exit_code == 5 and "dotenv-pw-42" not in result.output
+    assert "app:***@127.0.0.1:1/app" in result.output and "(from DATABASE_URL (.env))" in result.output
 
 
 def test_new_writes_both_files(project: Path) -> None:

@@ -61,7 +61,7 @@ def test_url_precedence(tmp_path: Path) -> None:
     s = config.load(cwd=tmp_path, environ={**env, "DIRECT_URL": "postgresql://env-direct"})
     assert s.database_url == "postgresql://env-direct"
     s = config.load(cwd=tmp_path, environ=env, database_url="postgresql://flag")
-    assert (s.database_url, s.url_source) == ("postgresql://flag", "--database-url")
+    assert (s.database_url, s.url_source) == ("postgresql://flag", "the given URL")
 
 
 def test_pyproject_settings_and_flag_precedence(tmp_path: Path) -> None:
