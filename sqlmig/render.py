@@ -28,6 +28,11 @@ NO_TEMPLATE_HINT = (
 )
 
 
+class AllowedEnvironment(dict[str, str]):
+    """``env`` in templates: the allowed environment variables. Its own type, so that Jinja2's message for a
+    variable that is not allowed names it and the error can say how to allow it."""
+
+
 @dataclass(frozen=True)
 class TemplateContext:
     """What templates see: ``schema``, the user's variables, and the allowed environment variables as ``env``."""
@@ -39,7 +44,7 @@ class TemplateContext:
     def as_dict(self) -> dict[str, Any]:
         """The Jinja2 context; ``schema`` is absent when unset so that using it is an undefined-variable error."""
         ctx: dict[str, Any] = dict(self.vars)
-        ctx["env"] = dict(self.env)
+        ctx["env"] = AllowedEnvironment(self.env)
         if self.schema is not None:
             ctx["schema"] = self.schema
         return ctx
@@ -101,12 +106,17 @@ def render_text(path: Path, text: str, context: TemplateContext) -> str:
     except jinja2.TemplateSyntaxError as exc:
         raise RenderError(path, exc.lineno, exc.message or str(exc), NO_TEMPLATE_HINT) from exc
     except jinja2.UndefinedError as exc:
-        hint = "pass --schema NAME (or set schema in [tool.sqlmig])" if "'schema'" in str(exc) else NO_TEMPLATE_HINT
-        if "'schema'" not in str(exc) and "'env'" in str(exc):
-            hint = "allow the variable in [tool.sqlmig] env = [...] and set it in the environment"
-        raise RenderError(path, _template_line(exc.__traceback__), str(exc), hint) from exc
+        raise RenderError(path, _template_line(exc.__traceback__), str(exc), _undefined_hint(str(exc))) from exc
     except Exception as exc:  # a filter or expression failing at render time
         raise RenderError(path, _template_line(exc.__traceback__), f"{type(exc).__name__}: {exc}") from exc
+
+
+def _undefined_hint(message: str) -> str:
+    if message == "'schema' is undefined":
+        return "pass --schema NAME (or set schema in [tool.sqlmig])"
+    if AllowedEnvironment.__name__ in message:
+        return "list the variable in [tool.sqlmig] env = [...] and set it in the environment"
+    return f"pass it with --var NAME=VALUE (or [tool.sqlmig] vars); {NO_TEMPLATE_HINT}"
 
 
 def _template_line(tb: TracebackType | None) -> int:

@@ -103,8 +103,9 @@ def test_schema_missing_says_how_to_pass_it(tmp_path: Path) -> None:
 
 def test_environment_variable_must_be_allowed(tmp_path: Path) -> None:
     file = one_file(tmp_path, "SELECT {{ env.SECRET }};\n")
-    with pytest.raises(RenderError, match="env"):
+    with pytest.raises(RenderError, match="SECRET") as info:
         render(file, "up", TemplateContext(env={}))
+    assert "[tool.sqlmig] env = [...]" in info.value.hint
 
 
 def test_rendered_checksum_differs_from_raw(tmp_path: Path) -> None:
