@@ -29,6 +29,11 @@ class ConnectError(SqlmigError):
     exit_code = 5
 
 
+class PoolerError(ConfigError):
+    """The connection goes through a transaction-mode pooler (PgBouncer, Supavisor), where the session-level
+    migration lock cannot work; the message says which URL to set instead. Nothing has been executed."""
+
+
 @dataclass(frozen=True)
 class FileProblem:
     """One offending file: its path, the line the problem is on (0 when it concerns the whole file), and why."""
@@ -101,6 +106,11 @@ class MissingDownError(PlanError):
 
 class PendingMigrationsError(PlanError):
     """Seeds were asked for while schema migrations are still pending."""
+
+
+class HistoryTableError(PlanError):
+    """The history table was changed by hand (a column dropped or retyped, rows duplicated) so that sqlmig cannot
+    trust it; the message says what is wrong and how to repair it. Nothing has been executed."""
 
 
 class LockTimeout(SqlmigError):
