@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from . import config, history, lock
+from . import config, history, lock, pooler
 from .errors import ConfigError, ConnectError, MigrationError, PendingMigrationsError, PlanError
 from .files import discover_tracks
 from .history import History, TableName
@@ -74,6 +74,7 @@ def apply(
         prepared = _prepare(plan, settings)
         if single_transaction:
             _check_single_transaction(prepared)
+        pooler.check(conn, _url(database, settings))
         with lock.hold(conn, table, settings.lock_wait):
             hist = history.read(conn, table)
             history.ensure(conn, table, hist.state)
@@ -116,6 +117,7 @@ def rollback(
         if not plan.steps:
             return Report(track, "down", ())
         prepared = _prepare(plan, settings)
+        pooler.check(conn, _url(database, settings))
         with lock.hold(conn, table, settings.lock_wait):
             plan = make_down_plan(files, history.read(conn, table).rows, track=track, target=target)
             return _execute(conn, plan, prepared, settings, single_transaction=False)
@@ -163,11 +165,13 @@ def accept(
     if unknown:
         raise PlanError(f"no {track} migration file named {', '.join(unknown)}", unknown)
     table = TableName.parse(settings.history_table)
-    with connect(database, settings) as conn, lock.hold(conn, table, settings.lock_wait):
-        applied = {r.name: r for r in history.read(conn, table).rows if r.track == track}
-        chosen = [f for f in files if f.name in applied and (not names or f.name in names)]
-        changed = [f for f in chosen if applied[f.name].checksum != f.up.checksum]
-        history.accept(conn, table, changed)
+    with connect(database, settings) as conn:
+        pooler.check(conn, _url(database, settings))
+        with lock.hold(conn, table, settings.lock_wait):
+            applied = {r.name: r for r in history.read(conn, table).rows if r.track == track}
+            chosen = [f for f in files if f.name in applied and (not names or f.name in names)]
+            changed = [f for f in chosen if applied[f.name].checksum != f.up.checksum]
+            history.accept(conn, table, changed)
     return [f.name for f in changed]
 
 
@@ -178,13 +182,13 @@ def connect(database: Database, settings: config.Settings) -> Iterator[psycopg.C
     if isinstance(database, psycopg.Connection):
         if database.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             raise ConfigError("the connection passed to sqlmig is inside a transaction; commit or roll back first")
-        previous = database.autocommit
-        database.autocommit = True
+        previous = database.autocommit, database.prepare_threshold
+        database.autocommit, database.prepare_threshold = True, None
         try:
             yield database
         finally:
             if not database.closed and not database.broken:
-                database.autocommit = previous
+                database.autocommit, database.prepare_threshold = previous
         return
     url = settings.database_url
     if not url:
@@ -193,12 +197,18 @@ def connect(database: Database, settings: config.Settings) -> Iterator[psycopg.C
             "(in the environment or in .env)"
         )
     try:
-        conn = psycopg.connect(url, autocommit=True, application_name="sqlmig")
+        # No server-side prepared statements: they break behind transaction-mode poolers, and sqlmig repeats few
+        # queries often enough to gain from them.
+        conn = psycopg.connect(url, autocommit=True, application_name="sqlmig", prepare_threshold=None)
     except psycopg.Error as exc:
         where = f"{config.redact(url)} (from {settings.url_source})"
         raise ConnectError(f"cannot connect to {where}: {config.redact(str(exc).strip())}") from None
     with conn:
         yield conn
+
+
+def _url(database: Database, settings: config.Settings) -> str | None:
+    return None if isinstance(database, psycopg.Connection) else settings.database_url
 
 
 def _settings(database: Database, **overrides: Any) -> config.Settings:
