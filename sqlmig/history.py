@@ -7,6 +7,7 @@ Every statement is schema-qualified: pg_dump files reset ``search_path``.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Literal
 
@@ -15,7 +16,7 @@ from psycopg import sql
 from psycopg.rows import tuple_row
 
 from . import __version__
-from .errors import ConfigError
+from .errors import ConfigError, HistoryTableError
 from .model import Applied, MigrationFile
 
 HistoryState = Literal["missing", "legacy", "current"]
@@ -28,6 +29,22 @@ EXTRA_COLUMNS = (
     ("duration_ms", "integer"),
     ("executed_by", "text"),
     ("sqlmig_version", "text"),
+    ("statements_done", "integer"),
+    ("resume_line", "integer"),
+    ("done_checksum", "varchar(64)"),
+)
+# The seed runner's columns: without them the table is not a history table sqlmig can read.
+BASE_COLUMNS = ("id", "name", "type", "executed_at")
+_READ_COLUMNS = (
+    "name",
+    "type",
+    "version",
+    "checksum",
+    "rendered_checksum",
+    "executed_at",
+    "statements_done",
+    "resume_line",
+    "done_checksum",
 )
 
 
@@ -64,19 +81,47 @@ class History:
 
 
 def read(conn: psycopg.Connection[tuple[object, ...]], table: TableName) -> History:
-    """All history rows, in one query (two for a table in the seed runner's format). Read-only; no lock."""
-    query = sql.SQL("SELECT name, type, version, checksum, rendered_checksum, executed_at FROM {} ORDER BY id")
+    """All history rows, in one query (three for a table written by the seed's runner or an older sqlmig).
+    Read-only; no lock. Raises :class:`HistoryTableError` for a table that lost columns sqlmig needs or holds a
+    migration twice."""
     # A tuple cursor: the caller's connection may have another row factory.
     cur = conn.cursor(row_factory=tuple_row)
     try:
-        cur.execute(query.format(table.ident))
+        cur.execute(_select(table, set(_READ_COLUMNS)))
+        state: HistoryState = "current"
     except psycopg.errors.UndefinedTable:
         return History((), "missing")
     except psycopg.errors.UndefinedColumn:
-        legacy = sql.SQL("SELECT name, type, NULL, NULL, NULL, executed_at FROM {} ORDER BY id")
-        cur.execute(legacy.format(table.ident))
-        return History(tuple(Applied(*row) for row in cur), "legacy")
-    return History(tuple(Applied(*row) for row in cur), "current")
+        found = _columns(conn, table)
+        lost = [c for c in BASE_COLUMNS if c not in found]
+        if lost:
+            raise HistoryTableError(
+                f"the history table {table} has no column {', '.join(lost)}: it was altered by hand and sqlmig cannot "
+                "tell what has been applied. Restore the table from a backup (or re-create its rows), then run again."
+            ) from None
+        cur.execute(_select(table, found))
+        state = "legacy"
+    rows = tuple(Applied(*row) for row in cur)
+    counts = Counter((r.name, r.track) for r in rows)
+    twice = sorted(name for (name, _), n in counts.items() if n > 1)
+    if twice:
+        raise HistoryTableError(
+            f"the history table {table} records {', '.join(twice)} more than once: it was edited by hand. Delete the "
+            "duplicate rows (keep the oldest id), then run again.",
+            twice,
+        )
+    return History(rows, state)
+
+
+def _select(table: TableName, present: set[str]) -> sql.Composed:
+    columns = sql.SQL(", ").join(sql.Identifier(c) if c in present else sql.SQL("NULL") for c in _READ_COLUMNS)
+    return sql.SQL("SELECT {} FROM {} ORDER BY id").format(columns, table.ident)
+
+
+def _columns(conn: psycopg.Connection[tuple[object, ...]], table: TableName) -> set[str]:
+    query = "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s"
+    cur = conn.cursor(row_factory=tuple_row).execute(query, (table.schema, table.name))
+    return {str(row[0]) for row in cur}
 
 
 def ensure(conn: psycopg.Connection[tuple[object, ...]], table: TableName, state: HistoryState) -> None:
@@ -118,6 +163,17 @@ def record_query(table: TableName) -> sql.Composed:
 def record_params(file: MigrationFile, rendered_checksum: str, duration_ms: int | None) -> tuple[object, ...]:
     """Parameters of :func:`record_query` for ``file``."""
     return (file.name, file.track, file.version, file.up.checksum, rendered_checksum, duration_ms, __version__)
+
+
+def progress_query(table: TableName) -> sql.Composed:
+    """INSERT of the row of a ``no-transaction`` migration that completed some of its statements. Parameters:
+    those of :func:`record_query`, then statements_done, resume_line, done_checksum. Run it in one transaction
+    after the :func:`unrecord_query` of the same migration."""
+    return sql.SQL(
+        "INSERT INTO {} (name, type, version, checksum, rendered_checksum, duration_ms, executed_by,"
+        " sqlmig_version, executed_at, statements_done, resume_line, done_checksum) VALUES (%s, %s, %s, %s, %s, %s,"
+        " current_user, %s, now(), %s, %s, %s)"
+    ).format(table.ident)
 
 
 def unrecord_query(table: TableName) -> sql.Composed:

@@ -34,6 +34,11 @@ class SqlFile:
         """False when the file carries ``-- sqlmig: no-transaction``."""
         return "no-transaction" not in self.directives
 
+    def option(self, name: str) -> str | None:
+        """The value of a ``NAME=VALUE`` directive (e.g. ``lock-timeout``), or None when the file has none."""
+        prefix = f"{name}="
+        return next((d[len(prefix) :] for d in self.directives if d.startswith(prefix)), None)
+
 
 @dataclass(frozen=True)
 class MigrationFile:
@@ -67,7 +72,13 @@ class Migration:
 
 @dataclass(frozen=True)
 class Applied:
-    """One row of the history table. ``checksum`` is None for rows written by a runner that did not store one."""
+    """One row of the history table. ``checksum`` is None for rows written by a runner that did not store one.
+
+    A ``no-transaction`` migration that stopped part-way is recorded with ``statements_done`` (how many of its
+    statements completed), ``resume_line`` (where the next one starts in the file) and ``done_checksum`` (SHA-256
+    of the completed statements, so that a resumed run can tell they were not edited); all three are None for a
+    migration that completed.
+    """
 
     name: str
     track: str
@@ -75,14 +86,24 @@ class Applied:
     checksum: str | None
     rendered_checksum: str | None
     executed_at: datetime | None
+    statements_done: int | None = None
+    resume_line: int | None = None
+    done_checksum: str | None = None
+
+    @property
+    def partial(self) -> bool:
+        """True for a ``no-transaction`` migration that stopped part-way: ``up`` resumes it."""
+        return self.statements_done is not None
 
 
 @dataclass(frozen=True)
 class Step:
-    """One migration to run in one direction."""
+    """One migration to run in one direction. ``resume`` is the history row of a ``no-transaction`` migration
+    that stopped part-way: the run continues after its completed statements."""
 
     file: MigrationFile
     direction: Direction
+    resume: Applied | None = None
 
 
 @dataclass(frozen=True)
@@ -125,19 +146,22 @@ class Report:
         return tuple(r.name for r in self.results)
 
 
-StatusState = Literal["applied", "pending", "drifted", "missing"]
+StatusState = Literal["applied", "pending", "partial", "drifted", "missing"]
 
 
 @dataclass(frozen=True)
 class StatusEntry:
-    """The state of one migration: ``applied``, ``pending``, ``drifted`` (edited since it ran) or ``missing``
-    (recorded in the history but its file is gone)."""
+    """The state of one migration: ``applied``, ``pending``, ``partial`` (a ``no-transaction`` migration that
+    stopped part-way: ``stopped_at`` is the number of the statement it stopped at and ``stopped_line`` its line),
+    ``drifted`` (edited since it ran) or ``missing`` (recorded in the history but its file is gone)."""
 
     track: Track
     version: str
     name: str
     state: StatusState
     executed_at: datetime | None
+    stopped_at: int | None = None
+    stopped_line: int | None = None
 
 
 @dataclass(frozen=True)
@@ -148,8 +172,8 @@ class StatusReport:
 
     @property
     def pending(self) -> tuple[StatusEntry, ...]:
-        """Entries that ``up`` would run."""
-        return tuple(e for e in self.entries if e.state == "pending")
+        """Entries that ``up`` would run (``partial`` ones resume)."""
+        return tuple(e for e in self.entries if e.state in ("pending", "partial"))
 
     @property
     def problems(self) -> tuple[StatusEntry, ...]:

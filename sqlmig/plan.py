@@ -43,8 +43,8 @@ def make_plan(
     """
     rows = _rows(applied, track)
     _check_consistent(files, rows, track)
-    pending = [f for f in files if f.name not in rows]
-    newest = max((applied_version(r) for r in rows.values()), default="")
+    pending = [f for f in files if f.name not in rows or rows[f.name].partial]
+    newest = max((applied_version(r) for r in rows.values() if not r.partial), default="")
     late = [f.name for f in pending if f.version < newest]
     if late and not allow_out_of_order:
         raise OutOfOrderError(
@@ -52,7 +52,7 @@ def make_plan(
             f"{', '.join(late)}. Rename them to a newer timestamp, or apply them anyway with --allow-out-of-order.",
             late,
         )
-    return Plan(track, "up", tuple(Step(f, "up") for f in pending))
+    return Plan(track, "up", tuple(Step(f, "up", rows.get(f.name)) for f in pending))
 
 
 def make_down_plan(
@@ -92,13 +92,17 @@ def make_down_plan(
 
 
 def make_status(files: Sequence[MigrationFile], applied: Sequence[Applied], *, track: Track) -> list[StatusEntry]:
-    """The state of every migration of ``track``: applied, pending, drifted or missing, in version order."""
+    """The state of every migration of ``track``: applied, pending, partial, drifted or missing, in version
+    order."""
     rows = _rows(applied, track)
     entries = []
     for f in files:
         row = rows.get(f.name)
         if row is None:
             entries.append(StatusEntry(track, f.version, f.name, "pending", None))
+        elif row.statements_done is not None:
+            stopped = row.statements_done + 1
+            entries.append(StatusEntry(track, f.version, f.name, "partial", row.executed_at, stopped, row.resume_line))
         else:
             state: StatusState = "drifted" if row.checksum is not None and row.checksum != f.up.checksum else "applied"
             entries.append(StatusEntry(track, f.version, f.name, state, row.executed_at))
@@ -123,7 +127,13 @@ def _check_consistent(files: Sequence[MigrationFile], rows: dict[str, Applied], 
             f"delete their rows from the history table.",
             missing,
         )
-    drifted = [f.name for f in files if f.name in rows and rows[f.name].checksum not in (None, f.up.checksum)]
+    # A partially applied file is expected to change (that is how its failed statement gets fixed); its completed
+    # statements are checked when it resumes.
+    drifted = [
+        f.name
+        for f in files
+        if f.name in rows and not rows[f.name].partial and rows[f.name].checksum not in (None, f.up.checksum)
+    ]
     if drifted:
         raise DriftError(
             f"{len(drifted)} applied {track} migration(s) were edited after they ran: {', '.join(drifted)}. "

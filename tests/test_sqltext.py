@@ -15,7 +15,7 @@ from sqlmig.files import read_directives
 from sqlmig.sqltext import CopyData, Statement, iter_statements, locate, split_statements
 
 PATH = Path("migrations/migrate/20240101_000000_x.up.sql")
-KNOWN = "known: no-template, no-transaction"
+KNOWN = "known: no-template, no-transaction, lock-retries=…, lock-timeout=…, statement-timeout=…"
 
 
 # --- directives -------------------------------------------------------------------------------------------------
@@ -37,6 +37,11 @@ DIRECTIVES = [
     ("after a block comment", "/* header */\n-- sqlmig: no-transaction\n", set()),
     ("marker not first", "-- see sqlmig: no-transaction\n", set()),
     ("empty list", "-- sqlmig:\n", set()),
+    (
+        "values",
+        "-- sqlmig: no-transaction, Lock-Timeout=30S statement-timeout=0 lock-retries=5\n",
+        {"no-transaction", "lock-timeout=30s", "statement-timeout=0", "lock-retries=5"},
+    ),
 ]
 
 
@@ -56,6 +61,21 @@ def test_read_directives_rejects_unknown_names(sql: str, bad: list[tuple[int, st
     with pytest.raises(DiscoveryError) as info:
         read_directives(sql.splitlines(keepends=True), PATH)
     assert info.value.problems == tuple(FileProblem(PATH, n, f"unknown directive '{x}'; {KNOWN}") for n, x in bad)
+
+
+@pytest.mark.parametrize(
+    ("word", "message"),
+    [
+        ("lock-timeout=soon", "lock-timeout must be a duration such as 5s, 500ms or 0 (none), got 'soon'"),
+        ("statement-timeout=", "statement-timeout must be a duration such as 1h, 30s or 0 (none), got ''"),
+        ("lock-retries=-1", "lock-retries must be a whole number of retries such as 3, got '-1'"),
+        ("no-transaction=yes", f"unknown directive 'no-transaction=yes'; {KNOWN}"),
+    ],
+)
+def test_read_directives_rejects_bad_values(word: str, message: str) -> None:
+    with pytest.raises(DiscoveryError) as info:
+        read_directives([f"-- sqlmig: {word}\n"], PATH)
+    assert info.value.problems == (FileProblem(PATH, 1, message),)
 
 
 def test_read_directives_stops_at_the_first_statement() -> None:
