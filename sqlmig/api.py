@@ -6,7 +6,9 @@ and split before the lock is taken, so a template or file error changes nothing.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from . import config, history, lock, pooler
+from . import config, contention, history, lock, pooler
 from .errors import ConfigError, ConnectError, MigrationError, PendingMigrationsError, PlanError
 from .files import discover_tracks
+from .contention import Limits
 from .history import History, TableName
 from .model import TRACKS, Migration, MigrationFile, Plan, Report, Result, StatusReport, Track
 from .plan import DownTarget, make_down_plan, make_plan, make_status
@@ -42,6 +45,12 @@ def apply(
     lock_wait: float | None = None,
     allow_out_of_order: bool | None = None,
     history_table: str | None = None,
+    lock_timeout: str | None = None,
+    statement_timeout: str | None = None,
+    lock_retries: int | None = None,
+    role: str | None = None,
+    invalid_index: str | None = None,
+    wait: float | None = None,
 ) -> Report:
     """Apply every pending migration of ``track`` (``"migrate"`` or ``"seed"``), oldest first. Writes.
 
@@ -49,6 +58,14 @@ def apply(
     resolve it from ``SQLMIG_DATABASE_URL``, ``DIRECT_URL``, ``DATABASE_URL`` or ``.env``. ``directory`` holds
     ``migrate/`` and ``seed/`` (default: ``[tool.sqlmig] directory`` or ``migrations``). Seeds run only when
     the migrations are up to date. Returns the migrations applied; an up-to-date database gives an empty report.
+
+    Each migration runs with ``lock_timeout`` and ``statement_timeout`` (PostgreSQL durations; defaults ``5s``
+    and ``1h``, overridable per file with ``-- sqlmig: lock-timeout=…``) and, with ``role``, as that role
+    (``SET ROLE``), so that what it creates is owned by that role. One that hits ``lock_timeout`` is rolled back
+    and tried again ``lock_retries`` times (default 3). A ``no-transaction`` file that stopped part-way continues
+    at the statement it stopped at; an INVALID index left by its failed ``CREATE INDEX CONCURRENTLY`` is dropped
+    first (``invalid_index="drop"``) or reported (``"refuse"``). ``wait`` is how many seconds to keep trying to
+    reach a server that is not up yet (default 0).
 
     Raises :class:`~sqlmig.DiscoveryError`, :class:`~sqlmig.RenderError` or :class:`~sqlmig.PlanError` before
     anything runs, :class:`~sqlmig.LockTimeout` if another run holds the lock too long, and
@@ -63,6 +80,12 @@ def apply(
         history_table=history_table,
         lock_wait=lock_wait,
         allow_out_of_order=allow_out_of_order,
+        lock_timeout=lock_timeout,
+        statement_timeout=statement_timeout,
+        lock_retries=lock_retries,
+        role=role,
+        invalid_index=invalid_index,
+        wait=wait,
     )
     tracks: tuple[Track, ...] = ("migrate",) if _checked(track) == "migrate" else ("migrate", "seed")
     files = discover_tracks(settings.directory, tracks)
@@ -94,12 +117,18 @@ def rollback(
     vars: Mapping[str, Any] | None = None,
     lock_wait: float | None = None,
     history_table: str | None = None,
+    lock_timeout: str | None = None,
+    statement_timeout: str | None = None,
+    lock_retries: int | None = None,
+    role: str | None = None,
+    wait: float | None = None,
 ) -> Report:
     """Roll back applied migrations of ``track``, newest first: the last ``steps`` (default 1), every one newer
     than version ``to``, or ``all``. Writes. Each down file and the removal of its history row commit together.
 
     Raises :class:`~sqlmig.MissingDownError` before anything runs when a selected migration has no
-    ``.down.sql``, and the errors of :func:`apply` otherwise.
+    ``.down.sql``, and the errors of :func:`apply` otherwise. Timeouts, retries, ``role`` and ``wait`` work as
+    in :func:`apply`.
     """
     settings = _settings(
         database,
@@ -108,6 +137,11 @@ def rollback(
         vars=vars,
         history_table=history_table,
         lock_wait=lock_wait,
+        lock_timeout=lock_timeout,
+        statement_timeout=statement_timeout,
+        lock_retries=lock_retries,
+        role=role,
+        wait=wait,
     )
     files = discover_tracks(settings.directory, (_checked(track),))[track]
     table = TableName.parse(settings.history_table)
@@ -129,12 +163,15 @@ def status(
     *,
     tracks: Sequence[Track] = ("migrate", "seed"),
     history_table: str | None = None,
+    wait: float | None = None,
 ) -> StatusReport:
-    """The state of every migration of ``tracks``: applied, pending, drifted or missing. Read-only; no lock."""
+    """The state of every migration of ``tracks``: applied, pending, partial, drifted or missing. Read-only; no
+    lock. ``wait`` works as in :func:`apply`."""
     settings = _settings(
         database,
         directory=directory,
         history_table=history_table,
+        wait=wait,
     )
     files = discover_tracks(settings.directory, tuple(_checked(t) for t in tracks))
     with connect(database, settings) as conn:
@@ -150,6 +187,7 @@ def accept(
     names: Sequence[str] = (),
     history_table: str | None = None,
     lock_wait: float | None = None,
+    wait: float | None = None,
 ) -> list[str]:
     """Record the current checksums of applied files that were edited (``names``, or all of ``track``'s), so
     that they no longer count as drift; also fills in checksums missing from rows written by another runner.
@@ -159,6 +197,7 @@ def accept(
         directory=directory,
         history_table=history_table,
         lock_wait=lock_wait,
+        wait=wait,
     )
     files = discover_tracks(settings.directory, (_checked(track),))[track]
     unknown = sorted(set(names) - {f.name for f in files})
@@ -196,15 +235,49 @@ def connect(database: Database, settings: config.Settings) -> Iterator[psycopg.C
             "no database URL: pass one, or set SQLMIG_DATABASE_URL, DIRECT_URL or DATABASE_URL "
             "(in the environment or in .env)"
         )
-    try:
-        # No server-side prepared statements: they break behind transaction-mode poolers, and sqlmig repeats few
-        # queries often enough to gain from them.
-        conn = psycopg.connect(url, autocommit=True, application_name="sqlmig", prepare_threshold=None)
-    except psycopg.Error as exc:
-        where = f"{config.redact(url)} (from {settings.url_source})"
-        raise ConnectError(f"cannot connect to {where}: {config.redact(str(exc).strip())}") from None
+    conn = _connect_waiting(url, settings)
     with conn:
+        if settings.role:
+            _check_role(conn, settings.role)
         yield conn
+
+
+# Connection failures worth waiting out: no answer at all (no SQLSTATE), or a server still starting up.
+_STARTING_UP = {None, "57P03"}
+
+
+def _connect_waiting(url: str, settings: config.Settings) -> psycopg.Connection[Any]:
+    deadline = time.monotonic() + settings.wait
+    delay = 0.1
+    while True:
+        try:
+            # No server-side prepared statements: they break behind transaction-mode poolers, and sqlmig repeats
+            # few queries often enough to gain from them.
+            return psycopg.connect(url, autocommit=True, application_name="sqlmig", prepare_threshold=None)
+        except psycopg.Error as exc:
+            left = deadline - time.monotonic()
+            if exc.sqlstate in _STARTING_UP and left > 0:
+                log.info("waiting for the server (%.0fs left): %s", left, config.redact(str(exc).strip().splitlines()[0]))
+                time.sleep(min(delay, left))
+                delay = min(delay * 2, 2.0)
+                continue
+            where = f"{config.redact(url)} (from {settings.url_source})"
+            waited = f" (waited {settings.wait:g}s)" if settings.wait else ""
+            todo = " Start the server, or wait for it with --wait SECONDS." if exc.sqlstate in _STARTING_UP else ""
+            raise ConnectError(f"cannot connect to {where}{waited}: {config.redact(str(exc).strip())}.{todo}") from None
+
+
+def _check_role(conn: psycopg.Connection[Any], role: str) -> None:
+    """Fail early, before any lock, when the session cannot ``SET ROLE`` to ``role``."""
+    row = conn.execute("SELECT pg_has_role(current_user, oid, 'MEMBER') FROM pg_roles WHERE rolname = %s", (role,))
+    found = row.fetchone()
+    if found is None:
+        raise ConfigError(f"--role {role}: no such role in this database; create it or pass another")
+    if not found[0]:
+        raise ConfigError(
+            f"--role {role}: the connecting user is not a member of it, so it cannot SET ROLE; "
+            f"GRANT {role} TO <user> first"
+        )
 
 
 def _url(database: Database, settings: config.Settings) -> str | None:
@@ -269,37 +342,66 @@ def _execute(
     # The plan made under the lock can hold a step the first plan did not (another run finished in between).
     unprepared = tuple(s for s in plan.steps if s.file.name not in prepared)
     prepared.update(_prepare(Plan(plan.track, plan.direction, unprepared), settings))
+    limits = Limits(settings.lock_timeout, settings.statement_timeout, settings.lock_retries, settings.role)
+    if not single_transaction:
+        return Report(plan.track, plan.direction, _run_steps(conn, plan, prepared, settings, limits, True))
+    # One transaction for the whole run: a lock timeout anywhere rolls all of it back and the run starts over.
+    for attempt in itertools.count():
+        try:
+            conn.execute("BEGIN")
+            results = _run_steps(conn, plan, prepared, settings, limits, False)
+            conn.execute("COMMIT")
+            return Report(plan.track, plan.direction, results)
+        except MigrationError as exc:
+            if not conn.broken:
+                conn.rollback()
+            if exc.sqlstate != contention.LOCK_NOT_AVAILABLE or attempt >= limits.lock_retries:
+                raise execute.explain(conn, exc, limits, attempt) from exc.__cause__
+            pause = limits.backoff(attempt)
+            log.warning("lock_timeout reached in %s; the run was rolled back, trying again in %.1fs", exc.name, pause)
+            time.sleep(pause)
+        except psycopg.Error as exc:  # COMMIT of --single-transaction (e.g. a deferred constraint)
+            last = prepared[plan.steps[-1].file.name][0]
+            raise MigrationError(
+                path=last.source.path,
+                name=last.file.name,
+                line=0,
+                column=0,
+                statement="COMMIT",
+                sqlstate=exc.diag.sqlstate,
+                message=exc.diag.message_primary or str(exc),
+                detail=exc.diag.message_detail,
+                hint=exc.diag.message_hint,
+            ) from exc
+    raise AssertionError("unreachable")
+
+
+def _run_steps(
+    conn: psycopg.Connection[Any],
+    plan: Plan,
+    prepared: Prepared,
+    settings: config.Settings,
+    limits: Limits,
+    own_transaction: bool,
+) -> tuple[Result, ...]:
+    from . import execute
+
     table = TableName.parse(settings.history_table)
     results: list[Result] = []
     verb = "applied" if plan.direction == "up" else "rolled back"
-    if single_transaction:
-        conn.execute("BEGIN")
-    try:
-        for step in plan.steps:
-            migration, items = prepared[step.file.name]
-            done = () if single_transaction else tuple(r.name for r in results)
-            result = execute.run_step(
-                conn, migration, items, table, own_transaction=not single_transaction, applied=done
-            )
-            results.append(result)
-            log.info("%s %s (%.0f ms)", verb, step.file.name, result.duration_ms)
-        if single_transaction:
-            conn.execute("COMMIT")
-    except MigrationError:
-        if single_transaction and not conn.broken:
-            conn.rollback()
-        raise
-    except psycopg.Error as exc:  # COMMIT of --single-transaction (e.g. a deferred constraint)
-        last = prepared[plan.steps[-1].file.name][0]
-        raise MigrationError(
-            path=last.source.path,
-            name=last.file.name,
-            line=0,
-            column=0,
-            statement="COMMIT",
-            sqlstate=exc.diag.sqlstate,
-            message=exc.diag.message_primary or str(exc),
-            detail=exc.diag.message_detail,
-            hint=exc.diag.message_hint,
-        ) from exc
-    return Report(plan.track, plan.direction, tuple(results))
+    for step in plan.steps:
+        migration, items = prepared[step.file.name]
+        result = execute.run_step(
+            conn,
+            migration,
+            items,
+            table,
+            limits=limits,
+            own_transaction=own_transaction,
+            applied=tuple(r.name for r in results) if own_transaction else (),
+            resume=step.resume,
+            invalid_index=settings.invalid_index,
+        )
+        results.append(result)
+        log.info("%s %s (%.0f ms)", verb, step.file.name, result.duration_ms)
+    return tuple(results)

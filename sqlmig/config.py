@@ -26,7 +26,29 @@ URL_VARIABLES = ("SQLMIG_DATABASE_URL", "DIRECT_URL", "DATABASE_URL")
 DEFAULT_DIRECTORY = "migrations"
 DEFAULT_HISTORY_TABLE = "public.migration_history"
 DEFAULT_LOCK_WAIT = 300.0
-_KEYS = {"directory", "history_table", "schema", "vars", "env", "lock_wait", "allow_out_of_order", "stubs"}
+# Per-migration limits, as in strong_migrations: a DDL statement that cannot get its table lock within 5 s gives
+# up (and is retried) instead of queueing every query on that table behind it.
+DEFAULT_LOCK_TIMEOUT = "5s"
+DEFAULT_STATEMENT_TIMEOUT = "1h"
+DEFAULT_LOCK_RETRIES = 3
+INVALID_INDEX_ACTIONS = ("drop", "refuse")
+_DURATION = re.compile(r"^\d+(\.\d+)?\s*(us|ms|s|min|h|d)?$")
+_KEYS = {
+    "directory",
+    "history_table",
+    "schema",
+    "vars",
+    "env",
+    "lock_wait",
+    "allow_out_of_order",
+    "stubs",
+    "lock_timeout",
+    "statement_timeout",
+    "lock_retries",
+    "invalid_index",
+    "role",
+    "wait",
+}
 
 
 @dataclass(frozen=True)
@@ -44,6 +66,12 @@ class Settings:
     lock_wait: float = DEFAULT_LOCK_WAIT
     allow_out_of_order: bool = False
     stubs: Path | None = None
+    lock_timeout: str = DEFAULT_LOCK_TIMEOUT
+    statement_timeout: str = DEFAULT_STATEMENT_TIMEOUT
+    lock_retries: int = DEFAULT_LOCK_RETRIES
+    invalid_index: str = "drop"
+    role: str | None = None
+    wait: float = 0.0
 
 
 def load(
@@ -55,6 +83,12 @@ def load(
     history_table: str | None = None,
     lock_wait: float | None = None,
     allow_out_of_order: bool | None = None,
+    lock_timeout: str | None = None,
+    statement_timeout: str | None = None,
+    lock_retries: int | None = None,
+    invalid_index: str | None = None,
+    role: str | None = None,
+    wait: float | None = None,
     cwd: Path | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
@@ -82,7 +116,39 @@ def load(
             allow_out_of_order if allow_out_of_order is not None else project.get("allow_out_of_order", False)
         ),
         stubs=(cwd / stubs) if stubs else None,
+        lock_timeout=_duration("lock_timeout", _pick(lock_timeout, project, "lock_timeout", DEFAULT_LOCK_TIMEOUT)),
+        statement_timeout=_duration(
+            "statement_timeout", _pick(statement_timeout, project, "statement_timeout", DEFAULT_STATEMENT_TIMEOUT)
+        ),
+        lock_retries=_count("lock_retries", _pick(lock_retries, project, "lock_retries", DEFAULT_LOCK_RETRIES)),
+        invalid_index=_choice("invalid_index", _pick(invalid_index, project, "invalid_index", "drop")),
+        role=_pick(role, project, "role", None),
+        wait=float(_pick(wait, project, "wait", 0.0)),
     )
+
+
+def _pick(given: Any, project: Mapping[str, Any], key: str, default: Any) -> Any:
+    return given if given is not None else project.get(key, default)
+
+
+def _duration(name: str, value: Any) -> str:
+    """A PostgreSQL duration (``5s``, ``500ms``, ``1h``; a bare number is milliseconds; ``0`` is none)."""
+    text = str(value).strip().lower()
+    if not _DURATION.match(text):
+        raise ConfigError(f"{name} must be a duration such as 5s, 500ms, 1h or 0 (none), got {value!r}")
+    return text
+
+
+def _count(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{name} must be a whole number of 0 or more, got {value!r}")
+    return value
+
+
+def _choice(name: str, value: Any) -> str:
+    if value not in INVALID_INDEX_ACTIONS:
+        raise ConfigError(f"{name} must be one of {', '.join(INVALID_INDEX_ACTIONS)}, got {value!r}")
+    return str(value)
 
 
 def _origin(name: str, environ: Mapping[str, str] | None) -> str:

@@ -137,6 +137,8 @@ class MigrationError(SqlmigError):
     Attributes point into the file the user wrote: ``path``, ``line`` and ``column`` (1-based; 0 when unknown),
     ``statement`` (the failing statement as sent), and the server's ``sqlstate``, ``message``, ``detail`` and
     ``hint``. ``applied`` names the migrations of the same run that were committed before the failure.
+    ``rolled_back`` is False for a ``no-transaction`` file, whose earlier statements stay applied; ``resumable``
+    says that they were recorded, so that the next run continues at the failed statement.
     """
 
     exit_code = 1
@@ -155,6 +157,7 @@ class MigrationError(SqlmigError):
         hint: str | None = None,
         applied: tuple[str, ...] = (),
         rolled_back: bool = True,
+        resumable: bool = False,
     ) -> None:
         self.path = path
         self.name = name
@@ -167,6 +170,7 @@ class MigrationError(SqlmigError):
         self.hint = hint
         self.applied = applied
         self.rolled_back = rolled_back
+        self.resumable = resumable
         super().__init__(self._text())
 
     def _text(self) -> str:
@@ -182,6 +186,12 @@ class MigrationError(SqlmigError):
             parts.append("  statement: " + shown.replace("\n", "\n    "))
         if self.rolled_back:
             parts.append(f"  {self.name} was rolled back; the database is as it was before it.")
+        elif self.resumable:
+            parts.append(
+                f"  {self.name} runs without a transaction: the statements before this one stay applied and are"
+                " recorded as done. Fix this statement and run up again: it continues here ('status' shows it as"
+                " partial)."
+            )
         else:
             parts.append(
                 f"  {self.name} runs without a transaction: the statements before this one stay applied and it is"

@@ -10,6 +10,8 @@ Three ways, chosen by the file:
 from __future__ import annotations
 
 import io
+import itertools
+import logging
 import re
 import time
 from collections.abc import Iterable, Iterator
@@ -19,13 +21,15 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from . import history
+from . import __version__, contention, history, notx
+from .contention import Limits
 from .errors import DiscoveryError, FileProblem, MigrationError
 from .history import TableName
-from .model import Migration, Result
+from .model import Applied, Migration, Result
 from .render import source_position
 from .sqltext import CopyData, Statement, iter_statements, locate
 
+log = logging.getLogger("sqlmig")
 Conn = psycopg.Connection[Any]
 Item = Statement | CopyData
 Query = tuple[sql.Composed | str, tuple[object, ...]]
@@ -74,28 +78,196 @@ def run_step(
     items: list[Item] | None,
     table: TableName,
     *,
+    limits: Limits,
     own_transaction: bool = True,
     applied: tuple[str, ...] = (),
+    resume: Applied | None = None,
+    invalid_index: str = "drop",
 ) -> Result:
     """Run one migration and record it (``up``) or remove its record (``down``). Writes.
 
-    ``items`` are the statements from :func:`statements_of` (None: stream the file). With
-    ``own_transaction=False`` the caller holds an open transaction (``--single-transaction``). On failure the
-    migration is rolled back (when transactional) and :class:`MigrationError` points at the failing statement.
+    ``items`` are the statements from :func:`statements_of` (None: stream the file). ``limits`` (with the file's
+    own directives applied) set ``lock_timeout``, ``statement_timeout`` and the role for the migration; one that
+    hits ``lock_timeout`` is rolled back and tried again ``lock_retries`` times. With ``own_transaction=False``
+    the caller holds an open transaction (``--single-transaction``) and retries. A ``no-transaction`` file going
+    up records its progress and continues after ``resume``'s completed statements. On failure the migration is
+    rolled back (when transactional) and :class:`MigrationError` points at the failing statement.
     """
     started = time.perf_counter()
-    if not migration.source.transactional:
+    limits = limits.for_file(migration.source)
+    if not migration.source.transactional and migration.direction == "up":
+        _run_resumable(conn, migration, items, table, limits, resume, invalid_index, applied)
+    elif not migration.source.transactional:
+        _send(conn, [limits.setup(local=False)])
         _run_sequential(conn, migration, _items(migration, items), applied, [], transactional=False)
         duration = round((time.perf_counter() - started) * 1000)
         with conn.transaction():
             _send(conn, _history_tail(migration, table, duration))
-    elif items is not None and not any(isinstance(i, CopyData) or i.copy for i in items):
-        _run_pipelined(conn, migration, items, _history_tail(migration, table), own_transaction, applied)
     else:
-        tail = _history_tail(migration, table)
-        _run_sequential(conn, migration, _items(migration, items), applied, tail, own_transaction=own_transaction)
+        for attempt in itertools.count():
+            try:
+                _run_transactional(conn, migration, items, table, limits, own_transaction, applied)
+                break
+            except MigrationError as exc:
+                if not own_transaction:
+                    raise  # the caller's transaction is aborted: it rolls back, explains and retries
+                if exc.sqlstate != contention.LOCK_NOT_AVAILABLE or attempt >= limits.lock_retries:
+                    raise explain(conn, exc, limits, attempt) from exc.__cause__
+                pause = limits.backoff(attempt)
+                log.warning(
+                    "%s: lock_timeout (%s) reached; rolled back, trying again in %.1fs (%d of %d)",
+                    migration.file.name,
+                    limits.lock_timeout,
+                    pause,
+                    attempt + 1,
+                    limits.lock_retries,
+                )
+                time.sleep(pause)
     f = migration.file
     return Result(f.track, f.version, f.name, migration.direction, (time.perf_counter() - started) * 1000)
+
+
+def _run_transactional(
+    conn: Conn,
+    migration: Migration,
+    items: list[Item] | None,
+    table: TableName,
+    limits: Limits,
+    own_transaction: bool,
+    applied: tuple[str, ...],
+) -> None:
+    head: list[Query] = [limits.setup(local=True)]
+    tail = _history_tail(migration, table)
+    if items is not None and not any(isinstance(i, CopyData) or i.copy for i in items):
+        _run_pipelined(conn, migration, items, head, tail, own_transaction, applied)
+    else:
+        _run_sequential(
+            conn, migration, _items(migration, items), applied, tail, head=head, own_transaction=own_transaction
+        )
+
+
+def explain(conn: Conn, exc: MigrationError, limits: Limits, attempt: int) -> MigrationError:
+    """``exc`` with what to do next added when a timeout or a lost connection caused it: for ``lock_timeout``,
+    the sessions that held the locks the statement needed. Read-only."""
+    if exc.sqlstate == contention.LOCK_NOT_AVAILABLE:
+        found = contention.blockers(conn, exc.statement) if not conn.closed and not conn.broken else []
+        held = "\n    ".join(found) if found else "(they had finished by the time sqlmig looked)"
+        tries = f"tried {attempt + 1} time(s) with lock_timeout={limits.lock_timeout}"
+        return _amend(
+            exc,
+            detail=f"{tries}; sessions holding locks on the tables it needs:\n    {held}",
+            hint="let those sessions finish (or end them: SELECT pg_terminate_backend(pid)) and run again; or allow "
+            "a longer wait with --lock-timeout/--lock-retries or '-- sqlmig: lock-timeout=30s' in the file",
+        )
+    if exc.sqlstate == contention.QUERY_CANCELED:
+        return _amend(
+            exc,
+            hint=f"statement_timeout is {limits.statement_timeout}: if the statement needs longer, raise it with "
+            "--statement-timeout or '-- sqlmig: statement-timeout=2h' in the file (0 means none)",
+        )
+    if conn.closed or conn.broken:
+        return _amend(
+            exc,
+            hint="the connection to the server was lost: the server rolled the migration back unless its COMMIT had "
+            "already gone through. Run again once the server is back: sqlmig reads the history first and continues",
+        )
+    return exc
+
+
+def _amend(exc: MigrationError, *, detail: str | None = None, hint: str | None = None) -> MigrationError:
+    return MigrationError(
+        path=exc.path,
+        name=exc.name,
+        line=exc.line,
+        column=exc.column,
+        statement=exc.statement,
+        sqlstate=exc.sqlstate,
+        message=exc.message,
+        detail="\n  ".join(d for d in (exc.detail, detail) if d) or None,
+        hint=hint if exc.hint is None else f"{exc.hint}; {hint}" if hint else exc.hint,
+        applied=exc.applied,
+        rolled_back=exc.rolled_back,
+        resumable=exc.resumable,
+    )
+
+
+def _run_resumable(
+    conn: Conn,
+    migration: Migration,
+    items: list[Item] | None,
+    table: TableName,
+    limits: Limits,
+    resume: Applied | None,
+    invalid_index: str,
+    applied: tuple[str, ...],
+) -> None:
+    started = time.perf_counter()
+    skip = notx.statements_done(_items(migration, items), resume)
+    done: list[str] = []
+    recorded = skip
+    index = 0
+    current: Statement | None = None
+    try:
+        _send(conn, [limits.setup(local=False)])
+        with ExitStack() as stack:
+            copy = None
+            for item in _items(migration, items):
+                if isinstance(item, CopyData):
+                    if copy is not None:
+                        copy.write(item.data)
+                    continue
+                if copy is not None:
+                    stack.close()
+                    copy = None
+                    done.append(item_text(current))
+                index += 1
+                if index <= skip:
+                    done.append(item.text)
+                    continue
+                line = _source_line(migration, item)
+                if len(done) > recorded:
+                    notx.record_progress(conn, migration, table, done, line, exists=resume is not None or recorded > 0)
+                    recorded = len(done)
+                current = item
+                notx.drop_invalid_index(conn, migration, item, line, invalid_index)
+                if item.copy:
+                    copy = stack.enter_context(conn.cursor().copy(item.text))
+                else:
+                    notx.run_with_retries(conn, item.text, limits, migration.file.name)
+                    done.append(item.text)
+            stack.close()
+            if copy is not None:
+                done.append(item_text(current))
+        current = None
+        duration = round((time.perf_counter() - started) * 1000)
+        f = migration.file
+        with conn.transaction():
+            conn.execute(_RESET)
+            if resume is not None or recorded > 0:
+                params = (f.up.checksum, migration.rendered_checksum, duration, __version__, f.name, f.track)
+                conn.execute(notx.complete_query(table), params)
+            else:
+                conn.execute(history.record_query(table), history.record_params(f, migration.rendered_checksum, duration))
+    except psycopg.Error as exc:
+        failure = _failure(conn, exc, migration, current, applied, rollback=False)
+        if not conn.closed and not conn.broken and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            conn.execute(_RESET)
+        raise explain(conn, failure, limits, limits.lock_retries) from exc
+    finally:
+        if current is not None and not conn.closed and not conn.broken:
+            if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+                conn.execute(_RESET)
+
+
+def item_text(item: Statement | None) -> str:
+    """The text of a statement (empty for None)."""
+    return item.text if item is not None else ""
+
+
+def _source_line(migration: Migration, item: Statement) -> int:
+    if migration.sql is None:
+        return item.line
+    return source_position(migration.source, migration.sql, item.line, item.column)[0]
 
 
 def _history_tail(migration: Migration, table: TableName, duration_ms: int | None = None) -> list[Query]:
@@ -123,6 +295,7 @@ def _run_pipelined(
     conn: Conn,
     migration: Migration,
     items: list[Item],
+    head: list[Query],
     tail: list[Query],
     own_transaction: bool,
     applied: tuple[str, ...],
@@ -132,6 +305,7 @@ def _run_pipelined(
         with conn.pipeline():
             if own_transaction:
                 conn.execute("BEGIN")
+            _send(conn, head)
             for item in items:
                 assert isinstance(item, Statement)
                 cur = conn.cursor()
@@ -152,6 +326,7 @@ def _run_sequential(
     applied: tuple[str, ...],
     tail: list[Query],
     *,
+    head: list[Query] = [],  # noqa: B006 - never mutated
     transactional: bool = True,
     own_transaction: bool = True,
 ) -> None:
@@ -161,6 +336,7 @@ def _run_sequential(
         with ExitStack() as stack:
             if begin:
                 conn.execute("BEGIN")
+            _send(conn, head)
             copy = None
             for item in items:
                 if isinstance(item, CopyData):
@@ -220,4 +396,5 @@ def _failure(
         hint=diag.message_hint,
         applied=applied,
         rolled_back=migration.source.transactional,
+        resumable=not migration.source.transactional and migration.direction == "up",
     )

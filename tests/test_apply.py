@@ -424,9 +424,10 @@ def test_failing_no_transaction_file_reports_what_stayed(
     with pytest.raises(sqlmig.MigrationError) as info:
         sqlmig.apply(db_url, tmp_path)
     err = info.value
-    assert (err.line, err.sqlstate, err.rolled_back) == (3, "42703", False)
-    assert "without a transaction: the statements before this one stay applied" in str(err)
-    assert "a_id" in relations(db) and history(db) == ["20240101_000000_create_a"]
+    assert (err.line, err.sqlstate, err.rolled_back, err.resumable) == (3, "42703", False, True)
+    assert "without a transaction: the statements before this one stay applied and are recorded" in str(err)
+    assert "a_id" in relations(db) and history(db) == ["20240101_000000_create_a", "20240102_000000_create_b"]
+    assert sqlmig.status(db_url, tmp_path).pending[0].state == "partial"
 
 
 def test_error_in_streamed_file_points_at_its_line(

@@ -1,0 +1,114 @@
+"""Lock contention: per-migration timeouts, the backoff between retries, and who blocked a migration.
+
+A DDL statement that waits for a table lock queues every later query on that table behind it, so a busy table
+can stall an application for as long as the migration waits. Each migration therefore runs with ``lock_timeout``
+(and ``statement_timeout``) set for its own transaction; when the lock is not granted in time (SQLSTATE 55P03)
+the whole migration is rolled back, sqlmig waits and tries again, and after the last try it names the sessions
+holding locks on the tables the statement needed.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import tuple_row
+
+from .model import SqlFile
+
+LOCK_NOT_AVAILABLE = "55P03"
+QUERY_CANCELED = "57014"
+_MAX_BACKOFF = 60.0
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "min": 60_000.0, "h": 3_600_000.0, "d": 86_400_000.0}
+
+BLOCKERS_QUERY = """
+SELECT a.pid, a.application_name, a.state, date_trunc('second', now() - coalesce(a.xact_start, a.query_start))::text,
+       left(regexp_replace(a.query, '\\s+', ' ', 'g'), 200), string_agg(DISTINCT l.relation::regclass::text, ', ')
+FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.granted AND l.locktype = 'relation' AND l.pid <> pg_backend_pid()
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND (l.relation = ANY(%s::oid[]) OR cardinality(%s::oid[]) = 0)
+GROUP BY 1, 2, 3, 4, 5 ORDER BY 4 DESC NULLS LAST LIMIT 5
+"""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The limits one migration runs under: PostgreSQL durations (``5s``, ``1h``, ``0`` for none) and how many
+    times a migration that hit ``lock_timeout`` is tried again."""
+
+    lock_timeout: str
+    statement_timeout: str
+    lock_retries: int
+    role: str | None = None
+
+    def for_file(self, source: SqlFile) -> Limits:
+        """These limits with the file's ``-- sqlmig: lock-timeout=…`` style directives applied."""
+        retries = source.option("lock-retries")
+        return Limits(
+            lock_timeout=source.option("lock-timeout") or self.lock_timeout,
+            statement_timeout=source.option("statement-timeout") or self.statement_timeout,
+            lock_retries=int(retries) if retries is not None else self.lock_retries,
+            role=self.role,
+        )
+
+    def setup(self, *, local: bool) -> tuple[sql.Composed, tuple[object, ...]]:
+        """The query that applies these limits (and the role) to the current transaction (``local``) or session."""
+        names = ["lock_timeout", "statement_timeout"] + (["role"] if self.role else [])
+        values = [self.lock_timeout, self.statement_timeout] + ([self.role] if self.role else [])
+        call = sql.SQL("set_config({}, %s, {})")
+        calls = sql.SQL(", ").join(call.format(sql.Literal(n), sql.Literal(local)) for n in names)
+        return sql.SQL("SELECT ") + calls, tuple(values)
+
+    def backoff(self, attempt: int) -> float:
+        """Seconds to wait before try number ``attempt + 1``: the lock timeout itself, doubled each time, with
+        jitter so that runners that collided do not collide again."""
+        base = max(duration_ms(self.lock_timeout) / 1000.0, 0.05) * 2.0**attempt
+        return float(min(base, _MAX_BACKOFF) * random.uniform(0.8, 1.2))
+
+
+def duration_ms(text: str) -> float:
+    """Milliseconds in a PostgreSQL duration such as ``5s`` or ``500ms`` (a bare number is milliseconds)."""
+    number = text.rstrip("abcdefghijklmnopqrstuvwxyz").strip()
+    return float(number) * _UNITS.get(text[len(number) :].strip(), 1.0)
+
+
+def relations(statement: str) -> list[tuple[str | None, str]]:
+    """The tables a statement names, as (schema or None, name), in order of appearance, without repeats."""
+    # Imported here: the API imports this module, and the no-op path must not load the parser.
+    from pglast import parse_sql
+    from pglast.parser import ParseError
+    from pglast.visitors import Visitor
+
+    found: list[tuple[str | None, str]] = []
+
+    class Relations(Visitor):
+        def visit_RangeVar(self, ancestors: Any, node: Any) -> None:  # noqa: N802 - pglast's naming
+            found.append((node.schemaname, node.relname))
+
+    try:
+        Relations()(parse_sql(statement))
+    except ParseError:
+        return []
+    return list(dict.fromkeys(found))
+
+
+def blockers(conn: psycopg.Connection[Any], statement: str) -> list[str]:
+    """Sessions holding locks on the tables ``statement`` names (any session with a table lock in this database
+    when it names none that exist), oldest transaction first: pid, application_name, state, age and query.
+    Read-only."""
+    cur = conn.cursor(row_factory=tuple_row)
+    oids = []
+    for schema, name in relations(statement):
+        ident = sql.Identifier(schema, name) if schema else sql.Identifier(name)
+        row = cur.execute("SELECT to_regclass(%s)::oid", (ident.as_string(conn),)).fetchone()
+        if row and row[0] is not None:
+            oids.append(row[0])
+    rows = cur.execute(BLOCKERS_QUERY, (oids, oids)).fetchall()
+    return [
+        f"pid {pid} (application_name={app!r}, state={state}, for {age}, holding {rels}): {query}"
+        for pid, app, state, age, query, rels in rows
+    ]
