@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from . import config, contention, history, lock, pooler
+from .contention import Limits
 from .errors import ConfigError, ConnectError, MigrationError, PendingMigrationsError, PlanError
 from .files import discover_tracks
-from .contention import Limits
 from .history import History, TableName
 from .model import TRACKS, Migration, MigrationFile, Plan, Report, Result, StatusReport, Track
 from .plan import DownTarget, make_down_plan, make_plan, make_status
@@ -257,7 +257,9 @@ def _connect_waiting(url: str, settings: config.Settings) -> psycopg.Connection[
         except psycopg.Error as exc:
             left = deadline - time.monotonic()
             if exc.sqlstate in _STARTING_UP and left > 0:
-                log.info("waiting for the server (%.0fs left): %s", left, config.redact(str(exc).strip().splitlines()[0]))
+                log.info(
+                    "waiting for the server (%.0fs left): %s", left, config.redact(str(exc).strip().splitlines()[0])
+                )
                 time.sleep(min(delay, left))
                 delay = min(delay * 2, 2.0)
                 continue
@@ -337,7 +339,7 @@ def _execute(
     settings: config.Settings,
     single_transaction: bool,
 ) -> Report:
-    from . import execute
+    from . import failure
 
     # The plan made under the lock can hold a step the first plan did not (another run finished in between).
     unprepared = tuple(s for s in plan.steps if s.file.name not in prepared)
@@ -356,7 +358,7 @@ def _execute(
             if not conn.broken:
                 conn.rollback()
             if exc.sqlstate != contention.LOCK_NOT_AVAILABLE or attempt >= limits.lock_retries:
-                raise execute.explain(conn, exc, limits, attempt) from exc.__cause__
+                raise failure.explain(conn, exc, limits, attempt) from exc.__cause__
             pause = limits.backoff(attempt)
             log.warning("lock_timeout reached in %s; the run was rolled back, trying again in %.1fs", exc.name, pause)
             time.sleep(pause)

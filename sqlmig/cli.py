@@ -23,11 +23,15 @@ from .model import Report, StatusReport, Track
 
 F = TypeVar("F", bound=Callable[..., Any])
 EXIT_PENDING = 3
-_COMMON = ("database_url", "dir", "schema", "var", "history_table")
+_COMMON = ("database_url", "dir", "schema", "var", "history_table", "wait")
+_LIMITS = ("lock_timeout", "statement_timeout", "lock_retries", "role")
 
 
 def common_options(f: F) -> F:
     """The options every command accepts, before or after the command name (``sqlmig --dir x migrate up``)."""
+    f = click.option(
+        "--wait", type=float, metavar="SECONDS", help="Keep trying to reach a server that is not up yet [0]."
+    )(f)
     f = click.option("--history-table", help="History table, schema.table [public.migration_history].")(f)
     f = click.option("--var", multiple=True, metavar="NAME=VALUE", help="Template variable (repeatable).")(f)
     f = click.option("--schema", help="Value of {{ schema }} in templates.")(f)
@@ -38,6 +42,22 @@ def common_options(f: F) -> F:
         "--database-url", metavar="URL", help="PostgreSQL URL [SQLMIG_DATABASE_URL, DIRECT_URL, DATABASE_URL]."
     )(f)
     return f
+
+
+def limit_options(f: F) -> F:
+    """The options of commands that run migrations: timeouts, retries and the role."""
+    f = click.option("--role", help="SET ROLE to this role for the migrations, so that it owns what they create.")(f)
+    f = click.option(
+        "--lock-retries", type=click.IntRange(min=0), help="Tries after a lock timeout, with backoff [3]."
+    )(f)
+    f = click.option("--statement-timeout", metavar="DURATION", help="statement_timeout per migration [1h].")(f)
+    f = click.option("--lock-timeout", metavar="DURATION", help="lock_timeout per migration, e.g. 5s, 500ms [5s].")(f)
+    return f
+
+
+def _limits(opts: dict[str, Any]) -> dict[str, Any]:
+    """Take the options of :func:`limit_options` out of ``opts``."""
+    return {k: opts.pop(k) for k in _LIMITS}
 
 
 def _settings(ctx: click.Context, opts: dict[str, Any]) -> dict[str, Any]:
@@ -83,6 +103,7 @@ def _api_kwargs(opts: dict[str, Any]) -> dict[str, Any]:
     return {
         "directory": opts["dir"],
         "history_table": opts["history_table"],
+        "wait": opts["wait"],
     }
 
 
@@ -130,7 +151,13 @@ def _track_group(track: Track) -> click.Group:
 
     @group.command(help=f"Apply every pending {track} file, oldest first.")
     @common_options
+    @limit_options
     @click.option("--single-transaction", is_flag=True, help="Apply all pending files in one transaction.")
+    @click.option(
+        "--invalid-index",
+        type=click.Choice(["drop", "refuse"]),
+        help="What to do with an INVALID index left by a failed CREATE INDEX CONCURRENTLY [drop].",
+    )
     @click.option("--lock-wait", type=float, metavar="SECONDS", help="How long to wait for the migration lock [300].")
     @click.option(
         "--allow-out-of-order",
@@ -145,6 +172,7 @@ def _track_group(track: Track) -> click.Group:
         ctx: click.Context,
         /,
         single_transaction: bool,
+        invalid_index: str | None,
         lock_wait: float | None,
         allow_out_of_order: bool | None,
         as_json: bool,
@@ -152,6 +180,7 @@ def _track_group(track: Track) -> click.Group:
     ) -> None:
         from . import api
 
+        limits = _limits(opts)
         opts = _settings(ctx, opts)
         url = _database(opts, quiet=as_json)
         _log_steps(to_stderr=as_json)
@@ -159,8 +188,10 @@ def _track_group(track: Track) -> click.Group:
             url,
             track=track,
             single_transaction=single_transaction,
+            invalid_index=invalid_index,
             lock_wait=lock_wait,
             allow_out_of_order=allow_out_of_order,
+            **limits,
             **_api_kwargs(opts),
             **_templating(opts),
         )
@@ -168,6 +199,7 @@ def _track_group(track: Track) -> click.Group:
 
     @group.command(help=f"Roll back applied {track} files, newest first: one by default.")
     @common_options
+    @limit_options
     @click.option("--steps", type=click.IntRange(min=1), help="Roll back this many.")
     @click.option("--to", "to", metavar="VERSION", help="Roll back everything newer than VERSION.")
     @click.option("--all", "all_", is_flag=True, help="Roll back everything.")
@@ -191,6 +223,7 @@ def _track_group(track: Track) -> click.Group:
 
         if sum(x is not None and x is not False for x in (steps, to, all_ or None)) > 1:
             raise click.UsageError("use only one of --steps, --to and --all")
+        limits = _limits(opts)
         opts = _settings(ctx, opts)
         url = _database(opts, quiet=as_json)
         if all_ and not yes and sys.stdin.isatty():
@@ -203,6 +236,7 @@ def _track_group(track: Track) -> click.Group:
             to=to,
             all=all_,
             lock_wait=lock_wait,
+            **limits,
             **_api_kwargs(opts),
             **_templating(opts),
         )

@@ -63,11 +63,16 @@ class Limits:
         calls = sql.SQL(", ").join(call.format(sql.Literal(n), sql.Literal(local)) for n in names)
         return sql.SQL("SELECT ") + calls, tuple(values)
 
+    def teardown(self) -> list[str]:
+        """What ends a migration's session state: ``RESET ALL``, and ``RESET ROLE`` (which ``RESET ALL`` leaves
+        alone) when it ran with a role, so that each migration starts from the connection's own settings."""
+        return ["RESET ALL", "RESET ROLE"] if self.role else ["RESET ALL"]
+
     def backoff(self, attempt: int) -> float:
         """Seconds to wait before try number ``attempt + 1``: the lock timeout itself, doubled each time, with
         jitter so that runners that collided do not collide again."""
         base = max(duration_ms(self.lock_timeout) / 1000.0, 0.05) * 2.0**attempt
-        return float(min(base, _MAX_BACKOFF) * random.uniform(0.8, 1.2))
+        return float(min(base, _MAX_BACKOFF) * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not secrecy
 
 
 def duration_ms(text: str) -> float:
@@ -86,7 +91,7 @@ def relations(statement: str) -> list[tuple[str | None, str]]:
     found: list[tuple[str | None, str]] = []
 
     class Relations(Visitor):
-        def visit_RangeVar(self, ancestors: Any, node: Any) -> None:  # noqa: N802 - pglast's naming
+        def visit_RangeVar(self, ancestors: Any, node: Any) -> None:
             found.append((node.schemaname, node.relname))
 
     try:

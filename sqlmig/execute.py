@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import itertools
 import logging
-import re
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
@@ -21,32 +20,50 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from . import __version__, contention, history, notx
+from . import contention, failure, history, notx
 from .contention import Limits
 from .errors import DiscoveryError, FileProblem, MigrationError
 from .history import TableName
 from .model import Applied, Migration, Result
 from .render import source_position
-from .sqltext import CopyData, Statement, iter_statements, locate
+from .sqltext import CopyData, Statement, iter_statements
 
 log = logging.getLogger("sqlmig")
 Conn = psycopg.Connection[Any]
 Item = Statement | CopyData
 Query = tuple[sql.Composed | str, tuple[object, ...]]
 
-_COPY_LINE = re.compile(r"^COPY [^,]+, line (\d+)")
 _TX_CONTROL = {"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT"}
-# Each migration starts from the connection's own settings, as if it ran in its own psql session: a pg_dump
-# file's `set_config('search_path', '', false)` must not leak into the migrations after it.
-_RESET = "RESET ALL"
 
 
 def statements_of(migration: Migration) -> list[Item] | None:
     """The statements of an in-memory migration (None when it is streamed from disk), checked before anything
-    runs: a transactional file must not manage its own transaction. Raises :class:`DiscoveryError`."""
+    runs: no psql meta-commands (every one is listed), at least one statement unless the file is a template
+    (which may render to nothing on purpose), and a transactional file must not manage its own transaction.
+    Raises :class:`DiscoveryError`."""
     if migration.sql is None:
         return None
-    items: list[Item] = list(iter_statements(io.StringIO(migration.sql)))
+    items: list[Item] = []
+    metas: list[FileProblem] = []
+    for found in iter_statements(io.StringIO(migration.sql)):
+        if isinstance(found, (Statement, CopyData)):
+            items.append(found)
+        else:  # a psql meta-command: the server cannot run it, and dropping it silently could change the meaning
+            line, _ = source_position(migration.source, migration.sql, found.line, 1)
+            metas.append(FileProblem(migration.source.path, line, _meta_advice(found.command)))
+    if metas:
+        raise DiscoveryError(metas)
+    if not migration.source.templated and not any(isinstance(item, Statement) for item in items):
+        raise DiscoveryError(
+            [
+                FileProblem(
+                    migration.source.path,
+                    0,
+                    "contains no SQL statements: write the migration, or delete the file; a migration that cannot "
+                    "be undone simply has no .down.sql",
+                )
+            ]
+        )
     if migration.source.transactional:
         for item in items:
             if isinstance(item, Statement) and _is_tx_control(item.text):
@@ -62,6 +79,25 @@ def statements_of(migration: Migration) -> list[Item] | None:
                     ]
                 )
     return items
+
+
+def _meta_advice(command: str) -> str:
+    """Why a psql meta-command cannot stay in a migration file, and what to do instead."""
+    # Compared as written: psql's command names are case-sensitive (\\C sets a table title, \\c connects).
+    if command in ("\\restrict", "\\unrestrict"):
+        todo = "remove both lines pg_dump wrote, the \\restrict at the top and the \\unrestrict at the end"
+    elif command in ("\\c", "\\connect"):
+        todo = (
+            "remove the line; to migrate another database, give it its own migrations folder and URL "
+            "(--dir, --database-url)"
+        )
+    elif command in ("\\i", "\\ir", "\\include", "\\include_relative"):
+        todo = "put the SQL of the included file in its place"
+    elif command in ("\\set", "\\unset"):
+        todo = "remove the line and use a template variable instead: {{ name }} in the file, --var name=VALUE"
+    else:
+        todo = "remove the line"
+    return f"{command} is a psql meta-command, but sqlmig sends SQL to the server itself, not through psql: {todo}"
 
 
 def _is_tx_control(text: str) -> bool:
@@ -96,13 +132,13 @@ def run_step(
     started = time.perf_counter()
     limits = limits.for_file(migration.source)
     if not migration.source.transactional and migration.direction == "up":
-        _run_resumable(conn, migration, items, table, limits, resume, invalid_index, applied)
+        notx.run_up(conn, migration, lambda: _items(migration, items), table, limits, resume, invalid_index, applied)
     elif not migration.source.transactional:
         _send(conn, [limits.setup(local=False)])
         _run_sequential(conn, migration, _items(migration, items), applied, [], transactional=False)
         duration = round((time.perf_counter() - started) * 1000)
         with conn.transaction():
-            _send(conn, _history_tail(migration, table, duration))
+            _send(conn, _history_tail(migration, table, limits, duration))
     else:
         for attempt in itertools.count():
             try:
@@ -112,7 +148,7 @@ def run_step(
                 if not own_transaction:
                     raise  # the caller's transaction is aborted: it rolls back, explains and retries
                 if exc.sqlstate != contention.LOCK_NOT_AVAILABLE or attempt >= limits.lock_retries:
-                    raise explain(conn, exc, limits, attempt) from exc.__cause__
+                    raise failure.explain(conn, exc, limits, attempt) from exc.__cause__
                 pause = limits.backoff(attempt)
                 log.warning(
                     "%s: lock_timeout (%s) reached; rolled back, trying again in %.1fs (%d of %d)",
@@ -137,7 +173,7 @@ def _run_transactional(
     applied: tuple[str, ...],
 ) -> None:
     head: list[Query] = [limits.setup(local=True)]
-    tail = _history_tail(migration, table)
+    tail = _history_tail(migration, table, limits)
     if items is not None and not any(isinstance(i, CopyData) or i.copy for i in items):
         _run_pipelined(conn, migration, items, head, tail, own_transaction, applied)
     else:
@@ -146,136 +182,20 @@ def _run_transactional(
         )
 
 
-def explain(conn: Conn, exc: MigrationError, limits: Limits, attempt: int) -> MigrationError:
-    """``exc`` with what to do next added when a timeout or a lost connection caused it: for ``lock_timeout``,
-    the sessions that held the locks the statement needed. Read-only."""
-    if exc.sqlstate == contention.LOCK_NOT_AVAILABLE:
-        found = contention.blockers(conn, exc.statement) if not conn.closed and not conn.broken else []
-        held = "\n    ".join(found) if found else "(they had finished by the time sqlmig looked)"
-        tries = f"tried {attempt + 1} time(s) with lock_timeout={limits.lock_timeout}"
-        return _amend(
-            exc,
-            detail=f"{tries}; sessions holding locks on the tables it needs:\n    {held}",
-            hint="let those sessions finish (or end them: SELECT pg_terminate_backend(pid)) and run again; or allow "
-            "a longer wait with --lock-timeout/--lock-retries or '-- sqlmig: lock-timeout=30s' in the file",
-        )
-    if exc.sqlstate == contention.QUERY_CANCELED:
-        return _amend(
-            exc,
-            hint=f"statement_timeout is {limits.statement_timeout}: if the statement needs longer, raise it with "
-            "--statement-timeout or '-- sqlmig: statement-timeout=2h' in the file (0 means none)",
-        )
-    if conn.closed or conn.broken:
-        return _amend(
-            exc,
-            hint="the connection to the server was lost: the server rolled the migration back unless its COMMIT had "
-            "already gone through. Run again once the server is back: sqlmig reads the history first and continues",
-        )
-    return exc
-
-
-def _amend(exc: MigrationError, *, detail: str | None = None, hint: str | None = None) -> MigrationError:
-    return MigrationError(
-        path=exc.path,
-        name=exc.name,
-        line=exc.line,
-        column=exc.column,
-        statement=exc.statement,
-        sqlstate=exc.sqlstate,
-        message=exc.message,
-        detail="\n  ".join(d for d in (exc.detail, detail) if d) or None,
-        hint=hint if exc.hint is None else f"{exc.hint}; {hint}" if hint else exc.hint,
-        applied=exc.applied,
-        rolled_back=exc.rolled_back,
-        resumable=exc.resumable,
-    )
-
-
-def _run_resumable(
-    conn: Conn,
-    migration: Migration,
-    items: list[Item] | None,
-    table: TableName,
-    limits: Limits,
-    resume: Applied | None,
-    invalid_index: str,
-    applied: tuple[str, ...],
-) -> None:
-    started = time.perf_counter()
-    skip = notx.statements_done(_items(migration, items), resume)
-    done: list[str] = []
-    recorded = skip
-    index = 0
-    current: Statement | None = None
-    try:
-        _send(conn, [limits.setup(local=False)])
-        with ExitStack() as stack:
-            copy = None
-            for item in _items(migration, items):
-                if isinstance(item, CopyData):
-                    if copy is not None:
-                        copy.write(item.data)
-                    continue
-                if copy is not None:
-                    stack.close()
-                    copy = None
-                    done.append(item_text(current))
-                index += 1
-                if index <= skip:
-                    done.append(item.text)
-                    continue
-                line = _source_line(migration, item)
-                if len(done) > recorded:
-                    notx.record_progress(conn, migration, table, done, line, exists=resume is not None or recorded > 0)
-                    recorded = len(done)
-                current = item
-                notx.drop_invalid_index(conn, migration, item, line, invalid_index)
-                if item.copy:
-                    copy = stack.enter_context(conn.cursor().copy(item.text))
-                else:
-                    notx.run_with_retries(conn, item.text, limits, migration.file.name)
-                    done.append(item.text)
-            stack.close()
-            if copy is not None:
-                done.append(item_text(current))
-        current = None
-        duration = round((time.perf_counter() - started) * 1000)
-        f = migration.file
-        with conn.transaction():
-            conn.execute(_RESET)
-            if resume is not None or recorded > 0:
-                params = (f.up.checksum, migration.rendered_checksum, duration, __version__, f.name, f.track)
-                conn.execute(notx.complete_query(table), params)
-            else:
-                conn.execute(history.record_query(table), history.record_params(f, migration.rendered_checksum, duration))
-    except psycopg.Error as exc:
-        failure = _failure(conn, exc, migration, current, applied, rollback=False)
-        if not conn.closed and not conn.broken and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-            conn.execute(_RESET)
-        raise explain(conn, failure, limits, limits.lock_retries) from exc
-    finally:
-        if current is not None and not conn.closed and not conn.broken:
-            if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-                conn.execute(_RESET)
-
-
-def item_text(item: Statement | None) -> str:
-    """The text of a statement (empty for None)."""
-    return item.text if item is not None else ""
-
-
-def _source_line(migration: Migration, item: Statement) -> int:
-    if migration.sql is None:
-        return item.line
-    return source_position(migration.source, migration.sql, item.line, item.column)[0]
-
-
-def _history_tail(migration: Migration, table: TableName, duration_ms: int | None = None) -> list[Query]:
+def _history_tail(
+    migration: Migration, table: TableName, limits: Limits, duration_ms: int | None = None
+) -> list[Query]:
     """What follows a migration's own SQL: reset the session, then record (up) or remove (down) its row."""
     if migration.direction == "up":
         params = history.record_params(migration.file, migration.rendered_checksum, duration_ms)
-        return [(_RESET, ()), (history.record_query(table), params)]
-    return [(_RESET, ()), (history.unrecord_query(table), (migration.file.name, migration.file.track))]
+        return [*_reset(limits), (history.record_query(table), params)]
+    return [*_reset(limits), (history.unrecord_query(table), (migration.file.name, migration.file.track))]
+
+
+def _reset(limits: Limits) -> list[Query]:
+    # Each migration starts from the connection's own settings, as if it ran in its own psql session: a pg_dump
+    # file's `set_config('search_path', '', false)` must not leak into the migrations after it.
+    return [(q, ()) for q in limits.teardown()]
 
 
 def _send(conn: Conn, queries: list[Query]) -> None:
@@ -288,7 +208,11 @@ def _items(migration: Migration, items: list[Item] | None) -> Iterator[Item]:
         yield from items
         return
     with open(migration.source.path, encoding="utf-8-sig", newline=None) as fh:
-        yield from iter_statements(fh)
+        for item in iter_statements(fh):
+            if isinstance(item, (Statement, CopyData)):
+                yield item
+            else:  # found only now in a streamed file: the run rolls back what this migration did so far
+                raise DiscoveryError([FileProblem(migration.source.path, item.line, _meta_advice(item.command))])
 
 
 def _run_pipelined(
@@ -316,7 +240,7 @@ def _run_pipelined(
                 conn.execute("COMMIT")
     except psycopg.Error as exc:
         failed = next((st for st, cur in sent if cur.pgresult is None), None)
-        raise _failure(conn, exc, migration, failed, applied, own_transaction) from exc
+        raise failure.to_error(conn, exc, migration, failed, applied, own_transaction) from exc
 
 
 def _run_sequential(
@@ -357,44 +281,10 @@ def _run_sequential(
             if begin:
                 conn.execute("COMMIT")
     except psycopg.Error as exc:
-        raise _failure(conn, exc, migration, current, applied, begin) from exc
+        raise failure.to_error(conn, exc, migration, current, applied, begin) from exc
+    except DiscoveryError:
+        if begin and not conn.broken:
+            conn.rollback()
+        raise
 
 
-def _failure(
-    conn: Conn,
-    exc: psycopg.Error,
-    migration: Migration,
-    statement: Statement | None,
-    applied: tuple[str, ...],
-    rollback: bool,
-) -> MigrationError:
-    if rollback and not conn.closed and not conn.broken:
-        conn.rollback()
-    diag = exc.diag
-    line = column = 0
-    if statement is not None:
-        position = int(diag.statement_position) if diag.statement_position else 1
-        line, column = locate(statement, position)
-        copy_line = _COPY_LINE.search(diag.context or "") if statement.copy else None
-        if copy_line:  # the server counts data lines from the one after the COPY statement
-            line, column = line + statement.text.count("\n") + int(copy_line[1]), 1
-        rendered = migration.sql if migration.sql is not None else None
-        if rendered is not None:
-            line, column = source_position(migration.source, rendered, line, column)
-    detail = diag.message_detail
-    if diag.context:
-        detail = f"{detail}\n  where: {diag.context}" if detail else f"where: {diag.context}"
-    return MigrationError(
-        path=migration.source.path,
-        name=migration.file.name,
-        line=line,
-        column=column,
-        statement=statement.text if statement is not None else "(while committing)",
-        sqlstate=diag.sqlstate,
-        message=diag.message_primary or str(exc),
-        detail=detail,
-        hint=diag.message_hint,
-        applied=applied,
-        rolled_back=migration.source.transactional,
-        resumable=not migration.source.transactional and migration.direction == "up",
-    )

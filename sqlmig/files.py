@@ -6,9 +6,11 @@ Pure apart from reading files. Every problem found is collected, so one run list
 from __future__ import annotations
 
 import codecs
+import errno
 import hashlib
 import os
 import re
+import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -29,14 +31,16 @@ VALUED_DIRECTIVES: dict[str, tuple[re.Pattern[str], str]] = {
 _BOM = codecs.BOM_UTF8
 _CHUNK = 1 << 20
 _TEMPLATE_MARKERS = (b"{{", b"{%", b"{#")
+_READ_HINT = "check its permissions: the user running sqlmig must be able to read it"
 
 
 def discover(directory: Path, track: Track) -> list[MigrationFile]:
     """The migrations of one track, found in ``directory/<track>/``, in version order.
 
     A missing track folder means no migrations. Raises :class:`DiscoveryError` listing every file that does not
-    fit the naming rule, every duplicate version, every down file without an up file, every unknown directive and
-    every file that is not valid UTF-8. Reads files; writes nothing.
+    fit the naming rule, every duplicate version, every down file without an up file, every unknown directive,
+    every file that is not valid UTF-8 or cannot be read, and every symlink that leads out of ``directory`` (the
+    file would change without the folder changing). Reads files; writes nothing.
     """
     return discover_tracks(directory, (track,))[track]
 
@@ -46,16 +50,17 @@ def discover_tracks(directory: Path, tracks: tuple[Track, ...] = TRACKS) -> dict
     if not directory.is_dir():
         raise DiscoveryError([FileProblem(directory, 0, "migrations folder not found (set --dir or create it)")])
     problems: list[FileProblem] = []
-    found = {track: _discover_track(directory / track, track, problems) for track in tracks}
+    root = directory.resolve()
+    found = {track: _discover_track(directory / track, track, root, problems) for track in tracks}
     if problems:
         raise DiscoveryError(problems)
     return found
 
 
-def _discover_track(folder: Path, track: Track, problems: list[FileProblem]) -> list[MigrationFile]:
+def _discover_track(folder: Path, track: Track, root: Path, problems: list[FileProblem]) -> list[MigrationFile]:
     ups: dict[str, Path] = {}
     downs: dict[str, Path] = {}
-    for path in _sql_files(folder):
+    for path in _sql_files(folder, problems):
         m = NAME_RE.match(path.name)
         if m is None:
             problems.append(FileProblem(path, 0, f"file name does not fit the naming rule: {NAMING_RULE}"))
@@ -64,7 +69,11 @@ def _discover_track(folder: Path, track: Track, problems: list[FileProblem]) -> 
         (ups if m["kind"] == "up" else downs)[name] = path
 
     for name in sorted(downs.keys() - ups.keys()):
-        problems.append(FileProblem(downs[name], 0, f"down file has no up file (expected {name}.up.sql)"))
+        problems.append(
+            FileProblem(
+                downs[name], 0, f"down file has no up file (expected {name}.up.sql): add it, or delete this file"
+            )
+        )
 
     by_version: dict[str, list[str]] = {}
     for name in ups:
@@ -73,25 +82,64 @@ def _discover_track(folder: Path, track: Track, problems: list[FileProblem]) -> 
         if len(names) > 1:
             for name in sorted(names):
                 others = ", ".join(n for n in sorted(names) if n != name)
-                problems.append(FileProblem(ups[name], 0, f"duplicate version {version} (also used by {others})"))
+                why = f"duplicate version {version} (also used by {others}): give one of them a newer timestamp"
+                problems.append(FileProblem(ups[name], 0, why))
 
     result = []
     for name in sorted(ups, key=lambda n: (n[:15], n)):
-        up = scan_file(ups[name], problems)
-        down = scan_file(downs[name], problems) if name in downs else None
+        up = _read(ups[name], root, problems)
+        down = _read(downs[name], root, problems) if name in downs else None
         if up is not None and (name not in downs or down is not None):
             result.append(MigrationFile(track=track, version=name[:15], name=name, up=up, down=down))
     return result
 
 
-def _sql_files(folder: Path) -> Iterator[Path]:
+def _sql_files(folder: Path, problems: list[FileProblem]) -> Iterator[Path]:
+    """Every ``.sql`` entry of ``folder`` except hidden ones, by name: also dangling symlinks, directories and
+    files that cannot be read, so that none is skipped silently (:func:`_read` says what is wrong with them)."""
     try:
         entries = list(os.scandir(folder))
     except FileNotFoundError:
         return
+    except OSError as exc:
+        problems.append(FileProblem(folder, 0, f"cannot read folder: {exc.strerror or exc}; check its permissions"))
+        return
     for entry in sorted(entries, key=lambda e: e.name):
-        if entry.name.endswith(".sql") and not entry.name.startswith(".") and entry.is_file():
+        if entry.name.endswith(".sql") and not entry.name.startswith("."):
             yield Path(entry.path)
+
+
+def _read(path: Path, root: Path, problems: list[FileProblem]) -> SqlFile | None:
+    """:func:`scan_file` for a file that discovery found, once it is known to be a regular file inside the
+    migrations folder ``root``."""
+    why = _unusable(path, root)
+    if why is None:
+        return scan_file(path, problems)
+    problems.append(FileProblem(path, 0, why))
+    return None
+
+
+def _unusable(path: Path, root: Path) -> str | None:
+    """Why ``path`` cannot be read as a migration, or None. A symlink may point anywhere inside ``root`` (the
+    migrations folder, resolved), but not out of it."""
+    link = path.is_symlink()
+    if link:
+        target = Path(os.path.realpath(path))
+        if not target.is_relative_to(root):
+            return f"symlink points outside the migrations folder (-> {target}); copy the file in instead"
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        if link and exc.errno == errno.ENOENT:
+            return (
+                f"cannot read file: broken symlink (-> {os.readlink(path)}); point it at an existing file, or delete it"
+            )
+        return f"cannot read file: {exc.strerror or exc}; {_READ_HINT}"
+    if stat.S_ISDIR(mode):
+        return "is a directory, not a migration file: rename it so that it does not end in .sql"
+    if not stat.S_ISREG(mode):  # a FIFO or a device: reading it could block forever
+        return "not a regular file: a migration must be a plain file"
+    return None
 
 
 def scan_file(path: Path, problems: list[FileProblem]) -> SqlFile | None:
@@ -136,7 +184,7 @@ def scan_file(path: Path, problems: list[FileProblem]) -> SqlFile | None:
                 chunk = fh.read(_CHUNK)
             digest.update(pending_cr)
     except OSError as exc:
-        problems.append(FileProblem(path, 0, f"cannot read file: {exc.strerror or exc}"))
+        problems.append(FileProblem(path, 0, f"cannot read file: {exc.strerror or exc}; {_READ_HINT}"))
         return None
     try:
         directives = read_directives(head.splitlines(keepends=True), path)

@@ -15,7 +15,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import psycopg
@@ -24,18 +25,20 @@ from pglast.parser import ParseError
 from psycopg import sql
 from psycopg.rows import tuple_row
 
-from . import __version__, contention, history
+from . import __version__, contention, failure, history
+from .contention import Limits
 from .errors import DriftError, PlanError
 from .history import TableName
 from .model import Applied, Migration
+from .render import source_position
 from .sqltext import CopyData, Statement
 
 log = logging.getLogger("sqlmig")
 Conn = psycopg.Connection[Any]
 
 INVALID_INDEXES = """
-SELECT n.nspname, c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-JOIN pg_namespace n ON n.oid = c.relnamespace
+SELECT n.nspname, c.relname, quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE NOT i.indisvalid AND i.indrelid = to_regclass(%s) AND (%s::text IS NULL OR c.relname = %s)
 """
 
@@ -126,7 +129,7 @@ def drop_invalid_index(conn: Conn, migration: Migration, statement: Statement, l
     found = cur.execute(INVALID_INDEXES, (table.as_string(conn), stmt.idxname, stmt.idxname)).fetchall()
     if not found:
         return
-    names = [sql.Identifier(schema, name).as_string(conn) for schema, name in found]
+    names = [str(shown) for _, _, shown in found]
     where = f"{migration.source.path}:{line}"
     if stmt.idxname is None or action != "drop":
         why = (
@@ -135,11 +138,11 @@ def drop_invalid_index(conn: Conn, migration: Migration, statement: Statement, l
             else 'invalid_index is "refuse"'
         )
         raise PlanError(
-            f"{where}: INVALID index(es) {', '.join(names)} on {table.as_string(conn)}, left by a failed CREATE INDEX "
+            f"{where}: INVALID index(es) {', '.join(names)}, left by a failed CREATE INDEX "
             f"CONCURRENTLY ({why}). Drop them with DROP INDEX CONCURRENTLY <name>; then run again.",
             [migration.file.name],
         )
-    for (schema, name), shown in zip(found, names):
+    for schema, name, shown in found:
         log.warning("%s: dropping INVALID index %s left by an earlier failed CREATE INDEX CONCURRENTLY", where, shown)
         conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(schema, name)))
 
@@ -156,3 +159,87 @@ def run_with_retries(conn: Conn, text: str, limits: contention.Limits, name: str
             pause = limits.backoff(attempt)
             log.warning("%s: lock_timeout (%s) reached; trying again in %.1fs", name, limits.lock_timeout, pause)
             time.sleep(pause)
+
+
+def run_up(
+    conn: Conn,
+    migration: Migration,
+    items: Callable[[], Iterator[Statement | CopyData]],
+    table: TableName,
+    limits: Limits,
+    resume: Applied | None,
+    invalid_index: str,
+    applied: tuple[str, ...],
+) -> None:
+    """Run the statements ``items()`` yields, after those ``resume`` says completed, recording progress before
+    each one; then turn the progress row into an ordinary history row. Writes. Raises :class:`MigrationError`
+    (``resumable``) when a statement fails, :class:`DriftError` when completed statements were edited."""
+    started = time.perf_counter()
+    skip = statements_done(items(), resume)
+    done: list[str] = []
+    recorded = skip
+    index = 0
+    current: Statement | None = None
+    try:
+        conn.execute(*limits.setup(local=False))
+        with ExitStack() as stack:
+            copy = None
+            for item in items():
+                if isinstance(item, CopyData):
+                    if copy is not None:
+                        copy.write(item.data)
+                    continue
+                if copy is not None:
+                    stack.close()
+                    copy = None
+                    done.append(current.text if current is not None else "")
+                index += 1
+                if index <= skip:
+                    done.append(item.text)
+                    continue
+                line = _source_line(migration, item)
+                if len(done) > recorded:
+                    record_progress(conn, migration, table, done, line, exists=resume is not None or recorded > 0)
+                    recorded = len(done)
+                current = item
+                drop_invalid_index(conn, migration, item, line, invalid_index)
+                if item.copy:
+                    copy = stack.enter_context(conn.cursor().copy(item.text))
+                else:
+                    run_with_retries(conn, item.text, limits, migration.file.name)
+                    done.append(item.text)
+            stack.close()
+            if copy is not None:
+                done.append(current.text if current is not None else "")
+        current = None
+        duration = round((time.perf_counter() - started) * 1000)
+        f = migration.file
+        with conn.transaction():
+            _reset(conn, limits)
+            if resume is not None or recorded > 0:
+                params = (f.up.checksum, migration.rendered_checksum, duration, __version__, f.name, f.track)
+                conn.execute(complete_query(table), params)
+            else:
+                conn.execute(
+                    history.record_query(table), history.record_params(f, migration.rendered_checksum, duration)
+                )
+    except psycopg.Error as exc:
+        error = failure.to_error(conn, exc, migration, current, applied, rollback=False)
+        if not conn.closed and not conn.broken and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            _reset(conn, limits)
+        raise failure.explain(conn, error, limits, limits.lock_retries) from exc
+    finally:
+        healthy = not conn.closed and not conn.broken
+        if current is not None and healthy and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            _reset(conn, limits)
+
+
+def _source_line(migration: Migration, item: Statement) -> int:
+    if migration.sql is None:
+        return item.line
+    return source_position(migration.source, migration.sql, item.line, item.column)[0]
+
+
+def _reset(conn: Conn, limits: contention.Limits) -> None:
+    for query in limits.teardown():
+        conn.execute(query)

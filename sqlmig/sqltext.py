@@ -1,4 +1,4 @@
-"""SQL script text -> statements: statement splitting, COPY data blocks, error positions.
+"""SQL script text -> statements: statement splitting, COPY data blocks, psql meta-commands, error positions.
 
 Statements are found by PostgreSQL's own scanner through pglast, never by pattern matching. Scripts are read as
 lines and split in batches of about 64 KiB, so a file of any size streams. Pure: no files, no database.
@@ -6,6 +6,8 @@ lines and split in batches of about 64 KiB, so a file of any size streams. Pure:
 
 from __future__ import annotations
 
+import bisect
+import dataclasses
 import io
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -24,6 +26,8 @@ _SKIPPED = _COMMENTS | {"ASCII_59"}  # ';'
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _WIDE_TAG = re.compile(r"\$[^$\s]*[^\x00-\x7f][^$\s]*\$")
 _ATOMIC = re.compile("atomic", re.IGNORECASE)
+# Only a candidate: whether the backslash is outside quotes and comments is the scanner's call (see _meta_lines).
+_META = re.compile(r"^[ \t\r\f\v]*\\", re.MULTILINE)
 _T = TypeVar("_T")
 
 
@@ -46,13 +50,36 @@ class CopyData:
     data: str
 
 
-def iter_statements(lines: Iterable[str]) -> Iterator[Statement | CopyData]:
+@dataclass(frozen=True)
+class MetaCommand:
+    """A psql meta-command: a line whose first non-blank character is a backslash, outside quotes, dollar quotes,
+    comments and COPY data, such as ``\\connect db``, ``\\i file.sql``, ``\\set x 1``, or the ``\\restrict KEY`` and
+    ``\\unrestrict KEY`` lines that pg_dump writes since 17.6 and 16.10. Only psql can run it, so it is never part of
+    a :class:`Statement`. ``text`` is the line without surrounding blanks; ``line`` is its 1-based number."""
+
+    text: str
+    line: int
+
+    @property
+    def command(self) -> str:
+        """The command's name with its backslash (``\\connect``), without its arguments."""
+        return self.text.split(None, 1)[0]
+
+
+Item = Statement | CopyData | MetaCommand
+
+
+def iter_statements(lines: Iterable[str]) -> Iterator[Item]:
     """Statements of a script given as lines (each ending in ``\\n`` except maybe the last), lazily.
 
     After a statement with ``copy=True`` come the data lines up to (not including) the line that is exactly
     ``\\.``, in :class:`CopyData` chunks; the script goes on after that line. Data that runs to the end of the
     script simply ends there. Text after a COPY statement's ``;`` on its own line runs after the data, as in psql.
     Syntax errors are left for the server to report: such text still comes out as a statement.
+
+    A psql meta-command line comes out as a :class:`MetaCommand`, in its place; it also ends a statement left open
+    before it (psql would keep that text in its query buffer), which comes out right after the MetaCommand, so
+    that a consumer stopping at the MetaCommand never sends it.
     """
     source = iter(lines)
     ahead: list[str] = []  # lines the splitter read past a COPY statement's line, last first
@@ -65,7 +92,7 @@ def iter_statements(lines: Iterable[str]) -> Iterator[Statement | CopyData]:
         line = read()
         found = splitter.run(final=True) if line is None else splitter.feed(line)
         yield from found
-        if found and found[-1].copy:
+        if found and isinstance(found[-1], Statement) and found[-1].copy:
             rest, more, number = splitter.take_rest()
             ahead.extend(reversed(io.StringIO(more).readlines()))
             chunk: list[str] = []
@@ -85,7 +112,8 @@ def iter_statements(lines: Iterable[str]) -> Iterator[Statement | CopyData]:
 
 
 def split_statements(sql: str) -> list[Statement]:
-    """All statements of an in-memory script, as :func:`iter_statements` finds them (COPY data is left out)."""
+    """All statements of an in-memory script, as :func:`iter_statements` finds them (COPY data and psql
+    meta-commands are left out)."""
     return [item for item in iter_statements(io.StringIO(sql)) if isinstance(item, Statement)]
 
 
@@ -112,15 +140,49 @@ class _Splitter:
         self.jump: tuple[int, int] | None = None  # (offset, line): COPY data was skipped at that offset
         self.rest = ""  # text after a COPY ... FROM STDIN statement's ';'
 
-    def feed(self, line: str) -> list[Statement]:
+    def feed(self, line: str) -> list[Statement | MetaCommand]:
         self.size += self.text.write(line)
         return self.run(final=False) if self.size >= self.need else []
 
-    def run(self, final: bool) -> list[Statement]:
+    def run(self, final: bool) -> list[Statement | MetaCommand]:
         text, self.text, self.size, self.rel = self.text.getvalue(), io.StringIO(), 0, 0
-        pieces, safe = _split(text)
-        found: list[Statement] = []
-        pos, index, open_at = 0, 0, None  # pos: just after the last ';' that ended a statement
+        found: list[Statement | MetaCommand] = []
+        begin = 0
+        # Each meta-command line ends the text before it, which is split on its own. The text may start mid-line
+        # (an open statement carried over, the rest of a COPY line), and then its start is not a line start.
+        for at, end in _meta_lines(text, line_start=self.column == 1):
+            copy, open_at = self.split(text, begin, at, found)
+            if copy:  # the meta-command line was COPY data, or comes after it: it is read again after the data
+                return found
+            tail = None if open_at is None else dataclasses.replace(self.statement(text, open_at, at), copy=False)
+            self.move(text, at)
+            found.append(MetaCommand(text[at:end].strip(_SPACE), self.line))
+            found.extend([tail] if tail else [])
+            begin = end
+        copy, open_at = self.split(text, begin, len(text), found)
+        if copy:
+            return found
+        if final:
+            if open_at is not None:
+                found.append(self.statement(text, open_at, len(text)))
+            return found
+        self.move(text, len(text) if open_at is None else open_at)
+        if self.jump:
+            self.jump = (self.jump[0] - self.rel, self.jump[1])
+        if open_at is not None:  # the open statement is split again with the next batch, or once it has doubled
+            self.size = self.text.write(text[open_at:])
+        self.need = max(_BATCH, 2 * self.size)
+        return found
+
+    def split(self, text: str, begin: int, end: int, found: list[Statement | MetaCommand]) -> tuple[bool, int | None]:
+        """Append the statements of text[begin:end], which starts at a statement boundary, to ``found``. Returns
+        whether a COPY ... FROM STDIN statement ended them (its data follows), and where a statement left open at
+        ``end`` starts."""
+        pieces, safe = _split(text[begin:end])
+        if begin:
+            pieces = [(start + begin, semi + begin if semi >= 0 else -1) for start, semi in pieces]
+            safe += begin
+        pos, index, open_at = begin, 0, None  # pos: just after the last ';' that ended a statement
         while index < len(pieces):
             start, semi = pieces[index]
             if (junk := _first(text, pos, start)) is not None:  # skipped by the splitter; the server must see it
@@ -135,26 +197,17 @@ class _Splitter:
             if semi < 0:
                 open_at = start
                 break
-            found.append(self.statement(text, start, semi))
+            statement = self.statement(text, start, semi)
+            found.append(statement)
             pos = semi + 1
-            if found[-1].copy:
+            if statement.copy:
                 self.move(text, pos)
                 self.rest, self.need = text[pos:], _BATCH
-                return found
+                return True, None
         if open_at is None:
             open_at = _first(text, pos, safe)
-            open_at = safe if open_at is None and safe < len(text) else open_at
-        if final:
-            if open_at is not None:
-                found.append(self.statement(text, open_at, len(text)))
-            return found
-        self.move(text, len(text) if open_at is None else open_at)
-        if self.jump:
-            self.jump = (self.jump[0] - self.rel, self.jump[1])
-        if open_at is not None:  # the open statement is split again with the next batch, or once it has doubled
-            self.size = self.text.write(text[open_at:])
-        self.need = max(_BATCH, 2 * self.size)
-        return found
+            open_at = safe if open_at is None and safe < end else open_at
+        return False, open_at
 
     def statement(self, text: str, start: int, end: int) -> Statement:
         if text.startswith(("--", "/*"), start):
@@ -251,6 +304,42 @@ def _first(text: str, start: int, end: int) -> int | None:
             return None if first is None else start + first
         size *= 8
     return None
+
+
+def _meta_lines(text: str, line_start: bool) -> Iterator[tuple[int, int]]:
+    """Where each psql meta-command line of text is: (offset of its backslash, end of its line), lazily. text
+    starts at a statement boundary, and at the start of a line if ``line_start``. Past a COPY ... FROM STDIN
+    statement the answers are meaningless (data is not SQL); the caller splits the text before each line first,
+    and stops at such a statement."""
+    match = _META.search(text, 0 if line_start else 1)  # '^' matches at 1 only after a newline
+    if match is None:  # the common case costs one regular expression search
+        return
+    starts, ends, known = _tokens(text, 0)
+    while match is not None:
+        at = match.end() - 1
+        if at >= known:  # in a quote or comment that does not end, or past a malformed token the server rejects
+            return
+        i = bisect.bisect_right(starts, at) - 1
+        if i >= 0 and starts[i] < at <= ends[i]:  # inside a string, quoted identifier or comment
+            match = _META.search(text, at + 1)
+            continue
+        end = text.find("\n", at) + 1 or len(text)
+        yield at, end
+        last = bisect.bisect_left(starts, end) - 1
+        if known < end or (last >= 0 and ends[last] >= end - 1):  # the line itself opened a quote: scan again
+            starts, ends, known = _tokens(text, end)
+        match = _META.search(text, end)
+
+
+def _tokens(text: str, base: int) -> tuple[list[int], list[int], int]:
+    """Start and end (inclusive) offsets of the tokens of text[base:], and the offset from which the scanner
+    cannot tell what is quoted (an unterminated quote or comment, or a malformed token), else len(text)."""
+    part = text[base:]
+    try:
+        tokens, bad = _lex(scan, part)
+    except ParseError as exc:
+        tokens, bad = _lex(scan, part[: _where(exc)])
+    return [base + t.start for t in tokens], [base + t.end for t in tokens], base + bad
 
 
 def _depth(text: str, depth: int) -> int:

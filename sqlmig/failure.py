@@ -1,0 +1,106 @@
+"""Server errors as :class:`MigrationError`: the statement's line and column in the file the user wrote, the
+server's message, detail and hint, and what to do next after a timeout or a lost connection."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import psycopg
+
+from . import contention
+from .contention import Limits
+from .errors import MigrationError
+from .model import Migration
+from .render import source_position
+from .sqltext import Statement, locate
+
+Conn = psycopg.Connection[Any]
+_COPY_LINE = re.compile(r"^COPY [^,]+, line (\d+)")
+
+
+def to_error(
+    conn: Conn,
+    exc: psycopg.Error,
+    migration: Migration,
+    statement: Statement | None,
+    applied: tuple[str, ...],
+    rollback: bool,
+) -> MigrationError:
+    """The :class:`MigrationError` for ``exc``, raised by ``statement`` of ``migration`` (None: while committing).
+    Rolls the transaction back first when ``rollback``."""
+    if rollback and not conn.closed and not conn.broken:
+        conn.rollback()
+    diag = exc.diag
+    line = column = 0
+    if statement is not None:
+        position = int(diag.statement_position) if diag.statement_position else 1
+        line, column = locate(statement, position)
+        copy_line = _COPY_LINE.search(diag.context or "") if statement.copy else None
+        if copy_line:  # the server counts data lines from the one after the COPY statement
+            line, column = line + statement.text.count("\n") + int(copy_line[1]), 1
+        rendered = migration.sql if migration.sql is not None else None
+        if rendered is not None:
+            line, column = source_position(migration.source, rendered, line, column)
+    detail = diag.message_detail
+    if diag.context:
+        detail = f"{detail}\n  where: {diag.context}" if detail else f"where: {diag.context}"
+    return MigrationError(
+        path=migration.source.path,
+        name=migration.file.name,
+        line=line,
+        column=column,
+        statement=statement.text if statement is not None else "(while committing)",
+        sqlstate=diag.sqlstate,
+        message=diag.message_primary or str(exc),
+        detail=detail,
+        hint=diag.message_hint,
+        applied=applied,
+        rolled_back=migration.source.transactional,
+        resumable=not migration.source.transactional and migration.direction == "up",
+    )
+
+
+def explain(conn: Conn, exc: MigrationError, limits: Limits, attempt: int) -> MigrationError:
+    """``exc`` with what to do next added when a timeout or a lost connection caused it: for ``lock_timeout``,
+    the sessions that held the locks the statement needed. Read-only."""
+    if exc.sqlstate == contention.LOCK_NOT_AVAILABLE:
+        found = contention.blockers(conn, exc.statement) if not conn.closed and not conn.broken else []
+        held = "\n    ".join(found) if found else "(they had finished by the time sqlmig looked)"
+        tries = f"tried {attempt + 1} time(s) with lock_timeout={limits.lock_timeout}"
+        return amend(
+            exc,
+            detail=f"{tries}; sessions holding locks on the tables it needs:\n    {held}",
+            hint="let those sessions finish (or end them: SELECT pg_terminate_backend(pid)) and run again; or allow "
+            "a longer wait with --lock-timeout/--lock-retries or '-- sqlmig: lock-timeout=30s' in the file",
+        )
+    if exc.sqlstate == contention.QUERY_CANCELED:
+        return amend(
+            exc,
+            hint=f"statement_timeout is {limits.statement_timeout}: if the statement needs longer, raise it with "
+            "--statement-timeout or '-- sqlmig: statement-timeout=2h' in the file (0 means none)",
+        )
+    if conn.closed or conn.broken:
+        return amend(
+            exc,
+            hint="the connection to the server was lost: the server rolled the migration back unless its COMMIT had "
+            "already gone through. Run again once the server is back: sqlmig reads the history first and continues",
+        )
+    return exc
+
+
+def amend(exc: MigrationError, *, detail: str | None = None, hint: str | None = None) -> MigrationError:
+    return MigrationError(
+        path=exc.path,
+        name=exc.name,
+        line=exc.line,
+        column=exc.column,
+        statement=exc.statement,
+        sqlstate=exc.sqlstate,
+        message=exc.message,
+        detail="\n  ".join(d for d in (exc.detail, detail) if d) or None,
+        hint=hint if exc.hint is None else f"{exc.hint}; {hint}" if hint else exc.hint,
+        applied=exc.applied,
+        rolled_back=exc.rolled_back,
+        resumable=exc.resumable,
+    )
