@@ -31,7 +31,8 @@ def report_text(report: Report) -> str:
 
 
 def status_json(report: StatusReport) -> str:
-    """``{"migrations": [{"track", "version", "name", "state", "executed_at"}], "pending", "problems"}``."""
+    """``{"migrations": [{"track", "version", "name", "state", "executed_at", "stopped_at", "stopped_line"}],
+    "pending", "problems"}``; ``stopped_at``/``stopped_line`` are null except for ``partial`` migrations."""
     rows = [
         {
             "track": e.track,
@@ -39,6 +40,8 @@ def status_json(report: StatusReport) -> str:
             "name": e.name,
             "state": e.state,
             "executed_at": e.executed_at.isoformat() if e.executed_at else None,
+            "stopped_at": e.stopped_at,
+            "stopped_line": e.stopped_line,
         }
         for e in report.entries
     ]
@@ -55,6 +58,8 @@ def status_text(report: StatusReport) -> str:
             lines.append(f"{track}:")
         for e in entries:
             when = e.executed_at.strftime("%Y-%m-%d %H:%M:%S") if e.executed_at else ""
+            if e.state == "partial":
+                when = f"stopped at statement {e.stopped_at} (line {e.stopped_line}); up continues there"
             lines.append(f"  {e.state:<8} {e.name:<{width}}  {when}".rstrip())
     lines.append(f"{len(report.pending)} pending, {len(report.problems)} need attention.")
     return "\n".join(lines)

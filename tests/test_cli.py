@@ -106,6 +106,8 @@ def test_status_json_and_exit_code(db_url: str, project: Path) -> None:
         "name": "20240101_000000_create_a",
         "state": "pending",
         "executed_at": None,
+        "stopped_at": None,
+        "stopped_line": None,
     }
     assert run("migrate", "up", "--database-url", db_url, "--schema", "public").exit_code == 0
     assert run("seed", "up", "--database-url", db_url).exit_code == 0

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from click.testing import CliRunner
 
 import sqlmig
+from sqlmig.cli import main
 
 from .helpers import history, tree
 
@@ -54,6 +56,9 @@ def test_failed_statement_is_resumed_after_the_fix(db_url: str, db: Conn, tmp_pa
     assert progress(db) == (1, 3, True)
     entry = sqlmig.status(db_url, tmp_path).entries[1]
     assert (entry.state, entry.stopped_at, entry.stopped_line) == ("partial", 2, 3)
+    shown = CliRunner().invoke(main, ["migrate", "status", "--database-url", db_url, "--dir", str(tmp_path)])
+    assert f"partial  {NAME_B}   stopped at statement 2 (line 3); up continues there" in shown.output
+    assert "1 pending, 0 need attention." in shown.output
 
     tree(tmp_path, {f"{B}.up.sql": first + "CREATE INDEX CONCURRENTLY a_x ON public.a (x);\nSELECT 1;\n"})
     report = sqlmig.apply(db_url, tmp_path)
