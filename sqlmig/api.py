@@ -6,32 +6,20 @@ and split before the lock is taken, so a template or file error changes nothing.
 
 from __future__ import annotations
 
-import itertools
 import logging
-import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import psycopg
-
-from . import config, contention, history, lock, pooler
-from .contention import Limits
-from .errors import ConfigError, ConnectError, MigrationError, PendingMigrationsError, PlanError
+from . import config, history, lock, pooler
+from .connection import Database, connect, url_of
+from .errors import ConfigError, PendingMigrationsError, PlanError
 from .files import discover_tracks
 from .history import History, TableName
-from .model import TRACKS, Migration, MigrationFile, Plan, Report, Result, StatusReport, Track
+from .model import TRACKS, MigrationFile, Plan, Report, StatusReport, Track
 from .plan import DownTarget, make_down_plan, make_plan, make_status
-from .render import TemplateContext, render
-
-if TYPE_CHECKING:
-    from .execute import Item
-
-    Prepared = dict[str, tuple[Migration, list[Item] | None]]
 
 log = logging.getLogger("sqlmig")
-Database = str | psycopg.Connection[Any] | None
 
 
 def apply(
@@ -94,15 +82,17 @@ def apply(
         plan = _up_plan(files, history.read(conn, table), track, settings)
         if not plan.steps:
             return Report(track, "up", ())
-        prepared = _prepare(plan, settings)
+        from . import runner  # the parser and Jinja2 load only when there is work: the no-op path stays lean
+
+        prepared = runner.prepare(plan, settings)
         if single_transaction:
-            _check_single_transaction(prepared)
-        pooler.check(conn, _url(database, settings))
+            runner.check_single_transaction(prepared)
+        pooler.check(conn, url_of(database, settings))
         with lock.hold(conn, table, settings.lock_wait):
             hist = history.read(conn, table)
             history.ensure(conn, table, hist.state)
             plan = _up_plan(files, hist, track, settings)
-            return _execute(conn, plan, prepared, settings, single_transaction)
+            return runner.run_plan(conn, plan, prepared, settings, single_transaction)
 
 
 def rollback(
@@ -150,11 +140,13 @@ def rollback(
         plan = make_down_plan(files, history.read(conn, table).rows, track=track, target=target)
         if not plan.steps:
             return Report(track, "down", ())
-        prepared = _prepare(plan, settings)
-        pooler.check(conn, _url(database, settings))
+        from . import runner  # the parser and Jinja2 load only when there is work: the no-op path stays lean
+
+        prepared = runner.prepare(plan, settings)
+        pooler.check(conn, url_of(database, settings))
         with lock.hold(conn, table, settings.lock_wait):
             plan = make_down_plan(files, history.read(conn, table).rows, track=track, target=target)
-            return _execute(conn, plan, prepared, settings, single_transaction=False)
+            return runner.run_plan(conn, plan, prepared, settings, single_transaction=False)
 
 
 def status(
@@ -205,85 +197,13 @@ def accept(
         raise PlanError(f"no {track} migration file named {', '.join(unknown)}", unknown)
     table = TableName.parse(settings.history_table)
     with connect(database, settings) as conn:
-        pooler.check(conn, _url(database, settings))
+        pooler.check(conn, url_of(database, settings))
         with lock.hold(conn, table, settings.lock_wait):
             applied = {r.name: r for r in history.read(conn, table).rows if r.track == track}
             chosen = [f for f in files if f.name in applied and (not names or f.name in names)]
             changed = [f for f in chosen if applied[f.name].checksum != f.up.checksum]
             history.accept(conn, table, changed)
     return [f.name for f in changed]
-
-
-@contextmanager
-def connect(database: Database, settings: config.Settings) -> Iterator[psycopg.Connection[Any]]:
-    """An autocommit connection for a run: the caller's (restored afterwards) or a new one (closed afterwards).
-    Raises :class:`ConfigError` when no URL is configured and :class:`ConnectError` when the server refuses."""
-    if isinstance(database, psycopg.Connection):
-        if database.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            raise ConfigError("the connection passed to sqlmig is inside a transaction; commit or roll back first")
-        previous = database.autocommit, database.prepare_threshold
-        database.autocommit, database.prepare_threshold = True, None
-        try:
-            yield database
-        finally:
-            if not database.closed and not database.broken:
-                database.autocommit, database.prepare_threshold = previous
-        return
-    url = settings.database_url
-    if not url:
-        raise ConfigError(
-            "no database URL: pass one, or set SQLMIG_DATABASE_URL, DIRECT_URL or DATABASE_URL "
-            "(in the environment or in .env)"
-        )
-    conn = _connect_waiting(url, settings)
-    with conn:
-        if settings.role:
-            _check_role(conn, settings.role)
-        yield conn
-
-
-# Connection failures worth waiting out: no answer at all (no SQLSTATE), or a server still starting up.
-_STARTING_UP = {None, "57P03"}
-
-
-def _connect_waiting(url: str, settings: config.Settings) -> psycopg.Connection[Any]:
-    deadline = time.monotonic() + settings.wait
-    delay = 0.1
-    while True:
-        try:
-            # No server-side prepared statements: they break behind transaction-mode poolers, and sqlmig repeats
-            # few queries often enough to gain from them.
-            return psycopg.connect(url, autocommit=True, application_name="sqlmig", prepare_threshold=None)
-        except psycopg.Error as exc:
-            left = deadline - time.monotonic()
-            if exc.sqlstate in _STARTING_UP and left > 0:
-                log.info(
-                    "waiting for the server (%.0fs left): %s", left, config.redact(str(exc).strip().splitlines()[0])
-                )
-                time.sleep(min(delay, left))
-                delay = min(delay * 2, 2.0)
-                continue
-            where = f"{config.redact(url)} (from {settings.url_source})"
-            waited = f" (waited {settings.wait:g}s)" if settings.wait else ""
-            todo = " Start the server, or wait for it with --wait SECONDS." if exc.sqlstate in _STARTING_UP else ""
-            raise ConnectError(f"cannot connect to {where}{waited}: {config.redact(str(exc).strip())}.{todo}") from None
-
-
-def _check_role(conn: psycopg.Connection[Any], role: str) -> None:
-    """Fail early, before any lock, when the session cannot ``SET ROLE`` to ``role``."""
-    row = conn.execute("SELECT pg_has_role(current_user, oid, 'MEMBER') FROM pg_roles WHERE rolname = %s", (role,))
-    found = row.fetchone()
-    if found is None:
-        raise ConfigError(f"--role {role}: no such role in this database; create it or pass another")
-    if not found[0]:
-        raise ConfigError(
-            f"--role {role}: the connecting user is not a member of it, so it cannot SET ROLE; "
-            f"GRANT {role} TO <user> first"
-        )
-
-
-def _url(database: Database, settings: config.Settings) -> str | None:
-    return None if isinstance(database, psycopg.Connection) else settings.database_url
 
 
 def _settings(database: Database, **overrides: Any) -> config.Settings:
@@ -309,101 +229,3 @@ def _up_plan(
                 names,
             )
     return make_plan(files[track], hist.rows, track=track, allow_out_of_order=settings.allow_out_of_order)
-
-
-def _prepare(plan: Plan, settings: config.Settings) -> Prepared:
-    from . import execute  # pglast is imported only when there is work: the no-op path stays lean
-
-    context = TemplateContext(schema=settings.schema, vars=settings.vars, env=settings.env)
-    prepared = {}
-    for step in plan.steps:
-        migration = render(step.file, step.direction, context)
-        prepared[step.file.name] = (migration, execute.statements_of(migration))
-    return prepared
-
-
-def _check_single_transaction(prepared: Mapping[str, tuple[Migration, Any]]) -> None:
-    loose = [name for name, (m, _) in prepared.items() if not m.source.transactional]
-    if loose:
-        raise PlanError(
-            f"--single-transaction cannot include no-transaction migrations: {', '.join(loose)}. "
-            "Apply them in a separate run.",
-            loose,
-        )
-
-
-def _execute(
-    conn: psycopg.Connection[Any],
-    plan: Plan,
-    prepared: Prepared,
-    settings: config.Settings,
-    single_transaction: bool,
-) -> Report:
-    from . import failure
-
-    # The plan made under the lock can hold a step the first plan did not (another run finished in between).
-    unprepared = tuple(s for s in plan.steps if s.file.name not in prepared)
-    prepared.update(_prepare(Plan(plan.track, plan.direction, unprepared), settings))
-    limits = Limits(settings.lock_timeout, settings.statement_timeout, settings.lock_retries, settings.role)
-    if not single_transaction:
-        return Report(plan.track, plan.direction, _run_steps(conn, plan, prepared, settings, limits, True))
-    # One transaction for the whole run: a lock timeout anywhere rolls all of it back and the run starts over.
-    for attempt in itertools.count():
-        try:
-            conn.execute("BEGIN")
-            results = _run_steps(conn, plan, prepared, settings, limits, False)
-            conn.execute("COMMIT")
-            return Report(plan.track, plan.direction, results)
-        except MigrationError as exc:
-            if not conn.broken:
-                conn.rollback()
-            if exc.sqlstate != contention.LOCK_NOT_AVAILABLE or attempt >= limits.lock_retries:
-                raise failure.explain(conn, exc, limits, attempt) from exc.__cause__
-            pause = limits.backoff(attempt)
-            log.warning("lock_timeout reached in %s; the run was rolled back, trying again in %.1fs", exc.name, pause)
-            time.sleep(pause)
-        except psycopg.Error as exc:  # COMMIT of --single-transaction (e.g. a deferred constraint)
-            last = prepared[plan.steps[-1].file.name][0]
-            raise MigrationError(
-                path=last.source.path,
-                name=last.file.name,
-                line=0,
-                column=0,
-                statement="COMMIT",
-                sqlstate=exc.diag.sqlstate,
-                message=exc.diag.message_primary or str(exc),
-                detail=exc.diag.message_detail,
-                hint=exc.diag.message_hint,
-            ) from exc
-    raise AssertionError("unreachable")
-
-
-def _run_steps(
-    conn: psycopg.Connection[Any],
-    plan: Plan,
-    prepared: Prepared,
-    settings: config.Settings,
-    limits: Limits,
-    own_transaction: bool,
-) -> tuple[Result, ...]:
-    from . import execute
-
-    table = TableName.parse(settings.history_table)
-    results: list[Result] = []
-    verb = "applied" if plan.direction == "up" else "rolled back"
-    for step in plan.steps:
-        migration, items = prepared[step.file.name]
-        result = execute.run_step(
-            conn,
-            migration,
-            items,
-            table,
-            limits=limits,
-            own_transaction=own_transaction,
-            applied=tuple(r.name for r in results) if own_transaction else (),
-            resume=step.resume,
-            invalid_index=settings.invalid_index,
-        )
-        results.append(result)
-        log.info("%s %s (%.0f ms)", verb, step.file.name, result.duration_ms)
-    return tuple(results)

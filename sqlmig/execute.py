@@ -286,5 +286,3 @@ def _run_sequential(
         if begin and not conn.broken:
             conn.rollback()
         raise
-
-

@@ -8,6 +8,7 @@ run as root; it then runs as the OS user owning the test clusters.
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -27,6 +28,10 @@ import pytest
 from .pgcluster import HOST, PgServer, cluster_owner, running_as_root
 
 PoolMode = Literal["transaction", "session", "statement"]
+PREFIX = "sqlmig-pgbouncer-"
+# The pid of the test run that owns a pgbouncer directory, and that of its pgbouncer, for sweep_orphans().
+RUN_MARKER = "run.pid"
+PID_FILE = "pgbouncer.pid"
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 # Small pools, so that transaction mode visibly hands one server connection to several clients.
@@ -70,8 +75,7 @@ class Bouncer:
 
 def find_pgbouncer() -> str | None:
     """The pgbouncer executable: on PATH, or where Debian installs it (``/usr/sbin``, often not on PATH)."""
-    found = shutil.which("pgbouncer") or shutil.which("pgbouncer", path="/usr/sbin:/usr/local/sbin")
-    return found
+    return shutil.which("pgbouncer") or shutil.which("pgbouncer", path="/usr/sbin:/usr/local/sbin")
 
 
 def _missing(reason: str) -> NoReturn:
@@ -100,7 +104,7 @@ def _wait_ready(proc: subprocess.Popen[bytes], url: str, logfile: Path) -> None:
         if proc.poll() is not None:
             raise RuntimeError(f"pgbouncer exited with {proc.returncode}:\n{_log_tail(logfile)}")
         try:
-            with psycopg.connect(url, connect_timeout=2, prepare_threshold=None) as conn:
+            with psycopg.connect(url, autocommit=True, connect_timeout=2, prepare_threshold=None) as conn:
                 conn.execute("SELECT 1")
             return
         except psycopg.OperationalError as exc:
@@ -122,6 +126,66 @@ def _terminate(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
+def sweep_orphans() -> None:
+    """Stop the pgbouncers of test runs that were killed before their teardown, and delete their files."""
+    for marker in Path(tempfile.gettempdir()).glob(f"{PREFIX}*/{RUN_MARKER}"):
+        try:
+            if _alive(int(marker.read_text())):
+                continue
+        except (OSError, ValueError):
+            continue  # being written by a run that is starting
+        directory = marker.parent
+        with suppress(OSError, ValueError):
+            pid = int((directory / PID_FILE).read_text())
+            # The pid may since belong to an unrelated process: signal it only if it runs this directory's ini.
+            if str(directory) in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
+                os.kill(pid, signal.SIGTERM)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _start(
+    executable: str, server: PgServer, pool_mode: PoolMode, directory: Path, owner: pwd.struct_passwd | None
+) -> tuple[subprocess.Popen[bytes], Bouncer]:
+    """Start PgBouncer on a free port; another process may take the port first, so try a few times."""
+    logfile = directory / "pgbouncer.log"
+    failures = []
+    for _ in range(3):
+        port = _free_port()
+        ini = directory / "pgbouncer.ini"
+        settings = {"host": HOST, "port": port, "pool_mode": pool_mode, "directory": directory}
+        ini.write_text(CONFIG.format(server_host=server.host, server_port=server.port, pool_size=POOL_SIZE, **settings))
+        proc = subprocess.Popen(
+            [executable, str(ini)],
+            cwd="/",  # readable by the OS user pgbouncer runs as
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            user=owner.pw_uid if owner else None,
+            group=owner.pw_gid if owner else None,
+            extra_groups=[] if owner else None,
+        )
+        (directory / PID_FILE).write_text(str(proc.pid))
+        bouncer = Bouncer(proc.pid, HOST, port, pool_mode, server.user, logfile)
+        try:
+            _wait_ready(proc, bouncer.url(server.dbname), logfile)
+        except RuntimeError as exc:
+            _terminate(proc)
+            failures.append(f"port {port}: {exc}")
+            continue
+        return proc, bouncer
+    raise RuntimeError("could not start pgbouncer:\n" + "\n\n".join(failures))
+
+
 @contextmanager
 def pgbouncer(server: PgServer, pool_mode: PoolMode) -> Iterator[Bouncer]:
     """Start PgBouncer in ``pool_mode`` in front of ``server`` on a free port; stop it (by pid) on exit.
@@ -134,51 +198,19 @@ def pgbouncer(server: PgServer, pool_mode: PoolMode) -> Iterator[Bouncer]:
     owner = cluster_owner() if running_as_root() else None
     if running_as_root() and owner is None:
         _missing("running as root and no OS user exists to run pgbouncer as (it refuses root)")
+    sweep_orphans()
     # Not pytest's tmp_path: that is private to the current user, and pgbouncer may run as another.
-    directory = Path(tempfile.mkdtemp(prefix="sqlmig-pgbouncer-"))
+    directory = Path(tempfile.mkdtemp(prefix=PREFIX))
     try:
+        (directory / RUN_MARKER).write_text(str(os.getpid()))
         # trust: no client authentication; PgBouncer logs in to the server with the password given here.
         (directory / "users.txt").write_text(f'"{server.user}" "{server.password or ""}"\n')
-        logfile = directory / "pgbouncer.log"
         if owner is not None:
             for path in (directory, directory / "users.txt"):
                 os.chown(path, owner.pw_uid, owner.pw_gid)
-        proc = None
-        for _ in range(3):  # another process may take the free port before pgbouncer binds it
-            port = _free_port()
-            ini = directory / "pgbouncer.ini"
-            ini.write_text(
-                CONFIG.format(
-                    server_host=server.host,
-                    server_port=server.port,
-                    host=HOST,
-                    port=port,
-                    pool_mode=pool_mode,
-                    directory=directory,
-                    pool_size=POOL_SIZE,
-                )
-            )
-            proc = subprocess.Popen(
-                [executable, str(ini)],
-                cwd="/",
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                user=owner.pw_uid if owner else None,
-                group=owner.pw_gid if owner else None,
-                extra_groups=[] if owner else None,
-            )
-            try:
-                probe = Bouncer(proc.pid, HOST, port, pool_mode, server.user, logfile)
-                _wait_ready(proc, probe.url(server.dbname), logfile)
-                break
-            except RuntimeError:
-                _terminate(proc)
-                proc = None
-        if proc is None:
-            raise RuntimeError(f"could not start pgbouncer:\n{_log_tail(directory / 'pgbouncer.log')}")
+        proc, bouncer = _start(executable, server, pool_mode, directory, owner)
         try:
-            yield probe
+            yield bouncer
         finally:
             _terminate(proc)
     finally:

@@ -1,0 +1,91 @@
+"""Connections for a run: the caller's or a new one, waiting for a server that is still starting, and the role
+the migrations run as."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+
+from . import config
+from .errors import ConfigError, ConnectError
+
+log = logging.getLogger("sqlmig")
+Database = str | psycopg.Connection[Any] | None
+
+
+@contextmanager
+def connect(database: Database, settings: config.Settings) -> Iterator[psycopg.Connection[Any]]:
+    """An autocommit connection for a run: the caller's (restored afterwards) or a new one (closed afterwards).
+    Raises :class:`ConfigError` when no URL is configured and :class:`ConnectError` when the server refuses."""
+    if isinstance(database, psycopg.Connection):
+        if database.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            raise ConfigError("the connection passed to sqlmig is inside a transaction; commit or roll back first")
+        previous = database.autocommit, database.prepare_threshold
+        database.autocommit, database.prepare_threshold = True, None
+        try:
+            yield database
+        finally:
+            if not database.closed and not database.broken:
+                database.autocommit, database.prepare_threshold = previous
+        return
+    url = settings.database_url
+    if not url:
+        raise ConfigError(
+            "no database URL: pass one, or set SQLMIG_DATABASE_URL, DIRECT_URL or DATABASE_URL "
+            "(in the environment or in .env)"
+        )
+    conn = _connect_waiting(url, settings)
+    with conn:
+        if settings.role:
+            _check_role(conn, settings.role)
+        yield conn
+
+
+# Connection failures worth waiting out: no answer at all (no SQLSTATE), or a server still starting up.
+_STARTING_UP = {None, "57P03"}
+
+
+def _connect_waiting(url: str, settings: config.Settings) -> psycopg.Connection[Any]:
+    deadline = time.monotonic() + settings.wait
+    delay = 0.1
+    while True:
+        try:
+            # No server-side prepared statements: they break behind transaction-mode poolers, and sqlmig repeats
+            # few queries often enough to gain from them.
+            return psycopg.connect(url, autocommit=True, application_name="sqlmig", prepare_threshold=None)
+        except psycopg.Error as exc:
+            left = deadline - time.monotonic()
+            if exc.sqlstate in _STARTING_UP and left > 0:
+                log.info(
+                    "waiting for the server (%.0fs left): %s", left, config.redact(str(exc).strip().splitlines()[0])
+                )
+                time.sleep(min(delay, left))
+                delay = min(delay * 2, 2.0)
+                continue
+            where = f"{config.redact(url)} (from {settings.url_source})"
+            waited = f" (waited {settings.wait:g}s)" if settings.wait else ""
+            todo = " Start the server, or wait for it with --wait SECONDS." if exc.sqlstate in _STARTING_UP else ""
+            raise ConnectError(f"cannot connect to {where}{waited}: {config.redact(str(exc).strip())}.{todo}") from None
+
+
+def _check_role(conn: psycopg.Connection[Any], role: str) -> None:
+    """Fail early, before any lock, when the session cannot ``SET ROLE`` to ``role``."""
+    row = conn.execute("SELECT pg_has_role(current_user, oid, 'MEMBER') FROM pg_roles WHERE rolname = %s", (role,))
+    found = row.fetchone()
+    if found is None:
+        raise ConfigError(f"--role {role}: no such role in this database; create it or pass another")
+    if not found[0]:
+        raise ConfigError(
+            f"--role {role}: the connecting user is not a member of it, so it cannot SET ROLE; "
+            f"GRANT {role} TO <user> first"
+        )
+
+
+def url_of(database: Database, settings: config.Settings) -> str | None:
+    """The URL a run connects with; None when the caller passed an open connection."""
+    return None if isinstance(database, psycopg.Connection) else settings.database_url

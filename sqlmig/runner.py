@@ -1,0 +1,119 @@
+"""Running a plan: render and split every file first, then each step in order, or all of them in one
+transaction that starts over after a lock timeout. Imported only when there is work, so the no-op path does not
+load the parser or the template engine."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import psycopg
+
+from . import config, contention, execute, failure
+from .contention import Limits
+from .errors import MigrationError, PlanError
+from .execute import Item
+from .history import TableName
+from .model import Migration, Plan, Report, Result
+from .render import TemplateContext, render
+
+log = logging.getLogger("sqlmig")
+Prepared = dict[str, tuple[Migration, list[Item] | None]]
+
+
+def prepare(plan: Plan, settings: config.Settings) -> Prepared:
+
+    context = TemplateContext(schema=settings.schema, vars=settings.vars, env=settings.env)
+    prepared = {}
+    for step in plan.steps:
+        migration = render(step.file, step.direction, context)
+        prepared[step.file.name] = (migration, execute.statements_of(migration))
+    return prepared
+
+
+def check_single_transaction(prepared: Mapping[str, tuple[Migration, Any]]) -> None:
+    loose = [name for name, (m, _) in prepared.items() if not m.source.transactional]
+    if loose:
+        raise PlanError(
+            f"--single-transaction cannot include no-transaction migrations: {', '.join(loose)}. "
+            "Apply them in a separate run.",
+            loose,
+        )
+
+
+def run_plan(
+    conn: psycopg.Connection[Any],
+    plan: Plan,
+    prepared: Prepared,
+    settings: config.Settings,
+    single_transaction: bool,
+) -> Report:
+
+    # The plan made under the lock can hold a step the first plan did not (another run finished in between).
+    unprepared = tuple(s for s in plan.steps if s.file.name not in prepared)
+    prepared.update(prepare(Plan(plan.track, plan.direction, unprepared), settings))
+    limits = Limits(settings.lock_timeout, settings.statement_timeout, settings.lock_retries, settings.role)
+    if not single_transaction:
+        return Report(plan.track, plan.direction, _run_steps(conn, plan, prepared, settings, limits, True))
+    # One transaction for the whole run: a lock timeout anywhere rolls all of it back and the run starts over.
+    for attempt in itertools.count():
+        try:
+            conn.execute("BEGIN")
+            results = _run_steps(conn, plan, prepared, settings, limits, False)
+            conn.execute("COMMIT")
+            return Report(plan.track, plan.direction, results)
+        except MigrationError as exc:
+            if not conn.broken:
+                conn.rollback()
+            if exc.sqlstate != contention.LOCK_NOT_AVAILABLE or attempt >= limits.lock_retries:
+                raise failure.explain(conn, exc, limits, attempt) from exc.__cause__
+            pause = limits.backoff(attempt)
+            log.warning("lock_timeout reached in %s; the run was rolled back, trying again in %.1fs", exc.name, pause)
+            time.sleep(pause)
+        except psycopg.Error as exc:  # COMMIT of --single-transaction (e.g. a deferred constraint)
+            last = prepared[plan.steps[-1].file.name][0]
+            raise MigrationError(
+                path=last.source.path,
+                name=last.file.name,
+                line=0,
+                column=0,
+                statement="COMMIT",
+                sqlstate=exc.diag.sqlstate,
+                message=exc.diag.message_primary or str(exc),
+                detail=exc.diag.message_detail,
+                hint=exc.diag.message_hint,
+            ) from exc
+    raise AssertionError("unreachable")
+
+
+def _run_steps(
+    conn: psycopg.Connection[Any],
+    plan: Plan,
+    prepared: Prepared,
+    settings: config.Settings,
+    limits: Limits,
+    own_transaction: bool,
+) -> tuple[Result, ...]:
+
+    table = TableName.parse(settings.history_table)
+    results: list[Result] = []
+    verb = "applied" if plan.direction == "up" else "rolled back"
+    for step in plan.steps:
+        migration, items = prepared[step.file.name]
+        result = execute.run_step(
+            conn,
+            migration,
+            items,
+            table,
+            limits=limits,
+            own_transaction=own_transaction,
+            applied=tuple(r.name for r in results) if own_transaction else (),
+            resume=step.resume,
+            invalid_index=settings.invalid_index,
+        )
+        results.append(result)
+        log.info("%s %s (%.0f ms)", verb, step.file.name, result.duration_ms)
+    return tuple(results)
