@@ -35,7 +35,7 @@ from .errors import (
 from .model import Report, Result, StatusEntry, StatusReport
 
 if TYPE_CHECKING:
-    from .api import accept, apply, rollback, status
+    from .api import accept, apply, baseline, rollback, status
 
 __all__ = [
     "ConfigError",
@@ -61,6 +61,7 @@ __all__ = [
     "__version__",
     "accept",
     "apply",
+    "baseline",
     "rollback",
     "status",
 ]
@@ -68,7 +69,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     # The API pulls in psycopg; load it on first use so that `sqlmig --help` and `sqlmig new` stay fast.
-    if name in ("apply", "rollback", "status", "accept"):
+    if name in ("apply", "rollback", "status", "accept", "baseline"):
         from . import api
 
         return getattr(api, name)

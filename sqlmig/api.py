@@ -92,7 +92,8 @@ def apply(
             hist = history.read(conn, table)
             history.ensure(conn, table, hist.state)
             plan = _up_plan(files, hist, track, settings)
-            return runner.run_plan(conn, plan, prepared, settings, single_transaction)
+            empty = not any(r.track == track for r in hist.rows)
+            return runner.run_plan(conn, plan, prepared, settings, single_transaction, empty_history=empty)
 
 
 def rollback(
@@ -204,6 +205,36 @@ def accept(
             changed = [f for f in chosen if applied[f.name].checksum != f.up.checksum]
             history.accept(conn, table, changed)
     return [f.name for f in changed]
+
+
+def baseline(
+    database: Database = None,
+    directory: str | Path | None = None,
+    *,
+    track: Track = "migrate",
+    to: str,
+    history_table: str | None = None,
+    lock_wait: float | None = None,
+    wait: float | None = None,
+) -> list[str]:
+    """Record every unrecorded migration of ``track`` up to version ``to`` as applied, without running it: for
+    a database whose objects exist but whose history was lost (or that was built before sqlmig), as Flyway's
+    ``baseline``. Writes the history table only, under the migration lock. Returns the names recorded.
+    Raises :class:`~sqlmig.PlanError` when no file has version ``to``."""
+    settings = _settings(database, directory=directory, history_table=history_table, lock_wait=lock_wait, wait=wait)
+    files = discover_tracks(settings.directory, (_checked(track),))[track]
+    if to not in {f.version for f in files}:
+        raise PlanError(f"--to {to}: no {track} migration file has that version")
+    table = TableName.parse(settings.history_table)
+    with connect(database, settings) as conn:
+        pooler.check(conn, url_of(database, settings))
+        with lock.hold(conn, table, settings.lock_wait):
+            hist = history.read(conn, table)
+            history.ensure(conn, table, hist.state)
+            recorded = {r.name for r in hist.rows if r.track == track}
+            chosen = [f for f in files if f.version <= to and f.name not in recorded]
+            history.record_baseline(conn, table, chosen)
+    return [f.name for f in chosen]
 
 
 def _settings(database: Database, **overrides: Any) -> config.Settings:

@@ -262,6 +262,19 @@ def _track_group(track: Track) -> click.Group:
         changed = api.accept(_database(opts), track=track, names=names, **_api_kwargs(opts))
         click.echo(f"Accepted {len(changed)} file(s): {', '.join(changed)}" if changed else "Nothing to accept.")
 
+    @group.command(help=f"Record {track} files up to VERSION as applied without running them (a lost history).")
+    @common_options
+    @click.option("--to", "to", required=True, metavar="VERSION", help="The newest version already in the database.")
+    @click.pass_context
+    @handle_errors
+    def baseline(ctx: click.Context, /, to: str, **opts: Any) -> None:
+        from . import api
+
+        opts = _settings(ctx, opts)
+        names = api.baseline(_database(opts), track=track, to=to, **_api_kwargs(opts))
+        shown = f": {', '.join(names)}" if names else ""
+        click.echo(f"Recorded {len(names)} {track} migration(s) as applied without running them{shown}")
+
     return group
 
 

@@ -160,7 +160,7 @@ def record_query(table: TableName) -> sql.Composed:
     ).format(table.ident)
 
 
-def record_params(file: MigrationFile, rendered_checksum: str, duration_ms: int | None) -> tuple[object, ...]:
+def record_params(file: MigrationFile, rendered_checksum: str | None, duration_ms: int | None) -> tuple[object, ...]:
     """Parameters of :func:`record_query` for ``file``."""
     return (file.name, file.track, file.version, file.up.checksum, rendered_checksum, duration_ms, __version__)
 
@@ -190,3 +190,11 @@ def accept(conn: psycopg.Connection[tuple[object, ...]], table: TableName, files
             cur = conn.execute(query.format(table.ident), (f.up.checksum, f.name, f.track, f.up.checksum))
             changed += cur.rowcount
     return changed
+
+
+def record_baseline(conn: psycopg.Connection[tuple[object, ...]], table: TableName, files: list[MigrationFile]) -> None:
+    """Record ``files`` as applied without running them (``duration_ms`` 0, no rendered checksum), in one
+    transaction. Writes."""
+    with conn.transaction():
+        for f in files:
+            conn.execute(record_query(table), record_params(f, None, 0))

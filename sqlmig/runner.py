@@ -44,7 +44,37 @@ def check_single_transaction(prepared: Mapping[str, tuple[Migration, Any]]) -> N
         )
 
 
+# Errors of a first migration that finds its objects already there: with an empty history, the likely cause is a
+# history table that was emptied, dropped or renamed, not a bad migration.
+_ALREADY_EXISTS = {"42P07", "42710", "42P06", "42723", "42701", "42P04"}
+
+
 def run_plan(
+    conn: psycopg.Connection[Any],
+    plan: Plan,
+    prepared: Prepared,
+    settings: config.Settings,
+    single_transaction: bool,
+    *,
+    empty_history: bool = False,
+) -> Report:
+    """Run the steps of ``plan`` (rendered in ``prepared``; any missing are rendered now) under the caller's
+    lock, and return what ran. Writes. Raises :class:`MigrationError`; when the track had no history rows and
+    the first migration finds its objects already there, the error says how to record them (``baseline``)."""
+    try:
+        return _run_plan(conn, plan, prepared, settings, single_transaction)
+    except MigrationError as exc:
+        if not empty_history or exc.sqlstate not in _ALREADY_EXISTS:
+            raise
+        hint = (
+            f"the history table has no {plan.track} rows, yet this object exists: if the history was emptied, "
+            "dropped or renamed, restore it from a backup, or record the migrations that are already in the "
+            f"database with 'sqlmig {plan.track} baseline --to VERSION'"
+        )
+        raise failure.amend(exc, hint=hint) from exc.__cause__
+
+
+def _run_plan(
     conn: psycopg.Connection[Any],
     plan: Plan,
     prepared: Prepared,

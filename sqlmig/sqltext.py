@@ -26,8 +26,11 @@ _SKIPPED = _COMMENTS | {"ASCII_59"}  # ';'
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _WIDE_TAG = re.compile(r"\$[^$\s]*[^\x00-\x7f][^$\s]*\$")
 _ATOMIC = re.compile("atomic", re.IGNORECASE)
-# Only a candidate: whether the backslash is outside quotes and comments is the scanner's call (see _meta_lines).
-_META = re.compile(r"^[ \t\r\f\v]*\\", re.MULTILINE)
+# Lines starting with a backslash, psql meta-commands unless in a quote (see _Splitter.run). Not re.MULTILINE's
+# '^': a pattern that starts with a literal is searched for many times faster.
+_META = re.compile(r"\n[ \t\r\f\v]*\\")
+_META_FIRST = re.compile(r"[ \t\r\f\v]*\\")
+_Tokens = tuple[list[int], list[int], int]  # starts, ends (inclusive), where the scan stopped knowing
 _T = TypeVar("_T")
 
 
@@ -148,18 +151,32 @@ class _Splitter:
         text, self.text, self.size, self.rel = self.text.getvalue(), io.StringIO(), 0, 0
         found: list[Statement | MetaCommand] = []
         begin = 0
-        # Each meta-command line ends the text before it, which is split on its own. The text may start mid-line
-        # (an open statement carried over, the rest of a COPY line), and then its start is not a line start.
-        for at, end in _meta_lines(text, line_start=self.column == 1):
-            copy, open_at = self.split(text, begin, at, found)
-            if copy:  # the meta-command line was COPY data, or comes after it: it is read again after the data
+        quoted: _Tokens | None = None  # of the text from a quote holding a backslash line: its other ones are text
+        # A meta-command line ends the text before it, split on its own (which tells whether the line is in a
+        # quote). The text may start mid-line: an open statement carried over, the rest of a COPY line.
+        at = _next_meta(text, 0 if self.column == 1 else 1)
+        while at >= 0:
+            inside = False if quoted is None else _inside(quoted, at)
+            if inside is None:  # in a quote that runs on past this text, or past a malformed token
+                break
+            if inside:
+                at = _next_meta(text, at + 1)
+                continue
+            copy, open_at, safe = self.split(text, begin, at, found)
+            if copy:  # the line is COPY data, or comes after it: it is read again after the data
                 return found
+            if safe < at:  # in a string, quoted identifier or comment: text, not a command
+                begin, quoted = safe if open_at is None else open_at, _tokens(text, safe)
+                at = _next_meta(text, at + 1)
+                continue
+            end = text.find("\n", at) + 1 or len(text)
             tail = None if open_at is None else dataclasses.replace(self.statement(text, open_at, at), copy=False)
             self.move(text, at)
             found.append(MetaCommand(text[at:end].strip(_SPACE), self.line))
             found.extend([tail] if tail else [])
-            begin = end
-        copy, open_at = self.split(text, begin, len(text), found)
+            begin, quoted = end, None
+            at = _next_meta(text, end)
+        copy, open_at, _ = self.split(text, begin, len(text), found)
         if copy:
             return found
         if final:
@@ -174,10 +191,12 @@ class _Splitter:
         self.need = max(_BATCH, 2 * self.size)
         return found
 
-    def split(self, text: str, begin: int, end: int, found: list[Statement | MetaCommand]) -> tuple[bool, int | None]:
+    def split(
+        self, text: str, begin: int, end: int, found: list[Statement | MetaCommand]
+    ) -> tuple[bool, int | None, int]:
         """Append the statements of text[begin:end], which starts at a statement boundary, to ``found``. Returns
-        whether a COPY ... FROM STDIN statement ended them (its data follows), and where a statement left open at
-        ``end`` starts."""
+        whether a COPY ... FROM STDIN statement ended them (its data follows), where a statement left open at
+        ``end`` starts, and where a quote or comment still open at ``end`` starts (``end`` when there is none)."""
         pieces, safe = _split(text[begin:end])
         if begin:
             pieces = [(start + begin, semi + begin if semi >= 0 else -1) for start, semi in pieces]
@@ -203,11 +222,11 @@ class _Splitter:
             if statement.copy:
                 self.move(text, pos)
                 self.rest, self.need = text[pos:], _BATCH
-                return True, None
+                return True, None, end
         if open_at is None:
             open_at = _first(text, pos, safe)
             open_at = safe if open_at is None and safe < end else open_at
-        return False, open_at
+        return False, open_at, safe
 
     def statement(self, text: str, start: int, end: int) -> Statement:
         if text.startswith(("--", "/*"), start):
@@ -306,32 +325,26 @@ def _first(text: str, start: int, end: int) -> int | None:
     return None
 
 
-def _meta_lines(text: str, line_start: bool) -> Iterator[tuple[int, int]]:
-    """Where each psql meta-command line of text is: (offset of its backslash, end of its line), lazily. text
-    starts at a statement boundary, and at the start of a line if ``line_start``. Past a COPY ... FROM STDIN
-    statement the answers are meaningless (data is not SQL); the caller splits the text before each line first,
-    and stops at such a statement."""
-    match = _META.search(text, 0 if line_start else 1)  # '^' matches at 1 only after a newline
-    if match is None:  # the common case costs one regular expression search
-        return
-    starts, ends, known = _tokens(text, 0)
-    while match is not None:
-        at = match.end() - 1
-        if at >= known:  # in a quote or comment that does not end, or past a malformed token the server rejects
-            return
-        i = bisect.bisect_right(starts, at) - 1
-        if i >= 0 and starts[i] < at <= ends[i]:  # inside a string, quoted identifier or comment
-            match = _META.search(text, at + 1)
-            continue
-        end = text.find("\n", at) + 1 or len(text)
-        yield at, end
-        last = bisect.bisect_left(starts, end) - 1
-        if known < end or (last >= 0 and ends[last] >= end - 1):  # the line itself opened a quote: scan again
-            starts, ends, known = _tokens(text, end)
-        match = _META.search(text, end)
+def _next_meta(text: str, pos: int) -> int:
+    """Offset of the backslash that starts the first line at or after ``pos`` whose first non-blank character is a
+    backslash (offset 0 counts as the start of a line), or -1. Only a candidate: it may be in a quote."""
+    if pos == 0 and (match := _META_FIRST.match(text)):
+        return match.end() - 1
+    match = _META.search(text, max(pos - 1, 0))
+    return -1 if match is None else match.end() - 1
 
 
-def _tokens(text: str, base: int) -> tuple[list[int], list[int], int]:
+def _inside(tokens: _Tokens, at: int) -> bool | None:
+    """Whether offset ``at`` is inside one of ``tokens`` (a string, quoted identifier or comment); None when the
+    scan behind them could not tell."""
+    starts, ends, known = tokens
+    if at >= known:
+        return None
+    i = bisect.bisect_right(starts, at) - 1
+    return i >= 0 and starts[i] < at <= ends[i]
+
+
+def _tokens(text: str, base: int) -> _Tokens:
     """Start and end (inclusive) offsets of the tokens of text[base:], and the offset from which the scanner
     cannot tell what is quoted (an unterminated quote or comment, or a malformed token), else len(text)."""
     part = text[base:]
