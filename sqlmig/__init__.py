@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 from .errors import (
     ConfigError,
     ConnectError,
+    DatabaseError,
     DiscoveryError,
     DriftError,
     FileProblem,
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ConfigError",
     "ConnectError",
+    "DatabaseError",
     "DiscoveryError",
     "DriftError",
     "FileProblem",

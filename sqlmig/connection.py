@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 
 from . import config
-from .errors import ConfigError, ConnectError
+from .errors import ConfigError, ConnectError, DatabaseError, SqlmigError
 
 log = logging.getLogger("sqlmig")
 Database = str | psycopg.Connection[Any] | None
@@ -21,7 +21,8 @@ Database = str | psycopg.Connection[Any] | None
 @contextmanager
 def connect(database: Database, settings: config.Settings) -> Iterator[psycopg.Connection[Any]]:
     """An autocommit connection for a run: the caller's (restored afterwards) or a new one (closed afterwards).
-    Raises :class:`ConfigError` when no URL is configured and :class:`ConnectError` when the server refuses."""
+    Raises :class:`ConfigError` when no URL is configured, :class:`ConnectError` when the server refuses or the
+    connection is lost, and :class:`DatabaseError` for any other server error outside a migration's own SQL."""
     if isinstance(database, psycopg.Connection):
         if database.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             raise ConfigError("the connection passed to sqlmig is inside a transaction; commit or roll back first")
@@ -29,6 +30,8 @@ def connect(database: Database, settings: config.Settings) -> Iterator[psycopg.C
         database.autocommit, database.prepare_threshold = True, None
         try:
             yield database
+        except psycopg.Error as exc:
+            raise _outside_migration(database, exc, "the given connection") from exc
         finally:
             if not database.closed and not database.broken:
                 database.autocommit, database.prepare_threshold = previous
@@ -41,9 +44,29 @@ def connect(database: Database, settings: config.Settings) -> Iterator[psycopg.C
         )
     conn = _connect_waiting(url, settings)
     with conn:
-        if settings.role:
-            _check_role(conn, settings.role)
-        yield conn
+        try:
+            if settings.role:
+                _check_role(conn, settings.role)
+            yield conn
+        except psycopg.Error as exc:
+            raise _outside_migration(conn, exc, config.redact(url)) from exc
+
+
+def _outside_migration(conn: psycopg.Connection[Any], exc: psycopg.Error, where: str) -> SqlmigError:
+    """A server error in sqlmig's own work (the history table, the lock), not in a migration's SQL."""
+    reason = config.redact(str(exc).strip())
+    if conn.broken or conn.closed:
+        return ConnectError(
+            f"lost the connection to {where}: {reason}. A migration that was running was rolled back by the server "
+            "unless its COMMIT had already gone through; run again once the server is back: sqlmig reads the "
+            "history first, so nothing runs twice."
+        )
+    state = f" (SQLSTATE {exc.sqlstate})" if exc.sqlstate else ""
+    return DatabaseError(
+        f"{where}: the server refused sqlmig's own work on the history table or the migration lock: {reason}{state}. "
+        "Check that the user may create and write the history table and that the server is not read-only "
+        "(a standby); nothing was applied by the failing step."
+    )
 
 
 # Connection failures worth waiting out: no answer at all (no SQLSTATE), or a server still starting up.

@@ -44,6 +44,9 @@ class Limits:
     statement_timeout: str
     lock_retries: int
     role: str | None = None
+    # PostgreSQL 14+: notice a dead client during a long statement, so that the killed run's migration is rolled
+    # back and its lock released at once, not when the statement ends.
+    check_connection: bool = False
 
     def for_file(self, source: SqlFile) -> Limits:
         """These limits with the file's ``-- sqlmig: lock-timeout=…`` style directives applied."""
@@ -53,12 +56,17 @@ class Limits:
             statement_timeout=source.option("statement-timeout") or self.statement_timeout,
             lock_retries=int(retries) if retries is not None else self.lock_retries,
             role=self.role,
+            check_connection=self.check_connection,
         )
 
     def setup(self, *, local: bool) -> tuple[sql.Composed, tuple[object, ...]]:
         """The query that applies these limits (and the role) to the current transaction (``local``) or session."""
-        names = ["lock_timeout", "statement_timeout"] + (["role"] if self.role else [])
-        values = [self.lock_timeout, self.statement_timeout] + ([self.role] if self.role else [])
+        settings = {"lock_timeout": self.lock_timeout, "statement_timeout": self.statement_timeout}
+        if self.check_connection:
+            settings["client_connection_check_interval"] = "1s"
+        if self.role:
+            settings["role"] = self.role
+        names, values = list(settings), list(settings.values())
         call = sql.SQL("set_config({}, %s, {})")
         calls = sql.SQL(", ").join(call.format(sql.Literal(n), sql.Literal(local)) for n in names)
         return sql.SQL("SELECT ") + calls, tuple(values)

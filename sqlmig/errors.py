@@ -29,6 +29,13 @@ class ConnectError(SqlmigError):
     exit_code = 5
 
 
+class DatabaseError(SqlmigError):
+    """The server refused sqlmig's own work, outside any migration's SQL: creating or writing the history table,
+    taking the lock (e.g. missing privileges, a read-only standby)."""
+
+    exit_code = 5
+
+
 class PoolerError(ConfigError):
     """The connection goes through a transaction-mode pooler (PgBouncer, Supavisor), where the session-level
     migration lock cannot work; the message says which URL to set instead. Nothing has been executed."""

@@ -83,13 +83,17 @@ def explain(conn: Conn, exc: MigrationError, limits: Limits, attempt: int) -> Mi
     if conn.closed or conn.broken:
         return amend(
             exc,
+            message=f"the connection to the server was lost ({exc.message})",
             hint="the connection to the server was lost: the server rolled the migration back unless its COMMIT had "
             "already gone through. Run again once the server is back: sqlmig reads the history first and continues",
         )
     return exc
 
 
-def amend(exc: MigrationError, *, detail: str | None = None, hint: str | None = None) -> MigrationError:
+def amend(
+    exc: MigrationError, *, message: str | None = None, detail: str | None = None, hint: str | None = None
+) -> MigrationError:
+    """``exc`` with ``message`` replacing its message, and ``detail`` and ``hint`` added to its own."""
     return MigrationError(
         path=exc.path,
         name=exc.name,
@@ -97,7 +101,7 @@ def amend(exc: MigrationError, *, detail: str | None = None, hint: str | None = 
         column=exc.column,
         statement=exc.statement,
         sqlstate=exc.sqlstate,
-        message=exc.message,
+        message=message or exc.message,
         detail="\n  ".join(d for d in (exc.detail, detail) if d) or None,
         hint=hint if exc.hint is None else f"{exc.hint}; {hint}" if hint else exc.hint,
         applied=exc.applied,

@@ -85,7 +85,13 @@ def _run_plan(
     # The plan made under the lock can hold a step the first plan did not (another run finished in between).
     unprepared = tuple(s for s in plan.steps if s.file.name not in prepared)
     prepared.update(prepare(Plan(plan.track, plan.direction, unprepared), settings))
-    limits = Limits(settings.lock_timeout, settings.statement_timeout, settings.lock_retries, settings.role)
+    limits = Limits(
+        settings.lock_timeout,
+        settings.statement_timeout,
+        settings.lock_retries,
+        settings.role,
+        check_connection=conn.info.server_version >= 140000,
+    )
     if not single_transaction:
         return Report(plan.track, plan.direction, _run_steps(conn, plan, prepared, settings, limits, True))
     # One transaction for the whole run: a lock timeout anywhere rolls all of it back and the run starts over.

@@ -1,0 +1,63 @@
+"""Server errors outside a migration's own SQL: a waiting runner whose connection is terminated, and a server
+that refuses sqlmig's history table (read-only). Both end as sqlmig errors that say what happened."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+
+import sqlmig
+from sqlmig.cli import main
+from sqlmig.history import TableName
+from sqlmig.lock import lock_key
+
+from ..helpers import tree
+from .processes import wait_until
+
+Conn = psycopg.Connection[tuple[object, ...]]
+FILES = {"migrate/20240101_000000_create_a.up.sql": "CREATE TABLE public.a (id int);\n"}
+
+
+def test_waiter_whose_connection_is_terminated_gets_a_connect_error(db_url: str, db: Conn, tmp_path: Path) -> None:
+    directory = tree(tmp_path, FILES)
+    key = lock_key(TableName("public", "migration_history"))
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            sqlmig.apply(db_url, directory, lock_wait=60)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    with psycopg.connect(db_url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (key,))
+        waiter = threading.Thread(target=run)
+        waiter.start()
+        query = (
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'sqlmig' AND datname = current_database()"
+            " AND query LIKE '%pg_try_advisory_lock%'"
+        )
+        pid = wait_until(lambda: (db.execute(query).fetchone() or (None,))[0], timeout=30, what="a lock poller")
+        db.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        waiter.join(30)
+    assert len(outcome) == 1 and isinstance(outcome[0], sqlmig.ConnectError), outcome
+    message = str(outcome[0])
+    assert message.startswith("lost the connection to postgresql://") and "terminating connection" in message
+    assert "run again once the server is back" in message
+    assert db.execute("SELECT to_regclass('public.a')").fetchone() == (None,)
+
+
+def test_read_only_server_refuses_the_history_table(db_url: str, db: Conn, tmp_path: Path) -> None:
+    directory = tree(tmp_path, FILES)
+    db.execute(f'ALTER DATABASE "{db.info.dbname}" SET default_transaction_read_only = on')
+    with pytest.raises(sqlmig.DatabaseError) as info:
+        sqlmig.apply(db_url, directory)
+    assert "refused sqlmig's own work on the history table" in str(info.value) and "25006" in str(info.value)
+    assert "read-only" in str(info.value)
+    result = CliRunner().invoke(main, ["migrate", "up", "--database-url", db_url, "--dir", str(directory)])
+    assert result.exit_code == 5 and "read-only" in result.output
+    assert db.execute("SELECT to_regclass('public.migration_history')").fetchone() == (None,)
