@@ -180,6 +180,7 @@ def run_up(
     recorded = skip
     index = 0
     current: Statement | None = None
+    finished = False
     try:
         conn.execute(*limits.setup(local=False))
         with ExitStack() as stack:
@@ -223,14 +224,14 @@ def run_up(
                 conn.execute(
                     history.record_query(table), history.record_params(f, migration.rendered_checksum, duration)
                 )
+        finished = True
     except psycopg.Error as exc:
         error = failure.to_error(conn, exc, migration, current, applied, rollback=False)
-        if not conn.closed and not conn.broken and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-            _reset(conn, limits)
         raise failure.explain(conn, error, limits, limits.lock_retries) from exc
     finally:
+        # The limits were set for the session: on any failure, give the connection back without them.
         healthy = not conn.closed and not conn.broken
-        if current is not None and healthy and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+        if not finished and healthy and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
             _reset(conn, limits)
 
 

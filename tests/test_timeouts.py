@@ -229,3 +229,12 @@ def test_limits_from_pyproject(tmp_path: Path) -> None:
         (tmp_path / "pyproject.toml").write_text(f"[tool.sqlmig]\n{key} = {value}\n")
         with pytest.raises(sqlmig.ConfigError, match=key):
             config.load(cwd=tmp_path, environ={})
+
+
+def test_failed_no_transaction_file_gives_the_connection_back_clean(db_url: str, tmp_path: Path) -> None:
+    setup_a(db_url, tmp_path, "-- sqlmig: no-transaction\nSELECT 1;\nSELECT 1/0;\n")
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        with pytest.raises(sqlmig.MigrationError):
+            sqlmig.apply(conn, tmp_path, lock_timeout="7s")
+        settings = conn.execute("SELECT current_setting('lock_timeout'), current_setting('statement_timeout')")
+        assert settings.fetchone() == ("0", "0")
