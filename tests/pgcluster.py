@@ -400,3 +400,71 @@ def temporary_database(server: PgServer) -> Iterator[str]:
         # FORCE: subprocesses of a test may still hold connections.
         with psycopg.connect(server.url(), autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+
+
+# Members of this role must give their password over TCP: a line at the top of pg_hba.conf says so.
+PASSWORD_GROUP = "sqlmig_password_login"
+RELOAD_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class PasswordLogin:
+    """A LOGIN role on a server that checks its password (see :func:`password_login`)."""
+
+    role: str
+    password: str = field(repr=False)
+    url_params: dict[str, str] = field(compare=False, repr=False)
+
+    def url(self, dbname: str, password: str | None = None) -> str:
+        """Return a libpq URL to ``dbname`` as this role, with its password or the given one."""
+        given = self.password if password is None else password
+        return _make_url({**self.url_params, "user": self.role, "password": given, "dbname": dbname})
+
+
+def password_login(server: PgServer) -> PasswordLogin:
+    """Create a LOGIN role with a random password on a server the suite started, and make the server check that
+    password for it over TCP (scram-sha-256); skip for an external server, whose authentication the tests leave
+    alone. The role lives as long as the server; every call makes a new one.
+
+    The first call puts ``host all +sqlmig_password_login 127.0.0.1/32 scram-sha-256`` at the top of the server's
+    pg_hba.conf (its owner and mode kept: as root, the file belongs to the cluster's OS user), reloads the
+    configuration and waits until a wrong password is refused.
+    """
+    if server.datadir is None:
+        pytest.skip("the tests do not change the authentication of an external server")
+    role = f"sqlmig_pw_{uuid.uuid4().hex[:12]}"
+    login = PasswordLogin(role, uuid.uuid4().hex, {k: v for k, v in server.url_params.items() if k != "password"})
+    with psycopg.connect(server.url(), autocommit=True) as admin:
+        if admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (PASSWORD_GROUP,)).fetchone() is None:
+            admin.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(PASSWORD_GROUP)))
+        admin.execute(
+            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE {}").format(
+                sql.Identifier(role), sql.Literal(login.password), sql.Identifier(PASSWORD_GROUP)
+            )
+        )
+        row = admin.execute("SHOW hba_file").fetchone()
+        assert row is not None
+        hba = Path(str(row[0]))
+        rule = f"host all +{PASSWORD_GROUP} {HOST}/32 scram-sha-256\n"
+        text = hba.read_text()
+        if rule not in text:
+            before = hba.stat()
+            hba.write_text(rule + text)  # rewrites the same inode: owner and mode stay
+            if (before.st_uid, before.st_gid) != (hba.stat().st_uid, hba.stat().st_gid):
+                os.chown(hba, before.st_uid, before.st_gid)
+            admin.execute("SELECT pg_reload_conf()")
+    _wait_for_password_check(login)
+    return login
+
+
+def _wait_for_password_check(login: PasswordLogin) -> None:
+    """pg_reload_conf() only signals the postmaster: wait until connections with a wrong password fail."""
+    deadline = time.monotonic() + RELOAD_TIMEOUT
+    while True:
+        try:
+            psycopg.connect(login.url("postgres", password="not-" + login.password), connect_timeout=5).close()
+        except psycopg.OperationalError:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the server still accepts any password for {login.role} after reloading pg_hba.conf")
+        time.sleep(0.05)

@@ -12,7 +12,7 @@ from pglast.parser import ParseError, split
 from sqlmig import sqltext
 from sqlmig.errors import DiscoveryError, FileProblem
 from sqlmig.files import read_directives
-from sqlmig.sqltext import CopyData, Statement, iter_statements, locate, split_statements
+from sqlmig.sqltext import CopyData, MetaCommand, Statement, iter_statements, locate, split_statements
 
 PATH = Path("migrations/migrate/20240101_000000_x.up.sql")
 KNOWN = "known: no-template, no-transaction, lock-retries=…, lock-timeout=…, statement-timeout=…"
@@ -428,3 +428,136 @@ def test_locate_points_into_the_script() -> None:
     sql = "-- é\nselect 1;\n\n  insert into t\n  values ('ü', bogus);\n"
     statement = split_statements(sql)[1]
     assert locate(statement, statement.text.index("bogus") + 1) == (5, 16)
+
+
+# --- psql meta-commands ---------------------------------------------------------------------------------------------
+
+RESTRICT = "\\restrict 3aBcDeF9\n\nSET x = 1;\n\\unrestrict 3aBcDeF9\n"
+META = [
+    (
+        "pg_dump restrict pair, key starting with a digit",
+        RESTRICT,
+        [MetaCommand("\\restrict 3aBcDeF9", 1), Statement("SET x = 1", 3, 1), MetaCommand("\\unrestrict 3aBcDeF9", 4)],
+    ),
+    (
+        "connect between statements",
+        "select 1;\n\\connect other\nselect 2;",
+        [Statement("select 1", 1, 1), MetaCommand("\\connect other", 2), Statement("select 2", 3, 1)],
+    ),
+    (
+        "indented, at the end without a newline",
+        "select 1;\n \t\\c db",
+        [Statement("select 1", 1, 1), MetaCommand("\\c db", 2)],
+    ),
+    ("include", "\\i schema.sql\n\\ir ../x.sql\n", [MetaCommand("\\i schema.sql", 1), MetaCommand("\\ir ../x.sql", 2)]),
+    (
+        "set and a statement using the variable",
+        "\\set n 10\nselect :n;\n",
+        [MetaCommand("\\set n 10", 1), Statement("select :n", 2, 1)],
+    ),
+    ("crlf", "\\c db\r\nselect 1;\r\n", [MetaCommand("\\c db", 1), Statement("select 1", 2, 1)]),
+    (
+        "a quote in the line does not open a string",
+        "\\echo it's\nselect 'a';\n",
+        [MetaCommand("\\echo it's", 1), Statement("select 'a'", 2, 1)],
+    ),
+    (
+        "a comment opener in the line does not open a comment",
+        "\\echo /*\nselect 1;\n\\echo */\nselect 2;",
+        [
+            MetaCommand("\\echo /*", 1),
+            Statement("select 1", 2, 1),
+            MetaCommand("\\echo */", 3),
+            Statement("select 2", 4, 1),
+        ],
+    ),
+    (
+        "ends an open statement, which follows it",
+        "select 1\n\\gset\nselect 2;",
+        [MetaCommand("\\gset", 2), Statement("select 1", 1, 1), Statement("select 2", 3, 1)],
+    ),
+    (
+        "an open copy statement is not followed by data",
+        "copy t from stdin\n\\c db\nselect 1;",
+        [MetaCommand("\\c db", 2), Statement("copy t from stdin", 1, 1), Statement("select 1", 3, 1)],
+    ),
+    ("in a string", "select 'a\n\\c db';", [Statement("select 'a\n\\c db'", 1, 1)]),
+    ("in an escape string", "select E'a\\\n\\\\c';", [Statement("select E'a\\\n\\\\c'", 1, 1)]),
+    ("in a dollar quote", "do $$\n\\c db\n$$;", [Statement("do $$\n\\c db\n$$", 1, 1)]),
+    ("in a quoted identifier", 'select 1 as "a\n\\c";', [Statement('select 1 as "a\n\\c"', 1, 1)]),
+    ("in a block comment", "/*\n\\c db\n*/ select 1;", [Statement("select 1", 3, 4)]),
+    (
+        "in an unterminated string: the server reports it",
+        "select 1;\nselect 'a\n\\c db\n",
+        [Statement("select 1", 1, 1), Statement("select 'a\n\\c db", 2, 1)],
+    ),
+    (
+        "not first on its line: the server reports it",
+        "select 1; \\c db\n",
+        [Statement("select 1", 1, 1), Statement("\\c db", 1, 11)],
+    ),
+    (
+        "after a malformed token, which runs to the line",
+        "select 1abc;\n\\c db\nselect 2;",
+        [MetaCommand("\\c db", 2), Statement("select 1abc;", 1, 1), Statement("select 2", 3, 1)],
+    ),
+    (
+        "copy data lines starting with a backslash are data",
+        "copy t from stdin;\n\\N\t1\n\\\\x\t2\n\\.\n\\c db\nselect 1;\n",
+        [
+            Statement("copy t from stdin", 1, 1, copy=True),
+            CopyData("\\N\t1\n\\\\x\t2\n"),
+            MetaCommand("\\c db", 5),
+            Statement("select 1", 6, 1),
+        ],
+    ),
+    (
+        "after the rest of a copy line",
+        "copy t from stdin; select 1;\n1\n\\.\n\\c db\n",
+        [
+            Statement("copy t from stdin", 1, 1, copy=True),
+            CopyData("1\n"),
+            Statement("select 1", 1, 20),
+            MetaCommand("\\c db", 4),
+        ],
+    ),
+]
+
+
+@pytest.mark.usefixtures("batches")
+@pytest.mark.parametrize(("sql", "items"), [c[1:] for c in META], ids=[c[0] for c in META])
+def test_psql_meta_commands(sql: str, items: list[Statement | CopyData | MetaCommand]) -> None:
+    assert list(iter_statements(sql.splitlines(keepends=True))) == items
+    assert split_statements(sql) == [i for i in items if isinstance(i, Statement)]
+
+
+def test_meta_command_name() -> None:
+    assert MetaCommand("\\restrict 3aBcDeF9", 1).command == "\\restrict"
+    assert MetaCommand("\\c", 1).command == "\\c"
+
+
+def test_meta_command_is_found_without_reading_ahead() -> None:
+    lines = ["\\restrict key\n"] + [f"insert into t values ({i});\n" for i in range(100_000)]
+    seen = [0]
+    items = iter_statements(counted(lines, seen))
+    assert next(items) == MetaCommand("\\restrict key", 1)
+    assert seen[0] < 5_000
+
+
+def test_backslash_lines_inside_a_long_string_scan_in_linear_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A document in a string (LaTeX, say) has a backslash at the start of every line: the scanner runs once per
+    batch, not once per such line."""
+    calls = [0]
+    tokens = sqltext._tokens
+
+    def counting(text: str, base: int) -> tuple[list[int], list[int], int]:
+        calls[0] += 1
+        return tokens(text, base)
+
+    monkeypatch.setattr(sqltext, "_tokens", counting)
+    body = "".join(f"\\section{{part {i}}} it''s\n" for i in range(20_000))
+    sql = f"select 1;\ninsert into docs values ('\n{body}');\n\\c db\nselect 2;\n"
+    items = list(iter_statements(sql.splitlines(keepends=True)))
+    assert [type(i).__name__ for i in items] == ["Statement", "Statement", "MetaCommand", "Statement"]
+    assert items[2] == MetaCommand("\\c db", 20_004)
+    assert calls[0] < 30
