@@ -49,12 +49,14 @@ def connect(database: Database, settings: config.Settings) -> Iterator[psycopg.C
                 _check_role(conn, settings.role)
             yield conn
         except psycopg.Error as exc:
-            raise _outside_migration(conn, exc, config.redact(url)) from exc
+            raise _outside_migration(conn, exc, config.redact(url, url), url) from exc
 
 
-def _outside_migration(conn: psycopg.Connection[Any], exc: psycopg.Error, where: str) -> SqlmigError:
+def _outside_migration(
+    conn: psycopg.Connection[Any], exc: psycopg.Error, where: str, url: str | None = None
+) -> SqlmigError:
     """A server error in sqlmig's own work (the history table, the lock), not in a migration's SQL."""
-    reason = config.redact(str(exc).strip())
+    reason = config.redact(str(exc).strip(), url)
     if conn.broken or conn.closed:
         return ConnectError(
             f"lost the connection to {where}: {reason}. A migration that was running was rolled back by the server "
@@ -69,8 +71,15 @@ def _outside_migration(conn: psycopg.Connection[Any], exc: psycopg.Error, where:
     )
 
 
-# Connection failures worth waiting out: no answer at all (no SQLSTATE), or a server still starting up.
-_STARTING_UP = {None, "57P03"}
+def _starting_up(exc: psycopg.Error) -> bool:
+    """Whether a connection failure is worth waiting out: no answer at all, or a server still starting up; not a
+    malformed URL ("connection is bad: invalid …") or a refused login."""
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    if exc.sqlstate == "57P03":
+        return True
+    text = str(exc)
+    return exc.sqlstate is None and not text.startswith("connection is bad") and "authentication failed" not in text
 
 
 def _connect_waiting(url: str, settings: config.Settings) -> psycopg.Connection[Any]:
@@ -83,17 +92,20 @@ def _connect_waiting(url: str, settings: config.Settings) -> psycopg.Connection[
             return psycopg.connect(url, autocommit=True, application_name="sqlmig", prepare_threshold=None)
         except psycopg.Error as exc:
             left = deadline - time.monotonic()
-            if exc.sqlstate in _STARTING_UP and left > 0:
+            if _starting_up(exc) and left > 0:
                 log.info(
-                    "waiting for the server (%.0fs left): %s", left, config.redact(str(exc).strip().splitlines()[0])
+                    "waiting for the server (%.0fs left): %s",
+                    left,
+                    config.redact(str(exc).strip().splitlines()[0], url),
                 )
                 time.sleep(min(delay, left))
                 delay = min(delay * 2, 2.0)
                 continue
-            where = f"{config.redact(url)} (from {settings.url_source})"
+            where = f"{config.redact(url, url)} (from {settings.url_source})"
             waited = f" (waited {settings.wait:g}s)" if settings.wait else ""
-            todo = " Start the server, or wait for it with --wait SECONDS." if exc.sqlstate in _STARTING_UP else ""
-            raise ConnectError(f"cannot connect to {where}{waited}: {config.redact(str(exc).strip())}.{todo}") from None
+            todo = " Start the server, or wait for it with --wait SECONDS." if _starting_up(exc) else ""
+            reason = config.redact(str(exc).strip(), url)
+            raise ConnectError(f"cannot connect to {where}{waited}: {reason}.{todo}") from None
 
 
 def _check_role(conn: psycopg.Connection[Any], role: str) -> None:

@@ -130,7 +130,10 @@ def ensure(conn: psycopg.Connection[tuple[object, ...]], table: TableName, state
     if state == "current":
         return
     with conn.transaction():
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(table.schema)))
+        # CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema exists, which an
+        # application role that may only create tables in its schema lacks.
+        if conn.execute("SELECT to_regnamespace(%s) IS NULL", (table.schema,)).fetchone() == (True,):
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(table.schema)))
         conn.execute(
             sql.SQL(
                 "CREATE TABLE IF NOT EXISTS {} (id serial PRIMARY KEY, name varchar(255) NOT NULL UNIQUE,"

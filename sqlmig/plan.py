@@ -122,7 +122,7 @@ def _check_consistent(files: Sequence[MigrationFile], rows: dict[str, Applied], 
     missing = sorted(n for n in rows if n not in names)
     if missing:
         raise MissingFileError(
-            f"{len(missing)} applied {track} migration(s) have no file in migrations/{track}/: "
+            f"{len(missing)} applied {track} migration(s) have no file in the {track} folder: "
             f"{', '.join(missing)}. Restore the file(s) from version control; if they were removed on purpose, "
             f"delete their rows from the history table.",
             missing,

@@ -100,7 +100,7 @@ def _probe(conninfo: str) -> int | None:
 
 
 def _message(url: str | None, host: str, port: int) -> str:
-    where = f"the database URL {redact(url)}" if url else f"the connection passed to sqlmig ({host}:{port})"
+    where = f"the database URL {redact(url, url)}" if url else f"the connection passed to sqlmig ({host}:{port})"
     hint = f" ({PORT_HINTS[port]})" if port in PORT_HINTS else ""
     return (
         f"{where} goes through a connection pooler in transaction or statement mode{hint}: two connections shared one "

@@ -59,8 +59,11 @@ def quote_ident(value: object) -> str:
 
 def quote_literal(value: object) -> str:
     """Jinja2 filter ``literal``: the value as an SQL literal (strings quoted and escaped, None as NULL)."""
+    import jinja2
     from psycopg import sql
 
+    if isinstance(value, jinja2.Undefined):
+        str(value)  # raises the undefined-variable error, as any other use of the variable would
     # psycopg puts a space before E'...' literals (safe after an identifier); a template wants the bare literal.
     return sql.Literal(value).as_string(None).strip()
 

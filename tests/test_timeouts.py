@@ -166,7 +166,8 @@ def late_proxy(target_url: str, delay: float) -> Iterator[str]:
                 dst.sendall(chunk)
 
     def serve() -> None:
-        time.sleep(delay)
+        if stop.wait(delay):
+            return
         with socket.create_server(("127.0.0.1", port)) as server:
             server.settimeout(0.1)
             while not stop.is_set():
@@ -189,11 +190,11 @@ def late_proxy(target_url: str, delay: float) -> Iterator[str]:
 
 def test_wait_for_a_server_that_is_not_up_yet(db_url: str, db: Conn, tmp_path: Path) -> None:
     tree(tmp_path, {f"{A}.up.sql": "CREATE TABLE public.a (id int);\n"})
-    with late_proxy(db_url, 1.0) as url:
+    with late_proxy(db_url, 2.0) as url:
         with pytest.raises(sqlmig.ConnectError, match="wait for it with --wait SECONDS"):
             sqlmig.apply(url, tmp_path)
-        assert sqlmig.apply(url, tmp_path, wait=30).names == ("20240101_000000_create_a",)
-    with late_proxy(db_url, 5.0) as url, pytest.raises(sqlmig.ConnectError, match=r"waited 0\.5s"):
+        assert sqlmig.apply(url, tmp_path, wait=60).names == ("20240101_000000_create_a",)
+    with late_proxy(db_url, 120.0) as url, pytest.raises(sqlmig.ConnectError, match=r"waited 0\.5s"):
         sqlmig.apply(url, tmp_path, wait=0.5)
 
 
