@@ -135,7 +135,12 @@ def run_step(
         notx.run_up(conn, migration, lambda: _items(migration, items), table, limits, resume, invalid_index, applied)
     elif not migration.source.transactional:
         _send(conn, [limits.setup(local=False)])
-        _run_sequential(conn, migration, _items(migration, items), applied, [], transactional=False)
+        try:
+            _run_sequential(conn, migration, _items(migration, items), applied, [], transactional=False)
+        except MigrationError:
+            if not conn.closed and not conn.broken:
+                _send(conn, _reset(limits))  # the limits were set for the session
+            raise
         duration = round((time.perf_counter() - started) * 1000)
         with conn.transaction():
             _send(conn, _history_tail(migration, table, limits, duration))
