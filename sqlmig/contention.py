@@ -9,6 +9,7 @@ holding locks on the tables the statement needed.
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -59,17 +60,22 @@ class Limits:
             check_connection=self.check_connection,
         )
 
-    def setup(self, *, local: bool) -> tuple[sql.Composed, tuple[object, ...]]:
-        """The query that applies these limits (and the role) to the current transaction (``local``) or session."""
-        settings = {"lock_timeout": self.lock_timeout, "statement_timeout": self.statement_timeout}
+    def setup(self, *, local: bool) -> tuple[str, tuple[object, ...]]:
+        """The query that applies these limits (and the role) to the current transaction (``local``) or session,
+        and its parameters."""
+        return _setup_query(self.check_connection, bool(self.role), local), self._values()
+
+    def setup_text(self) -> str:
+        """:meth:`setup` for the transaction, with its values as literals (for a simple-protocol script)."""
+        return _inlined(self)
+
+    def _values(self) -> tuple[object, ...]:
+        values: list[object] = [self.lock_timeout, self.statement_timeout]
         if self.check_connection:
-            settings["client_connection_check_interval"] = "1s"
+            values.append("1s")
         if self.role:
-            settings["role"] = self.role
-        names, values = list(settings), list(settings.values())
-        call = sql.SQL("set_config({}, %s, {})")
-        calls = sql.SQL(", ").join(call.format(sql.Literal(n), sql.Literal(local)) for n in names)
-        return sql.SQL("SELECT ") + calls, tuple(values)
+            values.append(self.role)
+        return tuple(values)
 
     def teardown(self) -> list[str]:
         """What ends a migration's session state: ``RESET ALL``, and ``RESET ROLE`` (which ``RESET ALL`` leaves
@@ -81,6 +87,23 @@ class Limits:
         jitter so that runners that collided do not collide again."""
         base = max(duration_ms(self.lock_timeout) / 1000.0, 0.05) * 2.0**attempt
         return float(min(base, _MAX_BACKOFF) * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not secrecy
+
+
+@functools.lru_cache(maxsize=8)
+def _setup_query(check_connection: bool, role: bool, local: bool) -> str:
+    names = ["lock_timeout", "statement_timeout"]
+    names += ["client_connection_check_interval"] if check_connection else []
+    names += ["role"] if role else []
+    scope = "true" if local else "false"
+    return "SELECT " + ", ".join(f"set_config('{name}', %s, {scope})" for name in names)
+
+
+@functools.lru_cache(maxsize=32)
+def _inlined(limits: Limits) -> str:
+    # Built once per run: the same limits apply to every migration without directives of its own. The template
+    # holds no '%' but its placeholders, and the values are quoted by psycopg.
+    query = _setup_query(limits.check_connection, bool(limits.role), True)
+    return query % tuple(sql.Literal(v).as_string(None) for v in limits._values())
 
 
 def duration_ms(text: str) -> float:

@@ -1,26 +1,27 @@
 """Running one migration: its SQL and its history row in one transaction, or statement by statement.
 
 Three ways, chosen by the file:
-- in memory, transactional, no COPY: every statement, the history row and COMMIT go out in one pipeline, one
-  round trip; the first statement without a result is the one that failed;
+- in memory, transactional, no COPY: BEGIN, the limits, every statement, the history row and COMMIT go out as one
+  simple-protocol script, one round trip; the number of results before the error says which statement failed;
 - COPY blocks or large files: statement by statement in one transaction, COPY data streamed from the file;
 - ``-- sqlmig: no-transaction``: statement by statement in autocommit, then the history row.
 """
 
 from __future__ import annotations
 
+import bisect
 import io
 import itertools
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from . import contention, failure, history, notx
+from . import contention, failure, history, notx, wire
 from .contention import Limits
 from .errors import DiscoveryError, FileProblem, MigrationError
 from .history import TableName
@@ -116,7 +117,7 @@ def run_step(
     *,
     limits: Limits,
     own_transaction: bool = True,
-    applied: tuple[str, ...] = (),
+    applied: Sequence[str] = (),
     resume: Applied | None = None,
     invalid_index: str = "drop",
 ) -> Result:
@@ -175,13 +176,13 @@ def _run_transactional(
     table: TableName,
     limits: Limits,
     own_transaction: bool,
-    applied: tuple[str, ...],
+    applied: Sequence[str],
 ) -> None:
-    head: list[Query] = [limits.setup(local=True)]
     tail = _history_tail(migration, table, limits)
     if items is not None and not any(isinstance(i, CopyData) or i.copy for i in items):
-        _run_pipelined(conn, migration, items, head, tail, own_transaction, applied)
+        _run_script(conn, migration, items, limits, tail, own_transaction, applied)
     else:
+        head: list[Query] = [limits.setup(local=True)]
         _run_sequential(
             conn, migration, _items(migration, items), applied, tail, head=head, own_transaction=own_transaction
         )
@@ -220,39 +221,58 @@ def _items(migration: Migration, items: list[Item] | None) -> Iterator[Item]:
                 raise DiscoveryError([FileProblem(migration.source.path, item.line, _meta_advice(item.command))])
 
 
-def _run_pipelined(
+def _run_script(
     conn: Conn,
     migration: Migration,
     items: list[Item],
-    head: list[Query],
+    limits: Limits,
     tail: list[Query],
     own_transaction: bool,
-    applied: tuple[str, ...],
+    applied: Sequence[str],
 ) -> None:
-    sent: list[tuple[Statement, psycopg.Cursor[Any]]] = []
+    # The whole migration as one simple-protocol query: one round trip and one parse of the client's work per
+    # migration. The server runs the statements in order and stops at the first error; the number of results
+    # before it tells which statement failed, and its position is counted from the start of the script.
+    statements = [item for item in items if isinstance(item, Statement)]
+    parts = ["BEGIN"] if own_transaction else []
+    parts.append(limits.setup_text())
+    first = len(parts)
+    parts += [st.text for st in statements]
+    parts += [_inline(conn, q, p) for q, p in tail]
+    if own_transaction:
+        parts.append("COMMIT")
+    script = ";\n".join(parts)
     try:
-        with conn.pipeline():
-            if own_transaction:
-                conn.execute("BEGIN")
-            _send(conn, head)
-            for item in items:
-                assert isinstance(item, Statement)
-                cur = conn.cursor()
-                sent.append((item, cur))
-                cur.execute(item.text, prepare=False)
-            _send(conn, tail)
-            if own_transaction:
-                conn.execute("COMMIT")
+        results = wire.exchange(conn, script)
     except psycopg.Error as exc:
-        failed = next((st for st, cur in sent if cur.pgresult is None), None)
-        raise failure.to_error(conn, exc, migration, failed, applied, own_transaction) from exc
+        raise failure.to_error(conn, exc, migration, None, applied, own_transaction) from exc
+    errors = [i for i, res in enumerate(results) if res.status == psycopg.pq.ExecStatus.FATAL_ERROR]
+    if not errors:
+        return
+    server_error = wire.error(conn, results[errors[0]])
+    # The server parses the whole script before it runs any of it: a syntax error comes first, with only its
+    # position (counted from the script's start) to say where. Other errors come after one result per statement
+    # that ran.
+    starts = list(itertools.accumulate((len(p) + 2 for p in parts), initial=0))
+    position = server_error.diag.statement_position
+    index = bisect.bisect_right(starts, int(position) - 1) - 1 if position else errors[0]
+    failed = statements[index - first] if first <= index < first + len(statements) else None
+    offset = starts[index]
+    raise failure.to_error(conn, server_error, migration, failed, applied, own_transaction, offset=offset)
+
+
+def _inline(conn: Conn, query: sql.Composed | str, params: tuple[object, ...]) -> str:
+    """``query`` with its parameters bound on the client, for a simple-protocol script."""
+    if not params:
+        return query if isinstance(query, str) else query.as_string(conn)
+    return psycopg.ClientCursor(conn).mogrify(query, params)
 
 
 def _run_sequential(
     conn: Conn,
     migration: Migration,
     items: Iterable[Item],
-    applied: tuple[str, ...],
+    applied: Sequence[str],
     tail: list[Query],
     *,
     head: list[Query] = [],  # noqa: B006 - never mutated

@@ -4,6 +4,7 @@ server's message, detail and hint, and what to do next after a timeout or a lost
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
@@ -24,17 +25,20 @@ def to_error(
     exc: psycopg.Error,
     migration: Migration,
     statement: Statement | None,
-    applied: tuple[str, ...],
+    applied: Sequence[str],
     rollback: bool,
+    *,
+    offset: int = 0,
 ) -> MigrationError:
     """The :class:`MigrationError` for ``exc``, raised by ``statement`` of ``migration`` (None: while committing).
+    ``offset`` is where the statement starts in the query the server saw (its error position counts from there).
     Rolls the transaction back first when ``rollback``."""
     if rollback and not conn.closed and not conn.broken:
         conn.rollback()
     diag = exc.diag
     line = column = 0
     if statement is not None:
-        position = int(diag.statement_position) if diag.statement_position else 1
+        position = int(diag.statement_position) - offset if diag.statement_position else 1
         line, column = locate(statement, position)
         copy_line = _COPY_LINE.search(diag.context or "") if statement.copy else None
         if copy_line:  # the server counts data lines from the one after the COPY statement
@@ -55,7 +59,7 @@ def to_error(
         message=diag.message_primary or str(exc),
         detail=detail,
         hint=diag.message_hint,
-        applied=applied,
+        applied=tuple(applied),
         rolled_back=migration.source.transactional,
         resumable=not migration.source.transactional and migration.direction == "up",
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from typing import Any
 
@@ -169,7 +169,7 @@ def run_up(
     limits: Limits,
     resume: Applied | None,
     invalid_index: str,
-    applied: tuple[str, ...],
+    applied: Sequence[str],
 ) -> None:
     """Run the statements ``items()`` yields, after those ``resume`` says completed, recording progress before
     each one; then turn the progress row into an ordinary history row. Writes. Raises :class:`MigrationError`

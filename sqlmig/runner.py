@@ -136,6 +136,7 @@ def _run_steps(
 
     table = TableName.parse(settings.history_table)
     results: list[Result] = []
+    names: list[str] = []  # read only when a step fails: passing a growing list keeps the run linear
     verb = "applied" if plan.direction == "up" else "rolled back"
     for step in plan.steps:
         migration, items = prepared[step.file.name]
@@ -146,10 +147,11 @@ def _run_steps(
             table,
             limits=limits,
             own_transaction=own_transaction,
-            applied=tuple(r.name for r in results) if own_transaction else (),
+            applied=names if own_transaction else (),
             resume=step.resume,
             invalid_index=settings.invalid_index,
         )
         results.append(result)
+        names.append(result.name)
         log.info("%s %s (%.0f ms)", verb, step.file.name, result.duration_ms)
     return tuple(results)

@@ -1,0 +1,58 @@
+"""A script of statements as one simple-protocol query, with every statement's result.
+
+psycopg's ``execute`` raises at the first error of a multi-statement query without saying how many statements ran
+before it; sqlmig needs that to point at the failing statement, so it reads the results itself through psycopg's
+libpq wrapper (public API), the way psycopg's own generators do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import select
+from typing import Any
+
+import psycopg
+from psycopg import pq
+
+Conn = psycopg.Connection[Any]
+
+
+def exchange(conn: Conn, script: str) -> list[pq.abc.PGresult]:
+    """Send ``script`` (statements separated by ``;``) and return one result per statement run: the server stops at
+    the first error, whose result is the last. Raises :class:`psycopg.OperationalError` when the connection
+    fails. On an interrupt (Ctrl-C) the query is cancelled and its results drained before the interrupt goes on."""
+    pgconn = conn.pgconn
+    pgconn.send_query(script.encode(conn.info.encoding))
+    try:
+        while pgconn.flush():  # a non-blocking connection sends a large script in parts
+            readable, _, _ = select.select([pgconn.socket], [pgconn.socket], [])
+            if readable:
+                pgconn.consume_input()
+        return _results(pgconn)
+    except KeyboardInterrupt:
+        conn.cancel_safe()
+        _results(pgconn)
+        raise
+
+
+def _results(pgconn: pq.abc.PGconn) -> list[pq.abc.PGresult]:
+    results: list[pq.abc.PGresult] = []
+    while True:
+        pgconn.consume_input()
+        while not pgconn.is_busy():
+            result = pgconn.get_result()
+            if result is None:
+                return results
+            results.append(result)
+        select.select([pgconn.socket], [], [])
+
+
+def error(conn: Conn, result: pq.abc.PGresult) -> psycopg.Error:
+    """The psycopg exception for an error result, with its diagnostics (``exc.diag``)."""
+    sqlstate = result.error_field(pq.DiagnosticField.SQLSTATE)
+    cls: type[psycopg.Error] = psycopg.DatabaseError
+    if sqlstate:
+        with contextlib.suppress(KeyError):  # a SQLSTATE newer than psycopg: the generic class
+            cls = psycopg.errors.lookup(sqlstate.decode())
+    message = result.error_message.decode(conn.info.encoding, "replace").strip()
+    return cls(message, info=result, encoding=conn.info.encoding)
