@@ -13,6 +13,7 @@ import re
 import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import DiscoveryError, FileProblem
 from .model import TRACKS, MigrationFile, SqlFile, Track
@@ -30,7 +31,7 @@ VALUED_DIRECTIVES: dict[str, tuple[re.Pattern[str], str]] = {
 }
 _BOM = codecs.BOM_UTF8
 _CHUNK = 1 << 20
-_TEMPLATE_MARKERS = (b"{{", b"{%", b"{#")
+_TEMPLATE_MARKER = re.compile(rb"\{[{%#]")  # {{, {% or {#: one pass over the file instead of three
 _READ_HINT = "check its permissions: the user running sqlmig must be able to read it"
 
 
@@ -58,20 +59,22 @@ def discover_tracks(directory: Path, tracks: tuple[Track, ...] = TRACKS) -> dict
 
 
 def _discover_track(folder: Path, track: Track, root: Path, problems: list[FileProblem]) -> list[MigrationFile]:
-    ups: dict[str, Path] = {}
-    downs: dict[str, Path] = {}
-    for path in _sql_files(folder, problems):
-        m = NAME_RE.match(path.name)
+    ups: dict[str, os.DirEntry[str]] = {}
+    downs: dict[str, os.DirEntry[str]] = {}
+    for entry in _sql_files(folder, problems):
+        m = NAME_RE.match(entry.name)
         if m is None:
-            problems.append(FileProblem(path, 0, f"file name does not fit the naming rule: {NAMING_RULE}"))
+            problems.append(FileProblem(Path(entry.path), 0, f"file name does not fit the naming rule: {NAMING_RULE}"))
             continue
-        name = path.name[: m.start("kind") - 1]
-        (ups if m["kind"] == "up" else downs)[name] = path
+        name = entry.name[: m.start("kind") - 1]
+        (ups if m["kind"] == "up" else downs)[name] = entry
 
     for name in sorted(downs.keys() - ups.keys()):
         problems.append(
             FileProblem(
-                downs[name], 0, f"down file has no up file (expected {name}.up.sql): add it, or delete this file"
+                Path(downs[name].path),
+                0,
+                f"down file has no up file (expected {name}.up.sql): add it, or delete this file",
             )
         )
 
@@ -83,18 +86,18 @@ def _discover_track(folder: Path, track: Track, root: Path, problems: list[FileP
             for name in sorted(names):
                 others = ", ".join(n for n in sorted(names) if n != name)
                 why = f"duplicate version {version} (also used by {others}): give one of them a newer timestamp"
-                problems.append(FileProblem(ups[name], 0, why))
+                problems.append(FileProblem(Path(ups[name].path), 0, why))
 
     result = []
     for name in sorted(ups, key=lambda n: (n[:15], n)):
-        up = _read(ups[name], root, problems)
-        down = _read(downs[name], root, problems) if name in downs else None
+        up = _read(ups[name], folder, root, problems)
+        down = _read(downs[name], folder, root, problems) if name in downs else None
         if up is not None and (name not in downs or down is not None):
             result.append(MigrationFile(track=track, version=name[:15], name=name, up=up, down=down))
     return result
 
 
-def _sql_files(folder: Path, problems: list[FileProblem]) -> Iterator[Path]:
+def _sql_files(folder: Path, problems: list[FileProblem]) -> Iterator[os.DirEntry[str]]:
     """Every ``.sql`` entry of ``folder`` except hidden ones, by name: also dangling symlinks, directories and
     files that cannot be read, so that none is skipped silently (:func:`_read` says what is wrong with them)."""
     try:
@@ -106,23 +109,27 @@ def _sql_files(folder: Path, problems: list[FileProblem]) -> Iterator[Path]:
         return
     for entry in sorted(entries, key=lambda e: e.name):
         if entry.name.endswith(".sql") and not entry.name.startswith("."):
-            yield Path(entry.path)
+            yield entry
 
 
-def _read(path: Path, root: Path, problems: list[FileProblem]) -> SqlFile | None:
+def _read(entry: os.DirEntry[str], folder: Path, root: Path, problems: list[FileProblem]) -> SqlFile | None:
     """:func:`scan_file` for a file that discovery found, once it is known to be a regular file inside the
     migrations folder ``root``."""
-    why = _unusable(path, root)
+    path = _child(folder, entry.name)
+    why = _unusable(entry, path, root)
     if why is None:
-        return scan_file(path, problems)
+        return scan_file(path, problems, entry.path)
     problems.append(FileProblem(path, 0, why))
     return None
 
 
-def _unusable(path: Path, root: Path) -> str | None:
+def _unusable(entry: os.DirEntry[str], path: Path, root: Path) -> str | None:
     """Why ``path`` cannot be read as a migration, or None. A symlink may point anywhere inside ``root`` (the
     migrations folder, resolved), but not out of it."""
-    link = path.is_symlink()
+    # The directory listing already says what a plain file is: the common case costs no system call here.
+    if entry.is_file(follow_symlinks=False):
+        return None
+    link = entry.is_symlink()
     if link:
         target = Path(os.path.realpath(path))
         if not target.is_relative_to(root):
@@ -142,12 +149,50 @@ def _unusable(path: Path, root: Path) -> str | None:
     return None
 
 
-def scan_file(path: Path, problems: list[FileProblem]) -> SqlFile | None:
+def _child(folder: Path, name: str) -> Path:
+    # pathlib's own fast path for a name known to be a single component (what Path.iterdir uses): a project's
+    # thousands of files would otherwise spend more time parsing paths than reading them.
+    make = getattr(folder, "_make_child_relpath", None)
+    return make(name) if make is not None else folder / name
+
+
+def scan_file(path: Path, problems: list[FileProblem], location: str | None = None) -> SqlFile | None:
     """Checksum, directives and template detection of one file, read once in chunks (large seeds stream).
 
     The checksum is SHA-256 of the text with a UTF-8 BOM stripped and CRLF normalised to LF. Problems are
-    appended to ``problems`` and None is returned for a file that cannot be used.
+    appended to ``problems`` and None is returned for a file that cannot be used. ``location`` is ``path`` as a
+    string, when the caller has it.
     """
+    try:
+        with open(location or path, "rb") as fh:
+            # Small files (the common case) are read whole: reading them into a 1 MiB buffer costs more than
+            # reading them.
+            small = os.fstat(fh.fileno()).st_size < _CHUNK
+            chunk = fh.read() if small else fh.read(_CHUNK)
+            if chunk.startswith(_BOM):
+                chunk = chunk[len(_BOM) :]
+            return _scan_small(path, chunk, problems) if small else _scan_large(path, fh, chunk, problems)
+    except OSError as exc:
+        problems.append(FileProblem(path, 0, f"cannot read file: {exc.strerror or exc}; {_READ_HINT}"))
+        return None
+
+
+def _scan_small(path: Path, data: bytes, problems: list[FileProblem]) -> SqlFile | None:
+    size = len(data)
+    if b"\r" in data:
+        data = data.replace(b"\r\n", b"\n")
+    try:
+        text = data.decode()
+    except UnicodeDecodeError as exc:
+        bad_line = 1 + data[: exc.start].count(b"\n")
+        problems.append(FileProblem(path, bad_line, "not valid UTF-8 (save the file as UTF-8)"))
+        return None
+    templated = _TEMPLATE_MARKER.search(data) is not None
+    return _sql_file(path, text[:8192], hashlib.sha256(data).hexdigest(), templated, size, problems)
+
+
+def _scan_large(path: Path, fh: BinaryIO, chunk: bytes, problems: list[FileProblem]) -> SqlFile | None:
+    """:func:`scan_file` in chunks, for files of a MiB or more."""
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder("utf-8")()
     templated = False
@@ -155,46 +200,50 @@ def scan_file(path: Path, problems: list[FileProblem]) -> SqlFile | None:
     size = 0
     line = 1
     pending_cr = b""
+    tail = b""
+    while chunk:
+        size += len(chunk)
+        data = pending_cr + chunk
+        # A CR at the end of a chunk may be the first half of a CRLF split across two reads.
+        pending_cr = b"\r" if data.endswith(b"\r") else b""
+        data = data[:-1] if pending_cr else data
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n")
+        digest.update(data)
+        try:
+            text = decoder.decode(data)
+        except UnicodeDecodeError as exc:
+            bad_line = line + data[: exc.start].count(b"\n")
+            problems.append(FileProblem(path, bad_line, "not valid UTF-8 (save the file as UTF-8)"))
+            return None
+        if len(head) < 8192:
+            head += text[:8192]
+        window = tail + data
+        templated = templated or _TEMPLATE_MARKER.search(window) is not None
+        tail = data[-1:]
+        line += data.count(b"\n")
+        chunk = fh.read(_CHUNK)
+    digest.update(pending_cr)
     try:
-        with open(path, "rb") as fh:
-            chunk = fh.read(_CHUNK)
-            if chunk.startswith(_BOM):
-                chunk = chunk[len(_BOM) :]
-            tail = b""
-            while chunk:
-                size += len(chunk)
-                data = pending_cr + chunk
-                # A CR at the end of a chunk may be the first half of a CRLF split across two reads.
-                pending_cr = b"\r" if data.endswith(b"\r") else b""
-                data = data[:-1] if pending_cr else data
-                data = data.replace(b"\r\n", b"\n")
-                digest.update(data)
-                try:
-                    text = decoder.decode(data)
-                except UnicodeDecodeError as exc:
-                    bad_line = line + data[: exc.start].count(b"\n")
-                    problems.append(FileProblem(path, bad_line, "not valid UTF-8 (save the file as UTF-8)"))
-                    return None
-                line += data.count(b"\n")
-                if len(head) < 8192:
-                    head += text[:8192]
-                window = tail + data
-                templated = templated or any(marker in window for marker in _TEMPLATE_MARKERS)
-                tail = data[-1:]
-                chunk = fh.read(_CHUNK)
-            digest.update(pending_cr)
-    except OSError as exc:
-        problems.append(FileProblem(path, 0, f"cannot read file: {exc.strerror or exc}; {_READ_HINT}"))
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        problems.append(FileProblem(path, line, "not valid UTF-8: it ends inside a character"))
         return None
+    return _sql_file(path, head, digest.hexdigest(), templated, size, problems)
+
+
+def _sql_file(
+    path: Path, head: str, checksum: str, templated: bool, size: int, problems: list[FileProblem]
+) -> SqlFile | None:
     try:
-        directives = read_directives(head.splitlines(keepends=True), path)
+        directives = read_directives(head.splitlines(keepends=True), path) if "sqlmig" in head.lower() else frozenset()
     except DiscoveryError as exc:
         problems.extend(exc.problems)
         return None
     return SqlFile(
         path=path,
         directives=directives,
-        checksum=digest.hexdigest(),
+        checksum=checksum,
         templated=templated and "no-template" not in directives,
         size=size,
     )
