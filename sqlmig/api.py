@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import config, history, lock, pooler
+from . import config, history
 from .connection import Database, connect, url_of
 from .errors import ConfigError, PendingMigrationsError, PlanError
 from .files import discover_tracks
@@ -87,6 +87,8 @@ def apply(
         prepared = runner.prepare(plan, settings)
         if single_transaction:
             runner.check_single_transaction(prepared)
+        from . import lock, pooler  # loaded only when the lock is needed: the no-op path skips them
+
         pooler.check(conn, url_of(database, settings))
         with lock.hold(conn, table, settings.lock_wait):
             hist = history.read(conn, table)
@@ -144,6 +146,8 @@ def rollback(
         from . import runner  # the parser and Jinja2 load only when there is work: the no-op path stays lean
 
         prepared = runner.prepare(plan, settings)
+        from . import lock, pooler  # loaded only when the lock is needed: the no-op path skips them
+
         pooler.check(conn, url_of(database, settings))
         with lock.hold(conn, table, settings.lock_wait):
             plan = make_down_plan(files, history.read(conn, table).rows, track=track, target=target)
@@ -198,6 +202,8 @@ def accept(
         raise PlanError(f"no {track} migration file named {', '.join(unknown)}", unknown)
     table = TableName.parse(settings.history_table)
     with connect(database, settings) as conn:
+        from . import lock, pooler  # loaded only when the lock is needed: the no-op path skips them
+
         pooler.check(conn, url_of(database, settings))
         with lock.hold(conn, table, settings.lock_wait):
             applied = {r.name: r for r in history.read(conn, table).rows if r.track == track}
@@ -227,6 +233,8 @@ def baseline(
         raise PlanError(f"--to {to}: no {track} migration file has that version")
     table = TableName.parse(settings.history_table)
     with connect(database, settings) as conn:
+        from . import lock, pooler  # loaded only when the lock is needed: the no-op path skips them
+
         pooler.check(conn, url_of(database, settings))
         with lock.hold(conn, table, settings.lock_wait):
             hist = history.read(conn, table)

@@ -17,11 +17,6 @@ from typing import Any
 
 from .errors import ConfigError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 URL_VARIABLES = ("SQLMIG_DATABASE_URL", "DIRECT_URL", "DATABASE_URL")
 DEFAULT_DIRECTORY = "migrations"
 DEFAULT_HISTORY_TABLE = "public.migration_history"
@@ -158,11 +153,18 @@ def _origin(name: str, environ: Mapping[str, str] | None) -> str:
 def read_pyproject(path: Path) -> dict[str, Any]:
     """The ``[tool.sqlmig]`` table of a ``pyproject.toml`` (empty if absent), checked for unknown keys and types."""
     try:
-        with open(path, "rb") as fh:
-            table = tomllib.load(fh).get("tool", {}).get("sqlmig", {})
+        data = path.read_bytes()
     except FileNotFoundError:
         return {}
-    except tomllib.TOMLDecodeError as exc:
+    if b"sqlmig" not in data:
+        return {}  # no [tool.sqlmig] can be there: no need to load the TOML parser
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    try:
+        table = tomllib.loads(data.decode("utf-8")).get("tool", {}).get("sqlmig", {})
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
     unknown = sorted(set(table) - _KEYS)
     if unknown:
