@@ -14,6 +14,7 @@ import io
 import itertools
 import logging
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from typing import Any
@@ -35,6 +36,8 @@ Item = Statement | CopyData
 Query = tuple[sql.Composed | str, tuple[object, ...]]
 
 _TX_CONTROL = {"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT"}
+# How much statement text may be sent ahead of the server's results: libpq buffers what the socket does not take.
+_IN_FLIGHT = 2 * 1024 * 1024
 
 
 def statements_of(migration: Migration) -> list[Item] | None:
@@ -279,14 +282,21 @@ def _run_sequential(
     transactional: bool = True,
     own_transaction: bool = True,
 ) -> None:
+    # Statements of a transactional file go out in pipeline mode: the server runs one while sqlmig splits the
+    # next, so a large seed takes the server's time, not the server's plus the splitter's. A COPY (not possible
+    # in a pipeline) first waits for the statements before it. Autocommit statements run one at a time: in a
+    # pipeline they would share an implicit transaction.
+    in_flight: deque[tuple[Statement, psycopg.Cursor[Any]]] = deque()
     current: Statement | None = None
     begin = transactional and own_transaction
     try:
-        with ExitStack() as stack:
+        with ExitStack() as stack, ExitStack() as pipeline:
             if begin:
                 conn.execute("BEGIN")
             _send(conn, head)
             copy = None
+            piped: psycopg.Pipeline | None = None
+            queued = 0
             for item in items:
                 if isinstance(item, CopyData):
                     if copy is not None:
@@ -297,16 +307,34 @@ def _run_sequential(
                     copy = None
                 current = item
                 if item.copy:
+                    pipeline.close()
+                    piped = None
+                    in_flight.clear()
+                    queued = 0
                     copy = stack.enter_context(conn.cursor().copy(item.text))
+                elif transactional:
+                    if piped is None:
+                        piped = pipeline.enter_context(conn.pipeline())
+                    cursor = conn.cursor()
+                    cursor.execute(item.text, prepare=False)
+                    in_flight.append((item, cursor))
+                    queued += len(item.text)
+                    if queued > _IN_FLIGHT:  # wait for the server, so that memory stays flat
+                        piped.sync()
+                        in_flight.clear()
+                        queued = 0
                 else:
                     conn.execute(item.text, prepare=False)
             stack.close()
+            pipeline.close()
             current = None
             _send(conn, tail)
             if begin:
                 conn.execute("COMMIT")
     except psycopg.Error as exc:
-        raise failure.to_error(conn, exc, migration, current, applied, begin) from exc
+        # In a pipeline an error surfaces later than its statement: it is the first one without a result.
+        failed = next((st for st, cursor in in_flight if cursor.pgresult is None), current)
+        raise failure.to_error(conn, exc, migration, failed, applied, begin) from exc
     except DiscoveryError:
         if begin and not conn.broken:
             conn.rollback()

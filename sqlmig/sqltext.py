@@ -207,7 +207,10 @@ class _Splitter:
             if (junk := _first(text, pos, start)) is not None:  # skipped by the splitter; the server must see it
                 found.append(self.statement(text, junk, pos + len(text[pos:start].rstrip(_SPACE + ";"))))
             index += 1
-            if semi >= 0 and _ATOMIC.search(text, start, semi):  # a body's ';' end statements inside it, not this
+            # BEGIN ATOMIC bodies exist only in CREATE [OR REPLACE] FUNCTION/PROCEDURE: look no further in others
+            # (a seed's INSERT of 100 kB would be searched in vain).
+            creates = _keyword(text, start, semi) in ("CREATE", None)
+            if semi >= 0 and creates and _ATOMIC.search(text, start, semi):  # its ';' end statements inside it
                 depth = _depth(text[start:semi], 0)
                 while depth and index < len(pieces) and pieces[index][1] >= 0:
                     depth = _depth(text[semi + 1 : pieces[index][1]], depth)
@@ -303,6 +306,18 @@ def _split(text: str) -> tuple[list[tuple[int, int]], int]:
             stop += 1
         pieces.append((start, stop if stop < safe and folded[stop] == ";" else -1))
     return pieces, safe
+
+
+_LEADING = re.compile(r"(?:\s+|--[^\n]*|/\*(?:[^*/]|\*(?!/)|/(?!\*))*\*/)*([A-Za-z]*)")
+
+
+def _keyword(text: str, start: int, end: int) -> str | None:
+    """The first word of text[start:end] after blanks and comments, in upper case; None when a nested block
+    comment (which the pattern does not follow) hides it."""
+    match = _LEADING.match(text, start, end if end >= 0 else len(text))
+    if match is None or (not match[1] and text.startswith("/*", match.end())):
+        return None
+    return match[1].upper()
 
 
 def _first(text: str, start: int, end: int) -> int | None:

@@ -561,3 +561,15 @@ def test_backslash_lines_inside_a_long_string_scan_in_linear_time(monkeypatch: p
     assert [type(i).__name__ for i in items] == ["Statement", "Statement", "MetaCommand", "Statement"]
     assert items[2] == MetaCommand("\\c db", 20_004)
     assert calls[0] < 30
+
+
+@pytest.mark.parametrize(
+    "head",
+    ["", "-- note\n", "/* block */ ", "/* outer /* nested */ still */\n", "\n\n  "],
+    ids=["bare", "line comment", "block comment", "nested comment", "blank lines"],
+)
+def test_begin_atomic_body_after_leading_comments(head: str) -> None:
+    body = "CREATE PROCEDURE p() BEGIN ATOMIC INSERT INTO t VALUES (1); INSERT INTO t VALUES (2); END"
+    texts = [s.text for s in split_statements(f"SELECT 1;\n{head}{body};\nCALL p();\n")]
+    assert texts[0] == "SELECT 1" and texts[-1] == "CALL p()" and texts[1].endswith("VALUES (2); END")
+    assert len(texts) == 3
