@@ -45,9 +45,10 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy sqlmig
 
-# The benchmark (sqlmig against psql on the same files) is not written yet; bench/README.md describes it.
-bench:
-	@echo "make bench: no benchmark yet, see bench/README.md" >&2; exit 1
+# sqlmig against the psql floor on the same files, on a throwaway PostgreSQL (bench/README.md). Prints a markdown
+# table and writes bench/results/latest.md. ARGS=--quick for a run under 2 minutes; ARGS="--only apply --reps 3".
+bench: venv
+	$(BIN)/python -m bench $(ARGS)
 
 db-up:
 	docker compose up -d --wait
