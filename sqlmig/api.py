@@ -1,7 +1,8 @@
 """apply / rollback / status / accept: connect -> files -> render -> plan -> lock -> execute -> Report.
 
-The common case, nothing pending, is one history query and no lock. With work pending, every file is rendered
-and split before the lock is taken, so a template or file error changes nothing.
+The common case, nothing pending, is one history query and no lock. With work pending, the lock is taken, the
+history read again, and every file still pending is rendered and split before any SQL runs, so a template or
+file error changes nothing; runs that waited for the lock and find the work done never load the parser or Jinja2.
 """
 
 from __future__ import annotations
@@ -82,18 +83,20 @@ def apply(
         plan = _up_plan(files, history.read(conn, table), track, settings)
         if not plan.steps:
             return Report(track, "up", ())
-        from . import runner  # the parser and Jinja2 load only when there is work: the no-op path stays lean
-
-        prepared = runner.prepare(plan, settings)
-        if single_transaction:
-            runner.check_single_transaction(prepared)
         from . import lock, pooler  # loaded only when the lock is needed: the no-op path skips them
 
         pooler.check(conn, url_of(database, settings))
         with lock.hold(conn, table, settings.lock_wait):
             hist = history.read(conn, table)
-            history.ensure(conn, table, hist.state)
             plan = _up_plan(files, hist, track, settings)
+            if not plan.steps:  # another run applied them while this one waited for the lock
+                return Report(track, "up", ())
+            from . import runner  # the parser and Jinja2 load only when there is work: the no-op path stays lean
+
+            prepared = runner.prepare(plan, settings)
+            if single_transaction:
+                runner.check_single_transaction(prepared)
+            history.ensure(conn, table, hist.state)
             empty = not any(r.track == track for r in hist.rows)
             return runner.run_plan(conn, plan, prepared, settings, single_transaction, empty_history=empty)
 
@@ -143,14 +146,16 @@ def rollback(
         plan = make_down_plan(files, history.read(conn, table).rows, track=track, target=target)
         if not plan.steps:
             return Report(track, "down", ())
-        from . import runner  # the parser and Jinja2 load only when there is work: the no-op path stays lean
-
-        prepared = runner.prepare(plan, settings)
         from . import lock, pooler  # loaded only when the lock is needed: the no-op path skips them
 
         pooler.check(conn, url_of(database, settings))
         with lock.hold(conn, table, settings.lock_wait):
             plan = make_down_plan(files, history.read(conn, table).rows, track=track, target=target)
+            if not plan.steps:
+                return Report(track, "down", ())
+            from . import runner  # the parser and Jinja2 load only when there is work
+
+            prepared = runner.prepare(plan, settings)
             return runner.run_plan(conn, plan, prepared, settings, single_transaction=False)
 
 

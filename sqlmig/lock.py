@@ -1,4 +1,4 @@
-"""The migration lock: a session-level advisory lock on the migration connection, polled until a deadline.
+"""The migration lock: a session-level advisory lock on the migration connection, waited for until a deadline.
 
 The key is the first 8 bytes (big-endian, signed) of SHA-256 over ``sqlmig:<schema>.<table>`` of the history
 table, so two projects with different history tables in one database do not block each other. In ``pg_locks`` it
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,9 +23,8 @@ from .history import TableName
 
 log = logging.getLogger("sqlmig")
 
-# How long a waiting process sleeps between tries: short at first (most runs finish quickly), then longer.
-_FIRST_POLL = 0.02
-_MAX_POLL = 0.5
+# A waiter first reports who holds the lock after this long, then every _REPORT_EVERY seconds.
+_FIRST_REPORT = 1.0
 _REPORT_EVERY = 10.0
 
 HOLDER_QUERY = """
@@ -56,29 +56,46 @@ def describe_holder(conn: psycopg.Connection[tuple[object, ...]], key: int) -> s
 def hold(conn: psycopg.Connection[tuple[object, ...]], table: TableName, wait: float) -> Iterator[None]:
     """Hold the migration lock for the body of the ``with`` block.
 
-    Polls ``pg_try_advisory_lock`` until ``wait`` seconds have passed, logging who holds the lock while it waits,
-    then raises :class:`LockTimeout`. The lock is released on exit; if the connection dies, the server releases
-    it. ``lock_timeout`` does not apply: the wait is polled, never blocked.
+    Tries ``pg_try_advisory_lock`` once; if another session holds the lock, waits in ``pg_advisory_lock`` (so
+    the server hands the lock over the moment it is released, with no polling delay), logging who holds it
+    after a second and every ten seconds, until ``wait`` seconds have passed; then raises :class:`LockTimeout`.
+    The lock is released on exit; if the connection dies, the server releases it.
     """
     key = lock_key(table)
-    started = time.monotonic()
-    delay = _FIRST_POLL
-    next_report = started + 1.0
     cur = conn.cursor(row_factory=tuple_row)  # the caller's connection may have another row factory
-    while not cur.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:  # type: ignore[index]
-        now = time.monotonic()
-        if now - started >= wait:
-            raise LockTimeout(now - started, describe_holder(conn, key))
-        if now >= next_report:
-            holder = describe_holder(conn, key) or "a session that just released it"
-            log.info("waiting for the migration lock (key %d) held by %s", key, holder)
-            next_report = now + _REPORT_EVERY
-        time.sleep(min(delay, max(0.0, started + wait - now)))
-        delay = min(delay * 2, _MAX_POLL)
+    if not cur.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:  # type: ignore[index]
+        _wait(conn, key, wait)
     try:
         yield
     finally:
         _release(conn, key)
+
+
+def _wait(conn: psycopg.Connection[tuple[object, ...]], key: int, wait: float) -> None:
+    """Block in ``pg_advisory_lock`` in slices bounded by ``lock_timeout``, reporting the holder between slices.
+
+    The advisory lock is session-level even when taken inside a transaction, so the transaction here only scopes
+    ``SET LOCAL lock_timeout``: the session's own setting is left as it was.
+    """
+    started = time.monotonic()
+    report_at = started + _FIRST_REPORT
+    while True:
+        now = time.monotonic()
+        left = started + wait - now
+        if left <= 0:
+            raise LockTimeout(now - started, describe_holder(conn, key))
+        if now >= report_at:
+            holder = describe_holder(conn, key) or "a session that just released it"
+            log.info("waiting for the migration lock (key %d) held by %s", key, holder)
+            report_at = now + _REPORT_EVERY
+        slice_ms = max(1, math.ceil(min(left, report_at - now) * 1000))  # 0 would mean no timeout at all
+        try:
+            with conn.transaction():
+                conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{slice_ms}ms",))
+                conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+            return
+        except psycopg.errors.LockNotAvailable:
+            continue
 
 
 def _release(conn: psycopg.Connection[tuple[object, ...]], key: int) -> None:
