@@ -14,9 +14,7 @@ import io
 import itertools
 import logging
 import time
-from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import ExitStack
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
@@ -29,6 +27,7 @@ from .history import TableName
 from .model import Applied, Migration, Result
 from .render import source_position
 from .sqltext import CopyData, Statement, iter_statements
+from .stream import items_of, meta_advice, run_sequential, send
 
 log = logging.getLogger("sqlmig")
 Conn = psycopg.Connection[Any]
@@ -36,8 +35,6 @@ Item = Statement | CopyData
 Query = tuple[sql.Composed | str, tuple[object, ...]]
 
 _TX_CONTROL = {"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT"}
-# How much statement text may be sent ahead of the server's results: libpq buffers what the socket does not take.
-_IN_FLIGHT = 2 * 1024 * 1024
 
 
 def statements_of(migration: Migration) -> list[Item] | None:
@@ -54,7 +51,7 @@ def statements_of(migration: Migration) -> list[Item] | None:
             items.append(found)
         else:  # a psql meta-command: the server cannot run it, and dropping it silently could change the meaning
             line, _ = source_position(migration.source, migration.sql, found.line, 1)
-            metas.append(FileProblem(migration.source.path, line, _meta_advice(found.command)))
+            metas.append(FileProblem(migration.source.path, line, meta_advice(found.command)))
     if metas:
         raise DiscoveryError(metas)
     if not migration.source.templated and not any(isinstance(item, Statement) for item in items):
@@ -83,25 +80,6 @@ def statements_of(migration: Migration) -> list[Item] | None:
                     ]
                 )
     return items
-
-
-def _meta_advice(command: str) -> str:
-    """Why a psql meta-command cannot stay in a migration file, and what to do instead."""
-    # Compared as written: psql's command names are case-sensitive (\\C sets a table title, \\c connects).
-    if command in ("\\restrict", "\\unrestrict"):
-        todo = "remove both lines pg_dump wrote, the \\restrict at the top and the \\unrestrict at the end"
-    elif command in ("\\c", "\\connect"):
-        todo = (
-            "remove the line; to migrate another database, give it its own migrations folder and URL "
-            "(--dir, --database-url)"
-        )
-    elif command in ("\\i", "\\ir", "\\include", "\\include_relative"):
-        todo = "put the SQL of the included file in its place"
-    elif command in ("\\set", "\\unset"):
-        todo = "remove the line and use a template variable instead: {{ name }} in the file, --var name=VALUE"
-    else:
-        todo = "remove the line"
-    return f"{command} is a psql meta-command, but sqlmig sends SQL to the server itself, not through psql: {todo}"
 
 
 def _is_tx_control(text: str) -> bool:
@@ -136,18 +114,18 @@ def run_step(
     started = time.perf_counter()
     limits = limits.for_file(migration.source)
     if not migration.source.transactional and migration.direction == "up":
-        notx.run_up(conn, migration, lambda: _items(migration, items), table, limits, resume, invalid_index, applied)
+        notx.run_up(conn, migration, lambda: items_of(migration, items), table, limits, resume, invalid_index, applied)
     elif not migration.source.transactional:
-        _send(conn, [limits.setup(local=False)])
+        send(conn, [limits.setup(local=False)])
         try:
-            _run_sequential(conn, migration, _items(migration, items), applied, [], transactional=False)
+            run_sequential(conn, migration, items_of(migration, items), applied, [], transactional=False)
         except MigrationError:
             if not conn.closed and not conn.broken:
-                _send(conn, _reset(limits))  # the limits were set for the session
+                send(conn, _reset(limits))  # the limits were set for the session
             raise
         duration = round((time.perf_counter() - started) * 1000)
         with conn.transaction():
-            _send(conn, _history_tail(migration, table, limits, duration))
+            send(conn, _history_tail(migration, table, limits, duration))
     else:
         for attempt in itertools.count():
             try:
@@ -186,8 +164,8 @@ def _run_transactional(
         _run_script(conn, migration, items, limits, tail, own_transaction, applied)
     else:
         head: list[Query] = [limits.setup(local=True)]
-        _run_sequential(
-            conn, migration, _items(migration, items), applied, tail, head=head, own_transaction=own_transaction
+        run_sequential(
+            conn, migration, items_of(migration, items), applied, tail, head=head, own_transaction=own_transaction
         )
 
 
@@ -205,23 +183,6 @@ def _reset(limits: Limits) -> list[Query]:
     # Each migration starts from the connection's own settings, as if it ran in its own psql session: a pg_dump
     # file's `set_config('search_path', '', false)` must not leak into the migrations after it.
     return [(q, ()) for q in limits.teardown()]
-
-
-def _send(conn: Conn, queries: list[Query]) -> None:
-    for query, params in queries:
-        conn.execute(query, params or None)
-
-
-def _items(migration: Migration, items: list[Item] | None) -> Iterator[Item]:
-    if items is not None:
-        yield from items
-        return
-    with open(migration.source.path, encoding="utf-8-sig", newline=None) as fh:
-        for item in iter_statements(fh):
-            if isinstance(item, (Statement, CopyData)):
-                yield item
-            else:  # found only now in a streamed file: the run rolls back what this migration did so far
-                raise DiscoveryError([FileProblem(migration.source.path, item.line, _meta_advice(item.command))])
 
 
 def _run_script(
@@ -269,73 +230,3 @@ def _inline(conn: Conn, query: sql.Composed | str, params: tuple[object, ...]) -
     if not params:
         return query if isinstance(query, str) else query.as_string(conn)
     return psycopg.ClientCursor(conn).mogrify(query, params)
-
-
-def _run_sequential(
-    conn: Conn,
-    migration: Migration,
-    items: Iterable[Item],
-    applied: Sequence[str],
-    tail: list[Query],
-    *,
-    head: list[Query] = [],  # noqa: B006 - never mutated
-    transactional: bool = True,
-    own_transaction: bool = True,
-) -> None:
-    # Statements of a transactional file go out in pipeline mode: the server runs one while sqlmig splits the
-    # next, so a large seed takes the server's time, not the server's plus the splitter's. A COPY (not possible
-    # in a pipeline) first waits for the statements before it. Autocommit statements run one at a time: in a
-    # pipeline they would share an implicit transaction.
-    in_flight: deque[tuple[Statement, psycopg.Cursor[Any]]] = deque()
-    current: Statement | None = None
-    begin = transactional and own_transaction
-    try:
-        with ExitStack() as stack, ExitStack() as pipeline:
-            if begin:
-                conn.execute("BEGIN")
-            _send(conn, head)
-            copy = None
-            piped: psycopg.Pipeline | None = None
-            queued = 0
-            for item in items:
-                if isinstance(item, CopyData):
-                    if copy is not None:
-                        copy.write(item.data)
-                    continue
-                if copy is not None:
-                    stack.close()
-                    copy = None
-                current = item
-                if item.copy:
-                    pipeline.close()
-                    piped = None
-                    in_flight.clear()
-                    queued = 0
-                    copy = stack.enter_context(conn.cursor().copy(item.text))
-                elif transactional:
-                    if piped is None:
-                        piped = pipeline.enter_context(conn.pipeline())
-                    cursor = conn.cursor()
-                    cursor.execute(item.text, prepare=False)
-                    in_flight.append((item, cursor))
-                    queued += len(item.text)
-                    if queued > _IN_FLIGHT:  # wait for the server, so that memory stays flat
-                        piped.sync()
-                        in_flight.clear()
-                        queued = 0
-                else:
-                    conn.execute(item.text, prepare=False)
-            stack.close()
-            pipeline.close()
-            current = None
-            _send(conn, tail)
-            if begin:
-                conn.execute("COMMIT")
-    except psycopg.Error as exc:
-        # In a pipeline an error surfaces later than its statement: it is the first one without a result.
-        failed = next((st for st, cursor in in_flight if cursor.pgresult is None), current)
-        raise failure.to_error(conn, exc, migration, failed, applied, begin) from exc
-    except DiscoveryError:
-        if begin and not conn.broken:
-            conn.rollback()
-        raise

@@ -32,6 +32,7 @@ from .history import TableName
 from .model import Applied, Migration
 from .render import source_position
 from .sqltext import CopyData, Statement
+from .stream import copy_payload
 
 log = logging.getLogger("sqlmig")
 Conn = psycopg.Connection[Any]
@@ -188,7 +189,7 @@ def run_up(
             for item in items():
                 if isinstance(item, CopyData):
                     if copy is not None:
-                        copy.write(item.data)
+                        copy.write(copy_payload(conn, item))
                     continue
                 if copy is not None:
                     stack.close()

@@ -17,8 +17,10 @@ from typing import TypeVar
 from pglast import ast, parse_sql
 from pglast.parser import ParseError, scan, split
 
+from .copydata import CopyData as CopyData  # re-exported: part of what iter_statements yields
+from .copydata import RawSource, copy_data
+
 _BATCH = 64 * 1024  # characters; one scanner call per batch, not per line
-_COPY_CHUNK = 1024 * 1024
 _SPACE = " \t\n\r\f\v"  # the scanner's whitespace; str.strip() also strips characters the scanner reads as tokens
 _COMMENTS = frozenset({"SQL_COMMENT", "C_COMMENT"})
 _SKIPPED = _COMMENTS | {"ASCII_59"}  # ';'
@@ -43,14 +45,6 @@ class Statement:
     line: int
     column: int
     copy: bool = False
-
-
-@dataclass(frozen=True)
-class CopyData:
-    """A chunk of COPY data: whole lines, at most about 1 MiB (a longer line is a chunk of its own), without the
-    terminating ``\\.`` line."""
-
-    data: str
 
 
 @dataclass(frozen=True)
@@ -98,17 +92,7 @@ def iter_statements(lines: Iterable[str]) -> Iterator[Item]:
         if found and isinstance(found[-1], Statement) and found[-1].copy:
             rest, more, number = splitter.take_rest()
             ahead.extend(reversed(io.StringIO(more).readlines()))
-            chunk: list[str] = []
-            size = 0
-            while (data := read()) is not None and data.rstrip("\r\n") != "\\.":
-                number += 1
-                if chunk and size + len(data) > _COPY_CHUNK:
-                    yield CopyData("".join(chunk))
-                    chunk, size = [], 0
-                chunk.append(data)
-                size += len(data)
-            if chunk:
-                yield CopyData("".join(chunk))
+            number = yield from copy_data(read, ahead, lines if isinstance(lines, RawSource) else None, number)
             splitter.resume(rest, number + 1)
         elif line is None:
             return

@@ -1,0 +1,81 @@
+"""COPY ... FROM stdin data in a script: read up to its ``\\.`` line in chunks, line by line or, from a file that
+can give its raw bytes, in blocks. Pure: no database; reads only the source it is given.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+CHUNK = 1024 * 1024
+# The line that ends COPY data; searched for after a newline (a pattern starting with a literal is found fast).
+COPY_END = re.compile(rb"\n\\\.\r?\n")
+COPY_END_FIRST = re.compile(rb"\\\.\r?\n")
+
+
+@dataclass(frozen=True)
+class CopyData:
+    """A chunk of COPY data: whole lines, at most about 1 MiB (a longer line is a chunk of its own), without the
+    terminating ``\\.`` line; bytes as they are in the file when read from a file's raw blocks."""
+
+    data: str | bytes
+
+
+@runtime_checkable
+class RawSource(Protocol):
+    """Lines of a file that can also give the bytes that follow as they are: COPY data is then read in blocks."""
+
+    def read_raw(self, size: int) -> bytes:
+        """Up to ``size`` bytes."""
+
+    def readline_raw(self) -> bytes:
+        """The rest of the current line, with its newline."""
+
+
+def copy_data(
+    read: Callable[[], str | None], ahead: list[str], raw: RawSource | None, number: int
+) -> Generator[CopyData, None, int]:
+    """COPY data up to its ``\\.`` line, in chunks; returns the number of the data's last line. The lines the
+    splitter read ahead go line by line; from a :class:`RawSource`, the rest goes as bytes in blocks, with no
+    Python work per line: a 200 MB seed would otherwise spend more time here than the server spends loading it.
+    Text after the ``\\.`` line goes back to ``ahead``."""
+    chunk: list[str] = []
+    size = 0
+    while ahead or raw is None:
+        data = read()
+        if data is None or data.rstrip("\r\n") == "\\.":
+            if chunk:
+                yield CopyData("".join(chunk))
+            return number
+        number += 1
+        if chunk and size + len(data) > CHUNK:
+            yield CopyData("".join(chunk))
+            chunk, size = [], 0
+        chunk.append(data)
+        size += len(data)
+    if chunk:
+        yield CopyData("".join(chunk))
+    tail = b""  # an incomplete last line, carried into the next block
+    while got := raw.read_raw(CHUNK):
+        text = tail + got
+        cut = text.rfind(b"\n") + 1
+        complete, tail = text[:cut], text[cut:]
+        found = COPY_END_FIRST.match(complete) or COPY_END.search(complete)
+        if found:
+            end = 0 if found.re is COPY_END_FIRST else found.start() + 1
+            if end:
+                yield CopyData(complete[:end])
+            after = (complete[found.end() :] + tail + (raw.readline_raw() if tail else b"")).decode()
+            after = after.replace("\r\n", "\n")  # as the lines the splitter reads
+            ahead.extend(reversed(io.StringIO(after).readlines()))
+            return number + complete.count(b"\n", 0, end)
+        if complete:
+            yield CopyData(complete)
+            number += complete.count(b"\n")
+    if tail.rstrip(b"\r") not in (b"", b"\\."):  # data running to the end of the file, without a final newline
+        yield CopyData(tail)
+        number += 1
+    return number

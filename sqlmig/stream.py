@@ -1,0 +1,177 @@
+"""Statement by statement: files too large to hold in memory, COPY data, and ``no-transaction`` files.
+
+A streamed file is read as it runs. Its statements are decoded line by line for the splitter; COPY data goes from
+the file to the server in blocks of bytes, as psql sends it, with no Python work per line.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import ExitStack
+from typing import Any, BinaryIO
+
+import psycopg
+from psycopg import sql
+
+from . import failure
+from .errors import DiscoveryError, FileProblem
+from .model import Migration
+from .sqltext import CopyData, Statement, iter_statements
+
+Conn = psycopg.Connection[Any]
+Item = Statement | CopyData
+Query = tuple[sql.Composed | str, tuple[object, ...]]
+
+# How much statement text may be sent ahead of the server's results: libpq buffers what the socket does not take.
+_IN_FLIGHT = 2 * 1024 * 1024
+
+
+class RawLines:
+    """A UTF-8 file opened in binary mode, as :func:`~sqlmig.sqltext.iter_statements` reads it: iterating gives
+    its lines decoded, without a BOM and with CRLF as LF (as ``open(..., encoding="utf-8-sig", newline=None)``
+    would), and ``read_raw(size)`` and ``readline_raw()`` give the raw bytes that follow, for COPY data."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self._fh = fh
+        self._first = True
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        line = self._fh.readline()
+        if not line:
+            raise StopIteration
+        if self._first:
+            self._first = False
+            line = line.removeprefix(b"\xef\xbb\xbf")
+        text = line.decode()
+        return text[:-2] + "\n" if text.endswith("\r\n") else text
+
+    def read_raw(self, size: int) -> bytes:
+        """Up to ``size`` bytes as they are in the file."""
+        return self._fh.read(size)
+
+    def readline_raw(self) -> bytes:
+        """The rest of the current line as it is in the file."""
+        return self._fh.readline()
+
+
+def copy_payload(conn: Conn, item: CopyData) -> str | bytes:
+    """What to write for ``item``: the file's UTF-8 bytes as they are to a UTF-8 session, else text that psycopg
+    encodes in the session's encoding."""
+    data = item.data
+    return data if isinstance(data, str) or conn.info.encoding == "utf-8" else data.decode()
+
+
+def send(conn: Conn, queries: list[Query]) -> None:
+    """Run ``queries`` one by one."""
+    for query, params in queries:
+        conn.execute(query, params or None)
+
+
+def items_of(migration: Migration, items: list[Item] | None) -> Iterator[Item]:
+    """``items``, or when None the statements and COPY data of the file, read as it runs. Raises
+    :class:`DiscoveryError` at a psql meta-command (the caller rolls back what ran)."""
+    if items is not None:
+        yield from items
+        return
+    with open(migration.source.path, "rb") as fh:
+        for item in iter_statements(RawLines(fh)):
+            if isinstance(item, (Statement, CopyData)):
+                yield item
+            else:  # found only now in a streamed file: the run rolls back what this migration did so far
+                raise DiscoveryError([FileProblem(migration.source.path, item.line, meta_advice(item.command))])
+
+
+def run_sequential(
+    conn: Conn,
+    migration: Migration,
+    items: Iterable[Item],
+    applied: Sequence[str],
+    tail: list[Query],
+    *,
+    head: list[Query] = [],  # noqa: B006 - never mutated
+    transactional: bool = True,
+    own_transaction: bool = True,
+) -> None:
+    """Run ``items`` one by one, in one transaction (``BEGIN`` unless the caller holds one) or, with
+    ``transactional=False``, each on its own; ``head`` goes first and ``tail`` last. Writes. Raises
+    :class:`MigrationError` naming the failing statement."""
+    # Statements of a transactional file go out in pipeline mode: the server runs one while sqlmig splits the
+    # next, so a large seed takes the server's time, not the server's plus the splitter's. A COPY (not possible
+    # in a pipeline) first waits for the statements before it. Autocommit statements run one at a time: in a
+    # pipeline they would share an implicit transaction.
+    in_flight: deque[tuple[Statement, psycopg.Cursor[Any]]] = deque()
+    current: Statement | None = None
+    begin = transactional and own_transaction
+    try:
+        with ExitStack() as stack, ExitStack() as pipeline:
+            if begin:
+                conn.execute("BEGIN")
+            send(conn, head)
+            copy = None
+            piped: psycopg.Pipeline | None = None
+            queued = 0
+            for item in items:
+                if isinstance(item, CopyData):
+                    if copy is not None:
+                        copy.write(copy_payload(conn, item))
+                    continue
+                if copy is not None:
+                    stack.close()
+                    copy = None
+                current = item
+                if item.copy:
+                    pipeline.close()
+                    piped = None
+                    in_flight.clear()
+                    queued = 0
+                    copy = stack.enter_context(conn.cursor().copy(item.text))
+                elif transactional:
+                    if piped is None:
+                        piped = pipeline.enter_context(conn.pipeline())
+                    cursor = conn.cursor()
+                    cursor.execute(item.text, prepare=False)
+                    in_flight.append((item, cursor))
+                    queued += len(item.text)
+                    if queued > _IN_FLIGHT:  # wait for the server, so that memory stays flat
+                        piped.sync()
+                        in_flight.clear()
+                        queued = 0
+                else:
+                    conn.execute(item.text, prepare=False)
+            stack.close()
+            pipeline.close()
+            current = None
+            send(conn, tail)
+            if begin:
+                conn.execute("COMMIT")
+    except psycopg.Error as exc:
+        # In a pipeline an error surfaces later than its statement: it is the first one without a result.
+        failed = next((st for st, cursor in in_flight if cursor.pgresult is None), current)
+        raise failure.to_error(conn, exc, migration, failed, applied, begin) from exc
+    except DiscoveryError:
+        if begin and not conn.broken:
+            conn.rollback()
+        raise
+
+
+def meta_advice(command: str) -> str:
+    """Why a psql meta-command cannot stay in a migration file, and what to do instead."""
+    # Compared as written: psql's command names are case-sensitive (\\C sets a table title, \\c connects).
+    if command in ("\\restrict", "\\unrestrict"):
+        todo = "remove both lines pg_dump wrote, the \\restrict at the top and the \\unrestrict at the end"
+    elif command in ("\\c", "\\connect"):
+        todo = (
+            "remove the line; to migrate another database, give it its own migrations folder and URL "
+            "(--dir, --database-url)"
+        )
+    elif command in ("\\i", "\\ir", "\\include", "\\include_relative"):
+        todo = "put the SQL of the included file in its place"
+    elif command in ("\\set", "\\unset"):
+        todo = "remove the line and use a template variable instead: {{ name }} in the file, --var name=VALUE"
+    else:
+        todo = "remove the line"
+    return f"{command} is a psql meta-command, but sqlmig sends SQL to the server itself, not through psql: {todo}"
