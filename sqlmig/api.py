@@ -14,11 +14,11 @@ from typing import Any
 
 from . import config, history
 from .connection import Database, connect, url_of
-from .errors import ConfigError, PendingMigrationsError, PlanError
+from .errors import ConfigError, LintError, PlanError
 from .files import discover_tracks
-from .history import History, TableName
-from .model import TRACKS, MigrationFile, Plan, Report, StatusReport, Track
-from .plan import DownTarget, make_down_plan, make_plan, make_status
+from .history import TableName
+from .model import TRACKS, Plan, Report, StatusReport, Track
+from .plan import DownTarget, make_down_plan, make_status, up_plan
 
 log = logging.getLogger("sqlmig")
 
@@ -40,6 +40,7 @@ def apply(
     role: str | None = None,
     invalid_index: str | None = None,
     wait: float | None = None,
+    lint: bool | None = None,
 ) -> Report:
     """Apply every pending migration of ``track`` (``"migrate"`` or ``"seed"``), oldest first. Writes.
 
@@ -54,7 +55,8 @@ def apply(
     and tried again ``lock_retries`` times (default 3). A ``no-transaction`` file that stopped part-way continues
     at the statement it stopped at; an INVALID index left by its failed ``CREATE INDEX CONCURRENTLY`` is dropped
     first (``invalid_index="drop"``) or reported (``"refuse"``). ``wait`` is how many seconds to keep trying to
-    reach a server that is not up yet (default 0).
+    reach a server that is not up yet (default 0). With ``lint`` (default: ``lint`` in ``[tool.sqlmig]``), the
+    pending files are linted first and any error-level finding stops the run before the lock is taken.
 
     Raises :class:`~sqlmig.DiscoveryError`, :class:`~sqlmig.RenderError` or :class:`~sqlmig.PlanError` before
     anything runs, :class:`~sqlmig.LockTimeout` if another run holds the lock too long, and
@@ -75,20 +77,23 @@ def apply(
         role=role,
         invalid_index=invalid_index,
         wait=wait,
+        lint=lint,
     )
     tracks: tuple[Track, ...] = ("migrate",) if _checked(track) == "migrate" else ("migrate", "seed")
     files = discover_tracks(settings.directory, tracks)
     table = TableName.parse(settings.history_table)
     with connect(database, settings) as conn:
-        plan = _up_plan(files, history.read(conn, table), track, settings)
+        plan = up_plan(files, history.read(conn, table).rows, track, settings.allow_out_of_order)
         if not plan.steps:
             return Report(track, "up", ())
+        if settings.lint:
+            _lint(plan, settings)
         from . import lock, pooler  # loaded only when the lock is needed: the no-op path skips them
 
         pooler.check(conn, url_of(database, settings))
         with lock.hold(conn, table, settings.lock_wait):
             hist = history.read(conn, table)
-            plan = _up_plan(files, hist, track, settings)
+            plan = up_plan(files, hist.rows, track, settings.allow_out_of_order)
             if not plan.steps:  # another run applied them while this one waited for the lock
                 return Report(track, "up", ())
             from . import runner  # the parser and Jinja2 load only when there is work: the no-op path stays lean
@@ -260,16 +265,11 @@ def _checked(track: str) -> Track:
     return track
 
 
-def _up_plan(
-    files: Mapping[Track, list[MigrationFile]], hist: History, track: Track, settings: config.Settings
-) -> Plan:
-    if track == "seed":
-        behind = make_plan(files["migrate"], hist.rows, track="migrate", allow_out_of_order=True)
-        if behind.steps:
-            names = [s.file.name for s in behind.steps]
-            raise PendingMigrationsError(
-                f"{len(names)} migration(s) are pending; seeds run only on an up-to-date schema. "
-                "Run 'sqlmig migrate up' first.",
-                names,
-            )
-    return make_plan(files[track], hist.rows, track=track, allow_out_of_order=settings.allow_out_of_order)
+def _lint(plan: Plan, settings: config.Settings) -> None:
+    from .lint import lint_files
+    from .render import TemplateContext
+
+    context = TemplateContext(schema=settings.schema, vars=settings.vars, env=settings.env)
+    report = lint_files([step.file for step in plan.steps], context)
+    if report.errors:
+        raise LintError(report.errors)

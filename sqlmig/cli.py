@@ -7,132 +7,32 @@ Exit codes: 0 success (nothing to do included), 1 a migration's SQL failed, 2 us
 
 from __future__ import annotations
 
-import functools
-import logging
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from . import __version__, config, output
-from .errors import SqlmigError
-from .model import Report, StatusReport, Track
-
-F = TypeVar("F", bound=Callable[..., Any])
-EXIT_PENDING = 3
-_COMMON = ("database_url", "dir", "schema", "var", "history_table", "wait")
-_LIMITS = ("lock_timeout", "statement_timeout", "lock_retries", "role")
-
-
-def common_options(f: F) -> F:
-    """The options every command accepts, before or after the command name (``sqlmig --dir x migrate up``)."""
-    f = click.option(
-        "--wait", type=float, metavar="SECONDS", help="Keep trying to reach a server that is not up yet [0]."
-    )(f)
-    f = click.option("--history-table", help="History table, schema.table [public.migration_history].")(f)
-    f = click.option("--var", multiple=True, metavar="NAME=VALUE", help="Template variable (repeatable).")(f)
-    f = click.option("--schema", help="Value of {{ schema }} in templates.")(f)
-    f = click.option("--dir", type=click.Path(path_type=Path), help="Folder holding migrate/ and seed/ [migrations].")(
-        f
-    )
-    f = click.option(
-        "--database-url", metavar="URL", help="PostgreSQL URL [SQLMIG_DATABASE_URL, DIRECT_URL, DATABASE_URL]."
-    )(f)
-    return f
-
-
-def limit_options(f: F) -> F:
-    """The options of commands that run migrations: timeouts, retries and the role."""
-    f = click.option("--role", help="SET ROLE to this role for the migrations, so that it owns what they create.")(f)
-    f = click.option(
-        "--lock-retries", type=click.IntRange(min=0), help="Tries after a lock timeout, with backoff [3]."
-    )(f)
-    f = click.option("--statement-timeout", metavar="DURATION", help="statement_timeout per migration [1h].")(f)
-    f = click.option("--lock-timeout", metavar="DURATION", help="lock_timeout per migration, e.g. 5s, 500ms [5s].")(f)
-    return f
-
-
-def _limits(opts: dict[str, Any]) -> dict[str, Any]:
-    """Take the options of :func:`limit_options` out of ``opts``."""
-    return {k: opts.pop(k) for k in _LIMITS}
-
-
-def _settings(ctx: click.Context, opts: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(ctx.find_root().params)
-    merged.update({k: v for k, v in opts.items() if k in _COMMON and v not in (None, ())})
-    return merged
-
-
-def handle_errors(f: F) -> F:
-    """Turn sqlmig's errors into a message on stderr (passwords redacted) and the error's exit code."""
-
-    @functools.wraps(f)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return f(*args, **kwargs)
-        except SqlmigError as exc:
-            click.echo(f"error: {config.redact(str(exc))}", err=True)
-            sys.exit(exc.exit_code)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _database(opts: dict[str, Any], quiet: bool = False) -> str | None:
-    """The URL to pass on: the flag's; None when the environment, .env or config has one (the API resolves it and
-    knows where it came from); else the embedded server's (started if needed), announced on the first line."""
-    if opts["database_url"]:
-        return str(opts["database_url"])
-    if config.load().database_url:
-        return None
-    from . import devdb
-
-    server, started = devdb.start()
-    what = "started" if started else "running"
-    click.echo(
-        f"Using the embedded PostgreSQL {server.version} in {server.data_dir.parent} ({what}; no DATABASE_URL set; "
-        "'sqlmig dev stop' stops it)",
-        err=quiet,
-    )
-    return server.url
-
-
-def _api_kwargs(opts: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "directory": opts["dir"],
-        "history_table": opts["history_table"],
-        "wait": opts["wait"],
-    }
-
-
-def _templating(opts: dict[str, Any]) -> dict[str, Any]:
-    return {"schema": opts["schema"], "vars": config.parse_vars(opts["var"]) or None}
-
-
-def _log_steps(to_stderr: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr if to_stderr else sys.stdout)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    logger = logging.getLogger("sqlmig")
-    logger.handlers[:] = [handler]
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-
-
-def _print_report(report: Report, as_json: bool) -> None:
-    click.echo(output.report_json(report) if as_json else output.report_text(report))
-
-
-def _print_status(report: StatusReport, as_json: bool) -> None:
-    click.echo(output.status_json(report) if as_json else output.status_text(report))
-
-
-EXIT_CODES = (
-    "\b\nExit codes: 0 success (nothing to do included), 1 a migration's SQL failed, 2 usage error,\n"
-    "3 status --exit-code found pending migrations, 4 invalid files, templates or plan (drift, missing\n"
-    "file, out of order), 5 configuration or connection error, 6 the migration lock was not free in time."
+from .cliopts import (
+    EXIT_CODES,
+    EXIT_PENDING,
+    api_kwargs,
+    common_options,
+    database,
+    emit,
+    handle_errors,
+    limit_options,
+    limits,
+    log_steps,
+    print_preview,
+    print_report,
+    settings,
+    templating,
 )
+from .clitools import lint, render, verify
+from .model import Track
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES)
@@ -140,6 +40,11 @@ EXIT_CODES = (
 @common_options
 def main(**_: Any) -> None:
     """Raw-SQL PostgreSQL migrations: timestamped up/down files in migrations/migrate and migrations/seed."""
+
+
+DRY_RUN = click.option(
+    "--dry-run", is_flag=True, help="Print what would run, in order, rendered; take no lock and change nothing."
+)
 
 
 def _track_group(track: Track) -> click.Group:
@@ -165,6 +70,8 @@ def _track_group(track: Track) -> click.Group:
         default=None,
         help="Apply pending files older than the newest applied one.",
     )
+    @click.option("--lint/--no-lint", "lint", default=None, help="Refuse files with lint errors [lint in config].")
+    @DRY_RUN
     @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
     @click.pass_context
     @handle_errors
@@ -175,15 +82,25 @@ def _track_group(track: Track) -> click.Group:
         invalid_index: str | None,
         lock_wait: float | None,
         allow_out_of_order: bool | None,
+        lint: bool | None,
+        dry_run: bool,
         as_json: bool,
         **opts: Any,
     ) -> None:
         from . import api
 
-        limits = _limits(opts)
-        opts = _settings(ctx, opts)
-        url = _database(opts, quiet=as_json)
-        _log_steps(to_stderr=as_json)
+        limit_values = limits(opts)
+        opts = settings(ctx, opts)
+        url = database(opts, quiet=as_json)
+        if dry_run:
+            from . import preview
+
+            steps = preview.dry_run(
+                url, track=track, allow_out_of_order=allow_out_of_order, **api_kwargs(opts), **templating(opts)
+            )
+            print_preview(steps, track, "up", as_json)
+            return
+        log_steps(to_stderr=as_json)
         report = api.apply(
             url,
             track=track,
@@ -191,11 +108,12 @@ def _track_group(track: Track) -> click.Group:
             invalid_index=invalid_index,
             lock_wait=lock_wait,
             allow_out_of_order=allow_out_of_order,
-            **limits,
-            **_api_kwargs(opts),
-            **_templating(opts),
+            lint=lint,
+            **limit_values,
+            **api_kwargs(opts),
+            **templating(opts),
         )
-        _print_report(report, as_json)
+        print_report(report, as_json)
 
     @group.command(help=f"Roll back applied {track} files, newest first: one by default.")
     @common_options
@@ -205,6 +123,7 @@ def _track_group(track: Track) -> click.Group:
     @click.option("--all", "all_", is_flag=True, help="Roll back everything.")
     @click.option("--yes", is_flag=True, help="Do not ask for confirmation of --all on a terminal.")
     @click.option("--lock-wait", type=float, metavar="SECONDS", help="How long to wait for the migration lock [300].")
+    @DRY_RUN
     @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
     @click.pass_context
     @handle_errors
@@ -216,6 +135,7 @@ def _track_group(track: Track) -> click.Group:
         all_: bool,
         yes: bool,
         lock_wait: float | None,
+        dry_run: bool,
         as_json: bool,
         **opts: Any,
     ) -> None:
@@ -223,12 +143,27 @@ def _track_group(track: Track) -> click.Group:
 
         if sum(x is not None and x is not False for x in (steps, to, all_ or None)) > 1:
             raise click.UsageError("use only one of --steps, --to and --all")
-        limits = _limits(opts)
-        opts = _settings(ctx, opts)
-        url = _database(opts, quiet=as_json)
+        limit_values = limits(opts)
+        opts = settings(ctx, opts)
+        url = database(opts, quiet=as_json)
+        if dry_run:
+            from . import preview
+
+            previewed = preview.dry_run(
+                url,
+                track=track,
+                direction="down",
+                steps=steps or 1,
+                to=to,
+                all=all_,
+                **api_kwargs(opts),
+                **templating(opts),
+            )
+            print_preview(previewed, track, "down", as_json)
+            return
         if all_ and not yes and sys.stdin.isatty():
             click.confirm(f"Roll back ALL applied {track} files?", abort=True)
-        _log_steps(to_stderr=as_json)
+        log_steps(to_stderr=as_json)
         report = api.rollback(
             url,
             track=track,
@@ -236,11 +171,11 @@ def _track_group(track: Track) -> click.Group:
             to=to,
             all=all_,
             lock_wait=lock_wait,
-            **limits,
-            **_api_kwargs(opts),
-            **_templating(opts),
+            **limit_values,
+            **api_kwargs(opts),
+            **templating(opts),
         )
-        _print_report(report, as_json)
+        print_report(report, as_json)
 
     @group.command(name="status", help=f"Show the state of every {track} file.")
     @common_options
@@ -258,8 +193,8 @@ def _track_group(track: Track) -> click.Group:
     def accept(ctx: click.Context, /, names: tuple[str, ...], **opts: Any) -> None:
         from . import api
 
-        opts = _settings(ctx, opts)
-        changed = api.accept(_database(opts), track=track, names=names, **_api_kwargs(opts))
+        opts = settings(ctx, opts)
+        changed = api.accept(database(opts), track=track, names=names, **api_kwargs(opts))
         click.echo(f"Accepted {len(changed)} file(s): {', '.join(changed)}" if changed else "Nothing to accept.")
 
     @group.command(help=f"Record {track} files up to VERSION as applied without running them (a lost history).")
@@ -270,8 +205,8 @@ def _track_group(track: Track) -> click.Group:
     def baseline(ctx: click.Context, /, to: str, **opts: Any) -> None:
         from . import api
 
-        opts = _settings(ctx, opts)
-        names = api.baseline(_database(opts), track=track, to=to, **_api_kwargs(opts))
+        opts = settings(ctx, opts)
+        names = api.baseline(database(opts), track=track, to=to, **api_kwargs(opts))
         shown = f": {', '.join(names)}" if names else ""
         click.echo(f"Recorded {len(names)} {track} migration(s) as applied without running them{shown}")
 
@@ -289,11 +224,15 @@ def status(
 ) -> None:
     from . import api
 
-    opts = _settings(ctx, opts)
-    report = api.status(_database(opts, quiet=as_json), tracks=tracks, **_api_kwargs(opts))
-    _print_status(report, as_json)
-    if exit_code and report.pending:
-        sys.exit(EXIT_PENDING)
+    opts = settings(ctx, opts)
+    report = api.status(database(opts, quiet=as_json), tracks=tracks, **api_kwargs(opts))
+    code = EXIT_PENDING if exit_code and report.pending else 0
+    if as_json:
+        emit(output.status_dict(report), code)
+    else:
+        click.echo(output.status_text(report))
+    if code:
+        sys.exit(code)
 
 
 @main.command(help="Write a new pair of .up.sql/.down.sql files with a UTC timestamp.")
@@ -305,8 +244,8 @@ def status(
 def new(track: Track, name: str, schema: str | None, dir: Path | None) -> None:
     from .scaffold import new_migration
 
-    settings = config.load(directory=dir)
-    up, down = new_migration(settings.directory, track, name, schema=schema, stubs=settings.stubs)
+    loaded = config.load(directory=dir)
+    up, down = new_migration(loaded.directory, track, name, schema=schema, stubs=loaded.stubs)
     for path in (up, down):
         click.echo(f"Created {os.path.relpath(path)}")
 
@@ -353,3 +292,5 @@ def dev_url() -> None:
 
 main.add_command(_track_group("migrate"))
 main.add_command(_track_group("seed"))
+for command in (lint, verify, render):
+    main.add_command(command)

@@ -43,6 +43,7 @@ _KEYS = {
     "invalid_index",
     "role",
     "wait",
+    "lint",
 }
 
 
@@ -67,6 +68,7 @@ class Settings:
     invalid_index: str = "drop"
     role: str | None = None
     wait: float = 0.0
+    lint: bool = False
 
 
 def load(
@@ -84,6 +86,7 @@ def load(
     invalid_index: str | None = None,
     role: str | None = None,
     wait: float | None = None,
+    lint: bool | None = None,
     cwd: Path | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
@@ -119,6 +122,7 @@ def load(
         invalid_index=_choice("invalid_index", _pick(invalid_index, project, "invalid_index", "drop")),
         role=_pick(role, project, "role", None),
         wait=float(_pick(wait, project, "wait", 0.0)),
+        lint=_flag("lint", _pick(lint, project, "lint", False)),
     )
 
 
@@ -137,6 +141,12 @@ def _duration(name: str, value: Any) -> str:
 def _count(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigError(f"{name} must be a whole number of 0 or more, got {value!r}")
+    return value
+
+
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be true or false, got {value!r}")
     return value
 
 

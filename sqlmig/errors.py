@@ -7,8 +7,13 @@ Driver errors are wrapped with ``raise ... from exc``; the original stays availa
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .lint import Finding
 
 
 class SqlmigError(Exception):
@@ -118,6 +123,27 @@ class PendingMigrationsError(PlanError):
 class HistoryTableError(PlanError):
     """The history table was changed by hand (a column dropped or retyped, rows duplicated) so that sqlmig cannot
     trust it; the message says what is wrong and how to repair it. Nothing has been executed."""
+
+
+class LintError(SqlmigError):
+    """Pending migrations break lint rules of error severity (``up --lint``, or ``lint = true`` in
+    ``[tool.sqlmig]``). ``findings`` lists them (:class:`sqlmig.lint.Finding`). Nothing has been executed."""
+
+    exit_code = 4
+
+    def __init__(self, findings: Sequence[Finding]) -> None:
+        self.findings = tuple(findings)
+        lines = [f"  {f.path}:{f.line}:{f.column}: {f.code} {f.message}" for f in self.findings]
+        super().__init__(
+            "\n".join(
+                [
+                    f"{len(self.findings)} lint error(s) in the pending migrations; nothing was applied:",
+                    *lines,
+                    "Fix them (sqlmig lint shows the hints), or silence a rule for one statement with a comment "
+                    "'-- sqlmig-lint: ignore CODE' above it.",
+                ]
+            )
+        )
 
 
 class LockTimeout(SqlmigError):

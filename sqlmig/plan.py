@@ -5,10 +5,10 @@ Touches no connection and no file; every rule here is table-tested in tests/test
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .errors import DriftError, MissingDownError, MissingFileError, OutOfOrderError, PlanError
+from .errors import DriftError, MissingDownError, MissingFileError, OutOfOrderError, PendingMigrationsError, PlanError
 from .model import Applied, MigrationFile, Plan, StatusEntry, StatusState, Step, Track
 
 ACCEPT_HINT = "if the edit was intended, record the new checksum with: sqlmig {track} accept {names}"
@@ -141,3 +141,21 @@ def _check_consistent(files: Sequence[MigrationFile], rows: dict[str, Applied], 
             + ACCEPT_HINT.format(track=track, names=" ".join(drifted)),
             drifted,
         )
+
+
+def up_plan(
+    files: Mapping[Track, Sequence[MigrationFile]], applied: Sequence[Applied], track: Track, allow_out_of_order: bool
+) -> Plan:
+    """:func:`make_plan` for ``up`` of ``track``; seeds only once no migration is pending. Raises
+    :class:`PendingMigrationsError` for seeds on a schema that is not up to date, and :func:`make_plan`'s
+    errors."""
+    if track == "seed":
+        behind = make_plan(files["migrate"], applied, track="migrate", allow_out_of_order=True)
+        if behind.steps:
+            names = [s.file.name for s in behind.steps]
+            raise PendingMigrationsError(
+                f"{len(names)} migration(s) are pending; seeds run only on an up-to-date schema. "
+                "Run 'sqlmig migrate up' first.",
+                names,
+            )
+    return make_plan(files[track], applied, track=track, allow_out_of_order=allow_out_of_order)
