@@ -1,8 +1,9 @@
 """The ``sqlmig`` command: each command parses options, calls one API function and prints its result.
 
 Exit codes: 0 success (nothing to do included), 1 a migration's SQL failed, 2 usage error, 3 ``status
---exit-code`` found pending migrations, 4 invalid files, templates or plan (drift, missing file, out of order),
-5 configuration or connection error, 6 the migration lock was not free in time.
+--exit-code`` found pending migrations, 4 invalid files, templates or plan (drift, missing file, out of order,
+lint findings, a down that ``verify`` found wrong), 5 configuration or connection error, 6 the migration lock
+was not free in time. Checking commands (``lint``, ``verify``, ``render``) live in ``clitools``.
 """
 
 from __future__ import annotations

@@ -152,5 +152,6 @@ def print_report(report: Report, as_json: bool) -> None:
 EXIT_CODES = (
     "\b\nExit codes: 0 success (nothing to do included), 1 a migration's SQL failed, 2 usage error,\n"
     "3 status --exit-code found pending migrations, 4 invalid files, templates or plan (drift, missing\n"
-    "file, out of order), 5 configuration or connection error, 6 the migration lock was not free in time."
+    "file, out of order, lint findings, a down that verify found wrong), 5 configuration or connection\n"
+    "error, 6 the migration lock was not free in time."
 )
