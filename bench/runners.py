@@ -184,8 +184,10 @@ class Runner:
         """``size`` processes of ``worker.py`` that call ``sqlmig.apply()`` together.
 
         Every worker is started and has imported sqlmig before the clock starts; closing their standard input
-        releases them all at once. Returns the time from the release to the last exit (peak RSS not measured)
-        and one message per worker that failed. Afterwards every migration must be recorded exactly once.
+        releases them all at once. Returns the time from the release to the moment the last ``apply()`` returned
+        (an application goes on running after it, so the interpreters' exit is not part of it; peak RSS not
+        measured) and one message per worker that failed. Afterwards every migration must be recorded exactly
+        once.
         """
         procs: list[subprocess.Popen[bytes]] = []
         logs: list[Path] = []
@@ -207,13 +209,12 @@ class Runner:
                 assert proc.stdout is not None
                 if proc.stdout.readline().strip() != b"ready":
                     raise BenchError(f"a worker exited before it was ready:\n{_tail(log)}")
-            start = time.perf_counter()
+            start = time.monotonic()
             for proc in procs:
                 assert proc.stdin is not None
                 proc.stdin.close()
             for proc in procs:
                 proc.wait()
-            seconds = time.perf_counter() - start
         finally:
             for proc in procs:
                 if proc.poll() is None:
@@ -221,14 +222,17 @@ class Runner:
                     proc.wait()
         failures: list[str] = []
         applied = 0
+        last = start
         for i, (proc, log) in enumerate(zip(procs, logs, strict=True)):
             assert proc.stdout is not None
-            output = proc.stdout.read().decode(errors="replace").strip()
+            output = proc.stdout.read().decode(errors="replace").split()
             proc.stdout.close()
-            if proc.returncode != 0:
+            if proc.returncode != 0 or len(output) != 2:
                 failures.append(f"worker {i} exited with {proc.returncode}: {_tail(log, 5)}")
-            elif output.isdigit():
-                applied += int(output)
+            else:
+                applied += int(output[0])
+                last = max(last, float(output[1]))
+        seconds = last - start
         self.check_history(url, "migrate", rows, f"{size} concurrent sqlmig.apply()")
         if not failures and applied != rows:
             raise BenchError(f"{size} concurrent sqlmig.apply(): they applied {applied} migrations in all, not {rows}")

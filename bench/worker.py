@@ -2,12 +2,14 @@
 
 Usage: ``python bench/worker.py URL DIR``. Loads psycopg and sqlmig, prints ``ready``, then blocks until its
 standard input is closed: the harness closes every instance's at once, so they all call ``sqlmig.apply()``
-together, with their interpreter start-up already behind them. Prints how many migrations this instance applied.
+together, with their interpreter start-up already behind them. Prints how many migrations this instance applied
+and when its ``apply()`` returned (``time.monotonic()``, one clock for every process on the machine).
 """
 
 from __future__ import annotations
 
 import sys
+import time
 
 import psycopg  # noqa: F401 - an application has its database driver loaded before it migrates
 
@@ -21,7 +23,7 @@ def main() -> None:
     print("ready", flush=True)
     sys.stdin.buffer.read()  # returns at end of file: the release
     report = sqlmig.apply(sys.argv[1], sys.argv[2])
-    print(len(report), flush=True)
+    print(len(report), time.monotonic(), flush=True)
 
 
 if __name__ == "__main__":

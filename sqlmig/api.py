@@ -91,10 +91,16 @@ def apply(
         from . import lock, pooler  # loaded only when the lock is needed: the no-op path skips them
 
         pooler.check(conn, url_of(database, settings))
-        with lock.hold(conn, table, settings.lock_wait):
+
+        def pending() -> bool:
+            return bool(up_plan(files, history.read(conn, table).rows, track, settings.allow_out_of_order).steps)
+
+        with lock.hold(conn, table, settings.lock_wait, recheck=pending) as held:
+            if not held:  # another run applied them while this one waited for the lock
+                return Report(track, "up", ())
             hist = history.read(conn, table)
             plan = up_plan(files, hist.rows, track, settings.allow_out_of_order)
-            if not plan.steps:  # another run applied them while this one waited for the lock
+            if not plan.steps:
                 return Report(track, "up", ())
             from . import runner  # the parser and Jinja2 load only when there is work: the no-op path stays lean
 

@@ -12,7 +12,7 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import psycopg
@@ -31,7 +31,8 @@ HOLDER_QUERY = """
 SELECT a.pid, a.application_name, a.client_addr::text, a.state,
        date_trunc('second', now() - coalesce(a.xact_start, a.backend_start))::text
 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s AND l.objid = %s AND l.objsubid = 1
+WHERE l.locktype = 'advisory' AND l.granted AND l.mode = 'ExclusiveLock'
+  AND l.classid = %s AND l.objid = %s AND l.objsubid = 1
   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
 """
 
@@ -53,29 +54,44 @@ def describe_holder(conn: psycopg.Connection[tuple[object, ...]], key: int) -> s
 
 
 @contextmanager
-def hold(conn: psycopg.Connection[tuple[object, ...]], table: TableName, wait: float) -> Iterator[None]:
-    """Hold the migration lock for the body of the ``with`` block.
+def hold(
+    conn: psycopg.Connection[tuple[object, ...]],
+    table: TableName,
+    wait: float,
+    recheck: Callable[[], bool] = lambda: True,
+) -> Iterator[bool]:
+    """Hold the migration lock for the body of the ``with`` block, which gets True; or, when another run held the
+    lock and ``recheck()`` (called without the lock once that run is done) says nothing is left to do, False
+    without the lock.
 
-    Tries ``pg_try_advisory_lock`` once; if another session holds the lock, waits in ``pg_advisory_lock`` (so
-    the server hands the lock over the moment it is released, with no polling delay), logging who holds it
-    after a second and every ten seconds, until ``wait`` seconds have passed; then raises :class:`LockTimeout`.
-    The lock is released on exit; if the connection dies, the server releases it.
+    Tries ``pg_try_advisory_lock`` once; if another session holds the lock, waits (see :func:`_wait`), logging
+    who holds it after a second and every ten seconds, until ``wait`` seconds have passed; then raises
+    :class:`LockTimeout`. The lock is released on exit; if the connection dies, the server releases it.
     """
     key = lock_key(table)
-    cur = conn.cursor(row_factory=tuple_row)  # the caller's connection may have another row factory
-    if not cur.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:  # type: ignore[index]
-        _wait(conn, key, wait)
+    if not _try(conn, key) and not _wait(conn, key, wait, recheck):
+        yield False
+        return
     try:
-        yield
+        yield True
     finally:
         _release(conn, key)
 
 
-def _wait(conn: psycopg.Connection[tuple[object, ...]], key: int, wait: float) -> None:
-    """Block in ``pg_advisory_lock`` in slices bounded by ``lock_timeout``, reporting the holder between slices.
+def _try(conn: psycopg.Connection[tuple[object, ...]], key: int) -> bool:
+    cur = conn.cursor(row_factory=tuple_row)  # the caller's connection may have another row factory
+    return bool(cur.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0])  # type: ignore[index]
 
-    The advisory lock is session-level even when taken inside a transaction, so the transaction here only scopes
-    ``SET LOCAL lock_timeout``: the session's own setting is left as it was.
+
+def _wait(conn: psycopg.Connection[tuple[object, ...]], key: int, wait: float, recheck: Callable[[], bool]) -> bool:
+    """Wait for the holder to finish; True once this session holds the lock, False when ``recheck()`` finds
+    nothing left to do.
+
+    Waiters block in ``pg_advisory_lock_shared``, which the server grants to all of them together the moment the
+    holder releases its exclusive lock: when many instances start at once, the ones that find the work done
+    return together instead of taking the lock one after another. A waiter with work left tries for the lock
+    itself and waits again if another got it first. The shared lock is session-level even inside a transaction,
+    so the transaction only scopes ``SET LOCAL lock_timeout``, which bounds each slice of the wait.
     """
     started = time.monotonic()
     report_at = started + _FIRST_REPORT
@@ -92,10 +108,14 @@ def _wait(conn: psycopg.Connection[tuple[object, ...]], key: int, wait: float) -
         try:
             with conn.transaction():
                 conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{slice_ms}ms",))
-                conn.execute("SELECT pg_advisory_lock(%s)", (key,))
-            return
+                conn.execute("SELECT pg_advisory_lock_shared(%s)", (key,))
         except psycopg.errors.LockNotAvailable:
             continue
+        conn.execute("SELECT pg_advisory_unlock_shared(%s)", (key,))
+        if not recheck():
+            return False
+        if _try(conn, key):
+            return True
 
 
 def _release(conn: psycopg.Connection[tuple[object, ...]], key: int) -> None:

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
+
+from sqlmig import lock
+from sqlmig.history import TableName
+from sqlmig.lock import lock_key
 
 from .helpers import tree
 
@@ -52,3 +58,81 @@ def test_sixteen_processes_apply_at_once(
         assert db.execute(f"SELECT count(*) FROM public.t{i}").fetchone() == (1,)
     # No advisory lock is left behind.
     assert db.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'").fetchone() == (0,)
+
+
+KEY_TABLE = TableName("public", "migration_history")
+Conn = psycopg.Connection[tuple[object, ...]]
+
+
+def _lock_modes(db: Conn, pid: int) -> list[str]:
+    rows = db.execute(
+        "SELECT mode FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = %s ORDER BY mode", (pid,)
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def _waiting(db: Conn, pids: list[int]) -> bool:
+    row = db.execute(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND pid = ANY(%s)", (pids,)
+    ).fetchone()
+    return row == (len(pids),)
+
+
+def _until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_waiters_that_find_the_work_done_all_return_without_the_lock(db_url: str, db: Conn) -> None:
+    """Released together (a shared wait), each rechecks once and never takes the lock itself."""
+    waiters = [psycopg.connect(db_url, autocommit=True) for _ in range(4)]
+    outcomes: list[tuple[bool, list[str]]] = []
+    checks: list[int] = []
+
+    def wait(conn: Conn) -> None:
+        with lock.hold(conn, KEY_TABLE, 30, recheck=lambda: bool(checks.append(1))) as held:
+            outcomes.append((held, _lock_modes(db, conn.info.backend_pid)))
+
+    with psycopg.connect(db_url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (lock_key(KEY_TABLE),))
+        threads = [threading.Thread(target=wait, args=(w,)) for w in waiters]
+        for t in threads:
+            t.start()
+        _until(lambda: _waiting(db, [w.info.backend_pid for w in waiters]))
+        assert outcomes == []
+        holder.execute("SELECT pg_advisory_unlock(%s)", (lock_key(KEY_TABLE),))
+        for t in threads:
+            t.join(30)
+    assert outcomes == [(False, [])] * 4 and len(checks) == 4
+    for w in waiters:
+        w.close()
+
+
+def test_waiters_with_work_left_take_the_lock_one_at_a_time(db_url: str, db: Conn) -> None:
+    waiters = [psycopg.connect(db_url, autocommit=True) for _ in range(3)]
+    inside: list[int] = []
+    overlaps: list[int] = []
+
+    def wait(conn: Conn) -> None:
+        with lock.hold(conn, KEY_TABLE, 30) as held:
+            assert held and _lock_modes(db, conn.info.backend_pid) == ["ExclusiveLock"]
+            inside.append(conn.info.backend_pid)
+            overlaps.append(len(inside))
+            time.sleep(0.2)
+            inside.remove(conn.info.backend_pid)
+
+    with psycopg.connect(db_url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (lock_key(KEY_TABLE),))
+        threads = [threading.Thread(target=wait, args=(w,)) for w in waiters]
+        for t in threads:
+            t.start()
+        _until(lambda: _waiting(db, [w.info.backend_pid for w in waiters]))
+        holder.execute("SELECT pg_advisory_unlock(%s)", (lock_key(KEY_TABLE),))
+        for t in threads:
+            t.join(30)
+    assert overlaps == [1, 1, 1]
+    assert db.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'").fetchone() == (0,)
+    for w in waiters:
+        w.close()

@@ -103,7 +103,7 @@ def lock_pollers(conn: Conn, holder: int) -> list[int]:
     """sqlmig backends other than ``holder`` whose latest statement waits for (or tries) the migration lock."""
     rows = conn.execute(
         "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'sqlmig'"
-        " AND pid <> %s AND position('advisory_lock(' in query) > 0",
+        " AND pid <> %s AND position('advisory_lock' in query) > 0",
         (holder,),
     ).fetchall()
     return [int(str(r[0])) for r in rows]

@@ -39,7 +39,7 @@ def test_waiter_whose_connection_is_terminated_gets_a_connect_error(db_url: str,
         waiter.start()
         query = (
             "SELECT pid FROM pg_stat_activity WHERE application_name = 'sqlmig' AND datname = current_database()"
-            " AND query LIKE '%advisory_lock(%'"
+            " AND query LIKE '%advisory_lock%'"
         )
         pid = wait_until(lambda: (db.execute(query).fetchone() or (None,))[0], timeout=30, what="a lock waiter")
         db.execute("SELECT pg_terminate_backend(%s)", (pid,))
