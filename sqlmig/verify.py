@@ -26,6 +26,7 @@ from .errors import DatabaseError, MigrationError
 from .files import discover_tracks
 from .history import TableName
 from .model import Direction, MigrationFile, Plan, Step, Track
+from .output import path_text
 
 log = logging.getLogger("sqlmig")
 ProblemKind = Literal["down-differs", "redo-differs", "not-idempotent", "no-down", "failed"]
@@ -279,7 +280,7 @@ def report_text(report: VerifyReport) -> str:
     then a summary line. Pure."""
     lines = []
     for p in report.problems:
-        lines += [f"{p.kind}: {p.track} {p.name}: {p.message}", *([f"  file: {p.path}"] if p.path else [])]
+        lines += [f"{p.kind}: {p.track} {p.name}: {p.message}", *([f"  file: {path_text(p.path)}"] if p.path else [])]
         lines += [f"  {line}" for line in p.diff]
     if any(p.diff for p in report.problems):
         lines.append("(+ there but not expected, - expected but missing, ~ changed)")
@@ -292,7 +293,7 @@ def report_dict(report: VerifyReport) -> dict[str, Any]:
     """The report as JSON-ready data: ``ok``, ``checked`` and ``problems`` (each with ``kind``, ``name``,
     ``track``, ``path`` or null, ``message`` and ``diff``). Pure."""
     problems = [
-        {**dataclasses.asdict(p), "path": None if p.path is None else str(p.path), "diff": list(p.diff)}
+        {**dataclasses.asdict(p), "path": None if p.path is None else path_text(p.path), "diff": list(p.diff)}
         for p in report.problems
     ]
     return {"ok": report.ok, "checked": list(report.checked), "problems": problems}

@@ -14,6 +14,7 @@ import sqlmig
 from sqlmig.cli import main
 
 from .helpers import history, relations, tree
+from .pgcluster import PgServer
 
 FILES = {
     "migrate/20240101_000000_create_a.up.sql": "CREATE TABLE IF NOT EXISTS public.a (id int);\n",
@@ -166,3 +167,17 @@ def test_lint_command_exit_codes(project: Path) -> None:
     body = doc(found)
     assert found.exit_code == 4 and body["command"] == "lint" and body["ok"] is False
     assert {f["line"] for f in body["findings"]} == {1}  # type: ignore[union-attr]
+
+
+def test_verify_command(project: Path, pg_server: PgServer) -> None:
+    args = ("verify", "--database-url", pg_server.url(), "--schema", "public")
+    good = run(*args)
+    assert good.exit_code == 0, good.stdout + good.stderr
+    (project / "migrations/migrate/20240102_000000_create_b.down.sql").write_text("SELECT 1;\n")
+    bad = run(*args, "--json")
+    body = doc(bad)
+    assert bad.exit_code == 4 and body["command"] == "verify" and body["ok"] is False
+    (problem,) = body["problems"]  # type: ignore[misc]
+    assert problem["kind"] == "down-differs" and problem["name"] == "20240102_000000_create_b"
+    assert problem["path"] == "migrations/migrate/20240102_000000_create_b.down.sql"
+    assert any(line.startswith("+ table public.b") for line in problem["diff"])
