@@ -7,6 +7,7 @@ logger at DEBUG, and the root logger), and in the CLI's stdout and stderr.
 
 from __future__ import annotations
 
+import json
 import logging
 import traceback
 from collections.abc import Iterator
@@ -197,7 +198,9 @@ def test_connection_failure_hides_the_password(
     up = cli("migrate", "up", *options)
     status = cli("status", "--json", *options)
     assert up.exit_code == status.exit_code == 5
-    assert "app:***@127.0.0.1:1/app" in up.stderr and status.stdout == ""
+    assert "app:***@127.0.0.1:1/app" in up.stderr and up.stdout == ""
+    error = json.loads(status.stdout)["error"]  # --json reports the failure as a document too, password hidden
+    assert error["type"] == "ConnectError" and "app:***@127.0.0.1:1/app" in error["message"]
     assert_hidden(ODD_PASSWORD, *everything(info.value, logs, up, status))
 
 
