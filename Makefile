@@ -6,7 +6,7 @@ SQLMIG := $(BIN)/sqlmig
 STAMP := $(VENV)/.installed-stamp
 TYPE ?= migrate
 
-.PHONY: venv migrate-up migrate-down seed-up seed-down migration status test lint bench db-up db-down clean
+.PHONY: venv migrate-up migrate-down seed-up seed-down migration status test lint verify bench db-up db-down clean
 
 venv: $(STAMP)
 
@@ -44,6 +44,11 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy sqlmig
+	$(SQLMIG) lint
+
+# Every down undoes its up, checked on a scratch database (the embedded server without DATABASE_URL).
+verify: venv
+	$(SQLMIG) verify --seeds
 
 # sqlmig against the psql floor on the same files, on a throwaway PostgreSQL (bench/README.md). Prints a markdown
 # table and writes bench/results/latest.md. ARGS=--quick for a run under 2 minutes; ARGS="--only apply --reps 3".

@@ -49,11 +49,15 @@ def lint(ctx: click.Context, /, paths: tuple[Path, ...], as_json: bool, **opts: 
 @_templating_options
 @click.option("--history-table", help="History table, schema.table [public.migration_history].")
 @click.option("--seeds", is_flag=True, help="Apply and check the seeds too.")
-@click.option("--idempotent", is_flag=True, help="Also check that running each up twice changes nothing.")
+@click.option(
+    "--idempotent/--not-idempotent",
+    default=None,
+    help="Also check that running each up twice changes nothing [idempotent in config].",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 @handle_errors
-def verify(ctx: click.Context, /, seeds: bool, idempotent: bool, as_json: bool, **opts: Any) -> None:
+def verify(ctx: click.Context, /, seeds: bool, idempotent: bool | None, as_json: bool, **opts: Any) -> None:
     from . import verify as verifying
 
     opts = settings(ctx, opts)

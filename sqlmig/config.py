@@ -44,6 +44,7 @@ _KEYS = {
     "role",
     "wait",
     "lint",
+    "idempotent",
 }
 
 
@@ -69,6 +70,7 @@ class Settings:
     role: str | None = None
     wait: float = 0.0
     lint: bool = False
+    idempotent: bool = False
 
 
 def load(
@@ -87,6 +89,7 @@ def load(
     role: str | None = None,
     wait: float | None = None,
     lint: bool | None = None,
+    idempotent: bool | None = None,
     cwd: Path | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
@@ -123,6 +126,7 @@ def load(
         role=_pick(role, project, "role", None),
         wait=float(_pick(wait, project, "wait", 0.0)),
         lint=_flag("lint", _pick(lint, project, "lint", False)),
+        idempotent=_flag("idempotent", _pick(idempotent, project, "idempotent", False)),
     )
 
 

@@ -71,13 +71,14 @@ def verify(
     schema: str | None = None,
     vars: Mapping[str, Any] | None = None,
     seeds: bool = False,
-    idempotent: bool = False,
+    idempotent: bool | None = None,
     history_table: str | None = None,
 ) -> VerifyReport:
     """Apply every migration (with ``seeds``, then every seed) to a new scratch database; then, newest first, check
     that each down restores the catalog of before its up and that its up run again gives the catalog of its first
     run. With ``idempotent``, each up also runs twice in a row (the second time in a transaction rolled back
-    afterwards, unless ``no-transaction``) and must neither fail nor change the catalog.
+    afterwards, unless ``no-transaction``) and must neither fail nor change the catalog; None takes
+    ``idempotent`` from ``[tool.sqlmig]`` (a project that follows the rule "make migrations idempotent" sets it).
 
     ``database`` is the URL of a server where sqlmig may create and drop a database (None: resolved as
     :func:`sqlmig.apply` does); the database it names is only connected to. Writes only the scratch database
@@ -86,7 +87,12 @@ def verify(
     :class:`~sqlmig.DatabaseError` when the scratch database cannot be created (the role needs CREATEDB), and,
     before anything runs, :class:`~sqlmig.DiscoveryError` or :class:`~sqlmig.RenderError` for bad files."""
     settings = config.load(
-        database_url=database, directory=directory, schema=schema, vars=vars, history_table=history_table
+        database_url=database,
+        directory=directory,
+        schema=schema,
+        vars=vars,
+        history_table=history_table,
+        idempotent=idempotent,
     )
     tracks: tuple[Track, ...] = ("migrate", "seed") if seeds else ("migrate",)
     found = discover_tracks(settings.directory, tracks)
@@ -102,7 +108,7 @@ def verify(
         with connect(None, scratch) as conn:
             run = _Run(conn, scratch, TableName.parse(settings.history_table), prepared)
             history.ensure(conn, run.table, history.read(conn, run.table).state)
-            applied = run.apply_all(files, idempotent)
+            applied = run.apply_all(files, settings.idempotent)
             if applied is not None:
                 run.walk_back(applied)
     return VerifyReport(tuple(reversed(run.checked)), tuple(run.problems))
