@@ -189,6 +189,16 @@ def test_up_that_fails_when_run_twice(server_url: str, tmp_path: Path) -> None:
     assert verify.verify(server_url, directory, idempotent=False).ok
 
 
+def test_idempotent_from_the_configuration(server_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    directory = with_change(tmp_path / "m", "CREATE TABLE public.other (id int);\n", "DROP TABLE public.other;\n")
+    monkeypatch.chdir(tmp_path)
+    assert verify.verify(server_url, directory).ok
+    (tmp_path / "pyproject.toml").write_text("[tool.sqlmig]\nidempotent = true\n")
+    kinds = [p.kind for p in verify.verify(server_url, directory).problems]
+    assert kinds == ["not-idempotent", "not-idempotent"]
+    assert verify.verify(server_url, directory, idempotent=False).ok
+
+
 def test_a_second_run_that_fails_does_not_stop_verify(server_url: str, tmp_path: Path) -> None:
     # BASE_UP has no IF NOT EXISTS either; reported in the order found, oldest first, and the run goes on.
     directory = with_change(
