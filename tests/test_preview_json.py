@@ -181,3 +181,16 @@ def test_verify_command(project: Path, pg_server: PgServer) -> None:
     assert problem["kind"] == "down-differs" and problem["name"] == "20240102_000000_create_b"
     assert problem["path"] == "migrations/migrate/20240102_000000_create_b.down.sql"
     assert any(line.startswith("+ table public.b") for line in problem["diff"])
+
+
+def test_up_lint_leaves_streamed_files_to_sqlmig_lint(
+    project: Path, db_url: str, db: Conn, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import sqlmig.render
+
+    monkeypatch.setattr(sqlmig.render, "STREAM_THRESHOLD", 200)
+    big = "-- a bulk load, streamed from disk\n" + "INSERT INTO c VALUES (1);\n" * 20
+    (project / "migrations/migrate/20240103_000000_bulk.up.sql").write_text("CREATE TABLE c (id int);\n" + big)
+    sqlmig.apply(db_url, project / "migrations", schema="public", lint=True)
+    assert "c" in relations(db)
+    assert "not linted before applying (larger than 4 MiB; run 'sqlmig lint'): 20240103_000000_bulk" in caplog.text
