@@ -192,13 +192,15 @@ def _scan_small(path: Path, data: bytes, problems: list[FileProblem]) -> SqlFile
 
 
 def _scan_large(path: Path, fh: BinaryIO, chunk: bytes, problems: list[FileProblem]) -> SqlFile | None:
-    """:func:`scan_file` in chunks, for files of a MiB or more."""
+    """:func:`scan_file` in chunks, for files of a MiB or more. A bulk seed is read here once in full before it
+    runs, so each chunk gets as few passes as possible: an ASCII chunk needs no decoding to be valid UTF-8, and
+    lines are counted only to report an error."""
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder("utf-8")()
     templated = False
     head = ""
     size = 0
-    line = 1
+    done = 0  # bytes of normalised text before this chunk
     pending_cr = b""
     tail = b""
     while chunk:
@@ -210,26 +212,36 @@ def _scan_large(path: Path, fh: BinaryIO, chunk: bytes, problems: list[FileProbl
         if b"\r" in data:
             data = data.replace(b"\r\n", b"\n")
         digest.update(data)
-        try:
-            text = decoder.decode(data)
-        except UnicodeDecodeError as exc:
-            bad_line = line + data[: exc.start].count(b"\n")
-            problems.append(FileProblem(path, bad_line, "not valid UTF-8 (save the file as UTF-8)"))
-            return None
-        if len(head) < 8192:
-            head += text[:8192]
-        window = tail + data
-        templated = templated or _TEMPLATE_MARKER.search(window) is not None
+        held = decoder.getstate()[0]  # the start of a character split across chunks
+        if len(head) < 8192 or held or not data.isascii():
+            try:
+                text = decoder.decode(data)
+            except UnicodeDecodeError as exc:  # exc.start counts from the held bytes
+                bad_line = 1 + _lines_before(path, done - len(held) + exc.start)
+                problems.append(FileProblem(path, bad_line, "not valid UTF-8 (save the file as UTF-8)"))
+                return None
+            if len(head) < 8192:
+                head += text[:8192]
+        # A marker split across two chunks is found in the last byte of one and the first of the next.
+        templated = templated or _TEMPLATE_MARKER.search(tail + data[:1]) is not None
+        templated = templated or _TEMPLATE_MARKER.search(data) is not None
         tail = data[-1:]
-        line += data.count(b"\n")
+        done += len(data)
         chunk = fh.read(_CHUNK)
     digest.update(pending_cr)
     try:
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
-        problems.append(FileProblem(path, line, "not valid UTF-8: it ends inside a character"))
+        problems.append(FileProblem(path, 1 + _lines_before(path, done), "not valid UTF-8: it ends inside a character"))
         return None
     return _sql_file(path, head, digest.hexdigest(), templated, size, problems)
+
+
+def _lines_before(path: Path, offset: int) -> int:
+    """How many line ends come before ``offset`` in the normalised text of ``path``; read again, on errors only."""
+    with open(path, "rb") as fh:
+        data = fh.read().removeprefix(_BOM).replace(b"\r\n", b"\n")
+    return data.count(b"\n", 0, offset)
 
 
 def _sql_file(

@@ -114,3 +114,31 @@ def test_template_marker_split_across_chunks_is_found(tmp_path: Path) -> None:
     write(tmp_path, "seed/20240101_000000_big.up.sql", body)
     (f,) = discover(tmp_path, "seed")
     assert f.up.templated
+
+
+@pytest.mark.parametrize("at", [10, _CHUNK - 1, _CHUNK, _CHUNK + 5, 3 * _CHUNK - 1])
+def test_non_utf8_in_a_large_file_names_its_line(tmp_path: Path, at: int) -> None:
+    line = b"x" * 99 + b"\n"
+    body = bytearray(line * (3 * _CHUNK // len(line) + 10))
+    body[at] = 0xE9  # a lone Latin-1 byte
+    write(tmp_path, "seed/20240101_000000_big.up.sql", bytes(body))
+    with pytest.raises(DiscoveryError) as info:
+        discover(tmp_path, "seed")
+    (problem,) = info.value.problems
+    assert problem.line == 1 + body[:at].count(b"\n") and "UTF-8" in problem.message
+
+
+def test_characters_split_across_chunks_are_valid(tmp_path: Path) -> None:
+    body = b"-" * (_CHUNK - 1) + "żółw 🐢\n".encode() * 3 + b"x" * _CHUNK + "ä\n".encode()
+    write(tmp_path, "seed/20240101_000000_big.up.sql", body)
+    (f,) = discover(tmp_path, "seed")
+    assert f.up.checksum == hashlib.sha256(body).hexdigest() and not f.up.templated
+
+
+def test_a_large_file_ending_inside_a_character(tmp_path: Path) -> None:
+    body = b"-" * (2 * _CHUNK) + b"\n" + "ż".encode()[:1]
+    write(tmp_path, "seed/20240101_000000_big.up.sql", body)
+    with pytest.raises(DiscoveryError) as info:
+        discover(tmp_path, "seed")
+    (problem,) = info.value.problems
+    assert problem.line == 2 and "ends inside a character" in problem.message
