@@ -183,8 +183,9 @@ def _track_group(track: Track) -> click.Group:
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     @click.option("--exit-code", is_flag=True, help=f"Exit with {EXIT_PENDING} when something is pending.")
     @click.pass_context
+    @handle_errors
     def track_status(ctx: click.Context, /, as_json: bool, exit_code: bool, **opts: Any) -> None:
-        ctx.invoke(status, as_json=as_json, exit_code=exit_code, tracks=(track,), **opts)
+        _show_status(ctx, (track,), as_json, exit_code, opts)
 
     @group.command(help="Accept edits of applied files: store their current checksums (all drifted ones, or NAMES).")
     @common_options
@@ -220,8 +221,12 @@ def _track_group(track: Track) -> click.Group:
 @click.option("--exit-code", is_flag=True, help=f"Exit with {EXIT_PENDING} when something is pending.")
 @click.pass_context
 @handle_errors
-def status(
-    ctx: click.Context, /, as_json: bool, exit_code: bool, tracks: tuple[Track, ...] = ("migrate", "seed"), **opts: Any
+def status(ctx: click.Context, /, as_json: bool, exit_code: bool, **opts: Any) -> None:
+    _show_status(ctx, ("migrate", "seed"), as_json, exit_code, opts)
+
+
+def _show_status(
+    ctx: click.Context, tracks: tuple[Track, ...], as_json: bool, exit_code: bool, opts: dict[str, Any]
 ) -> None:
     from . import api
 

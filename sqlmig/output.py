@@ -8,7 +8,7 @@ fails, ``"error"`` describes the failure instead (see :func:`error_dict`).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +27,7 @@ def document(command: str, exit_code: int, body: dict[str, Any]) -> str:
     return json.dumps({**head, **body})
 
 
-def error_dict(exc: SqlmigError, redact: Any = str) -> dict[str, Any]:
+def error_dict(exc: SqlmigError, redact: Callable[[str], str] = str) -> dict[str, Any]:
     """``{"type", "message", "exit_code"}`` and, where the error has them: ``path``, ``line``, ``column``,
     ``sqlstate``, ``statement``, ``detail``, ``hint``, ``applied`` (migrations applied before the failure),
     ``problems`` (``[{"path", "line", "message"}]``), ``names`` (the migrations concerned), ``holder`` (who held
@@ -123,8 +123,7 @@ def status_text(report: StatusReport) -> str:
 
 def preview_dict(steps: Sequence[PreviewStep], track: str, direction: str) -> dict[str, Any]:
     """``{"track", "direction", "dry_run": true, "steps": [{"track", "name", "direction", "path", "transactional",
-    "sql"}]}``;
-    ``sql`` is null for a file too large to hold in memory (it is streamed from ``path``)."""
+    "sql"}]}``; ``sql`` is null for a file too large to hold in memory (it is streamed from ``path``)."""
     rows = [
         {
             "track": s.track,

@@ -13,7 +13,7 @@ from typing import Any
 from . import config, history
 from .connection import Database, connect
 from .errors import DiscoveryError, FileProblem
-from .files import NAME_RE, discover_tracks, scan_file
+from .files import NAME_RE, NAMING_RULE, discover_tracks, scan_file
 from .history import TableName
 from .model import Direction, MigrationFile, Plan, Track
 from .plan import DownTarget, make_down_plan, up_plan
@@ -47,7 +47,7 @@ def render_file(
     settings = config.load(schema=schema, vars=vars)
     problems: list[FileProblem] = []
     if not NAME_RE.match(path.name):
-        problems.append(FileProblem(path, 0, "expected <YYYYMMDD>_<HHMMSS>_<name>.up.sql or .down.sql"))
+        problems.append(FileProblem(path, 0, NAMING_RULE))
     source = scan_file(path, problems)
     if problems or source is None:
         raise DiscoveryError(problems)

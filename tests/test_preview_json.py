@@ -116,6 +116,7 @@ def test_json_documents_share_one_envelope(project: Path, db_url: str) -> None:
     result = run("status", "--database-url", db_url, "--json", "--exit-code")
     status = doc(result)
     assert result.exit_code == 3 and status["exit_code"] == 3 and status["ok"] is False and status["pending"] == 1
+    assert doc(run("seed", "status", "--database-url", db_url, "--json"))["command"] == "seed status"
     down = doc(run("migrate", "down", *common))
     assert down["command"] == "migrate down" and down["direction"] == "down"
 
