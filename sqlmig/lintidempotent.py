@@ -14,7 +14,7 @@ from pglast import ast
 from pglast.enums import AlterTableType, BoolExprType, ObjectType, SubLinkType
 
 from .lintnames import walk
-from .lintrules import FileState, Hit, created_relation, label, scratch, shown, temporary
+from .lintrules import FileState, Hit, created_relation, label, recreated, scratch, shown, temporary
 
 _CREATES = (
     ast.CreateStmt,
@@ -41,7 +41,7 @@ def idempotency(stmt: Any, state: FileState, nodes: list[Any]) -> list[Hit]:
         if isinstance(stmt, ast.CreateTableAsStmt) and stmt.objtype == ObjectType.OBJECT_MATVIEW:
             what = "CREATE MATERIALIZED VIEW"
         return [_not_exists(what, _created_name(stmt), what.replace(" AS", "") + " IF NOT EXISTS")]
-    if (kind := _replaceable(stmt)) and not stmt.replace:
+    if (kind := _replaceable(stmt)) and not stmt.replace and not recreated(stmt, state):
         return [
             Hit(
                 "SQM302",

@@ -117,6 +117,7 @@ class FileState:
     transactional: bool = True
     created: set[tuple[str | None, str]] = field(default_factory=set)
     temp: set[str] = field(default_factory=set)
+    dropped: set[tuple[str, ...]] = field(default_factory=set)  # (kind, *name) dropped with IF EXISTS
 
     def is_new(self, relation: Any) -> bool:
         """Whether ``relation`` (a RangeVar) is a table this file created, so no one else uses it yet."""
@@ -220,7 +221,12 @@ def temporary(relation: ast.RangeVar | None, state: FileState) -> bool:
 
 
 def remember(stmt: Any, state: FileState) -> None:
-    """Record in ``state`` the table ``stmt`` creates, if any."""
+    """Record in ``state`` the table ``stmt`` creates, if any, and the views and triggers it drops with IF
+    EXISTS (``DROP … IF EXISTS`` then ``CREATE`` is safe to run twice, and the only way before CREATE OR REPLACE
+    TRIGGER in PostgreSQL 14)."""
+    if isinstance(stmt, ast.DropStmt) and stmt.missing_ok and stmt.removeType in _RECREATED:
+        kind = _RECREATED[stmt.removeType]
+        state.dropped.update((kind, *(getattr(n, "sval", "") for n in name)) for name in stmt.objects or ())
     rel = created_relation(stmt) if isinstance(stmt, (ast.CreateStmt, ast.CreateTableAsStmt)) else None
     if rel is None or rel.relname is None:
         return
@@ -228,6 +234,20 @@ def remember(stmt: Any, state: FileState) -> None:
         state.temp.add(rel.relname)
     else:
         state.created.add((rel.schemaname, rel.relname))
+
+
+_RECREATED = {ObjectType.OBJECT_VIEW: "VIEW", ObjectType.OBJECT_TRIGGER: "TRIGGER"}
+
+
+def recreated(stmt: Any, state: FileState) -> bool:
+    """Whether ``stmt`` creates a view or trigger that the file dropped with IF EXISTS before, by the same name."""
+    if isinstance(stmt, ast.ViewStmt) and stmt.view is not None:
+        names = [n for n in (stmt.view.schemaname, stmt.view.relname) if n]
+        return ("VIEW", *names) in state.dropped
+    if isinstance(stmt, ast.CreateTrigStmt) and stmt.relation is not None:
+        names = [n for n in (stmt.relation.schemaname, stmt.relation.relname, stmt.trigname) if n]
+        return ("TRIGGER", *names) in state.dropped
+    return False
 
 
 def created_relation(stmt: Any) -> ast.RangeVar | None:

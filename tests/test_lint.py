@@ -252,6 +252,19 @@ STATEMENT_CASES = [
     ("CREATE FUNCTION app.f() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$", "SQM302"),
     ("CREATE PROCEDURE app.p() LANGUAGE sql AS $$ SELECT 1 $$", "SQM302"),
     ("CREATE TRIGGER t BEFORE UPDATE ON app.items FOR EACH ROW EXECUTE FUNCTION app.touch()", "SQM302"),
+    # DROP … IF EXISTS first makes the CREATE safe to run twice (before PostgreSQL 14, the only way for triggers).
+    (
+        "DROP TRIGGER IF EXISTS t ON app.items;\n"
+        "CREATE TRIGGER t BEFORE UPDATE ON app.items FOR EACH ROW EXECUTE FUNCTION app.touch()",
+        None,
+    ),
+    (
+        "DROP TRIGGER IF EXISTS other ON app.items;\n"
+        "CREATE TRIGGER t BEFORE UPDATE ON app.items FOR EACH ROW EXECUTE FUNCTION app.touch()",
+        "SQM302",
+    ),
+    ("DROP VIEW IF EXISTS app.v;\nCREATE VIEW app.v AS SELECT 1 AS n", None),
+    ("DROP VIEW IF EXISTS app.w;\nCREATE VIEW app.v AS SELECT 1 AS n", "SQM302"),
     ("ALTER TABLE app.items DROP COLUMN note", "SQM303"),
     ("ALTER TABLE app.items DROP CONSTRAINT items_fk", "SQM303"),
     ("ALTER TABLE app.items DROP COLUMN IF EXISTS note, DROP CONSTRAINT IF EXISTS items_fk", None),
