@@ -35,7 +35,7 @@ def lint(ctx: click.Context, /, paths: tuple[Path, ...], as_json: bool, **opts: 
     if as_json:
         emit(linting.report_dict(report), code)
     else:
-        click.echo(linting.report_text(report))
+        click.echo(linting.report_text(report), nl=False)  # it ends with its own newline
     if code:
         sys.exit(code)
 
