@@ -163,6 +163,7 @@ def test_lint_command_exit_codes(project: Path) -> None:
     assert run("lint").exit_code == 4  # the template needs --schema
     clean = run("lint", "--schema", "public")
     assert clean.exit_code == 0, clean.stdout
+    assert clean.stdout == "checked 6 files: no problems found\n"
     (project / "migrations/migrate/20240103_000000_unqualified.up.sql").write_text("CREATE TABLE c (id int);\n")
     found = run("lint", "--json", "--schema", "public")
     body = doc(found)
