@@ -120,6 +120,19 @@ class Suite:
         self.runner.checkpoint()
         return self.runner.sqlmig_cli(url, migrations, rows, track=track, extra=extra)
 
+    def _floor_run(self, w: Workload, script: Path) -> Run:
+        """One run of the psql floor over ``script`` on a fresh database with the floor's history table."""
+
+        def floor(rep: int) -> Sample:
+            name, url = self._fresh(w, "floor", rep)
+            self.runner.create_floor_history(url)
+            self.runner.checkpoint()
+            sample = self.runner.psql_floor(url, script, w.n)
+            self.runner.drop_database(name)
+            return sample
+
+        return floor
+
     # --- workloads --------------------------------------------------------------------------------------------
 
     def _apply(self, w: Workload) -> list[Series]:
@@ -145,13 +158,7 @@ class Suite:
             self.runner.drop_database(name)
             return sample
 
-        def floor(rep: int) -> Sample:
-            name, url = self._fresh(w, "floor", rep)
-            self.runner.create_floor_history(url)
-            self.runner.checkpoint()
-            sample = self.runner.psql_floor(url, script, w.n)
-            self.runner.drop_database(name)
-            return sample
+        floor = self._floor_run(w, script)
 
         return self._alternate(
             w, [(Series(w, CLI, PSQL), cli), (Series(w, INPROC, PSQL), inproc), (Series(w, PSQL), floor)]
@@ -231,12 +238,6 @@ class Suite:
             self.runner.drop_database(name)
             return sample
 
-        def floor(rep: int) -> Sample:
-            name, url = self._fresh(w, "floor", rep)
-            self.runner.create_floor_history(url)
-            self.runner.checkpoint()
-            sample = self.runner.psql_floor(url, script, w.n)
-            self.runner.drop_database(name)
-            return sample
+        floor = self._floor_run(w, script)
 
         return self._alternate(w, [(Series(w, CLI, PSQL), cli), (Series(w, PSQL), floor)])

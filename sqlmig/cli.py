@@ -22,7 +22,7 @@ from .cliopts import (
     api_kwargs,
     common_options,
     database,
-    emit,
+    finish,
     handle_errors,
     limit_options,
     limits,
@@ -233,12 +233,7 @@ def _show_status(
     opts = settings(ctx, opts)
     report = api.status(database(opts, quiet=as_json), tracks=tracks, **api_kwargs(opts))
     code = EXIT_PENDING if exit_code and report.pending else 0
-    if as_json:
-        emit(output.status_dict(report), code)
-    else:
-        click.echo(output.status_text(report))
-    if code:
-        sys.exit(code)
+    finish(output.status_dict(report), output.status_text(report), code, as_json)
 
 
 @main.command(help="Write a new pair of .up.sql/.down.sql files with a UTC timestamp.")

@@ -133,6 +133,16 @@ def log_steps(to_stderr: bool) -> None:
     logger.propagate = False
 
 
+def finish(body: dict[str, Any], text: str, code: int, as_json: bool) -> None:
+    """Print the command's JSON document (``body``) or ``text``, then exit with ``code`` unless it is 0."""
+    if as_json:
+        emit(body, code)
+    else:
+        click.echo(text, nl=not text.endswith("\n"))
+    if code:
+        sys.exit(code)
+
+
 def print_preview(steps: Sequence[PreviewStep], track: str, direction: str, as_json: bool) -> None:
     """What a dry run found: each migration's SQL under a header comment, or the JSON document."""
     if as_json:

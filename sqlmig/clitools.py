@@ -3,14 +3,13 @@ and prints its result (text, or one JSON document with ``--json``)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
 from . import config
-from .cliopts import EXIT_INVALID, database, emit, handle_errors, settings
+from .cliopts import EXIT_INVALID, database, emit, finish, handle_errors, settings
 
 
 def _templating_options(f: Any) -> Any:
@@ -32,12 +31,7 @@ def lint(ctx: click.Context, /, paths: tuple[Path, ...], as_json: bool, **opts: 
     opts = settings(ctx, opts)
     report = linting.lint(opts["dir"], paths, schema=opts["schema"], vars=config.parse_vars(opts["var"]) or None)
     code = EXIT_INVALID if report.findings else 0
-    if as_json:
-        emit(linting.report_dict(report), code)
-    else:
-        click.echo(linting.report_text(report), nl=False)  # it ends with its own newline
-    if code:
-        sys.exit(code)
+    finish(linting.report_dict(report), linting.report_text(report), code, as_json)
 
 
 @click.command(
@@ -71,12 +65,7 @@ def verify(ctx: click.Context, /, seeds: bool, idempotent: bool | None, as_json:
         history_table=opts["history_table"],
     )
     code = 0 if report.ok else EXIT_INVALID
-    if as_json:
-        emit(verifying.report_dict(report), code)
-    else:
-        click.echo(verifying.report_text(report))
-    if code:
-        sys.exit(code)
+    finish(verifying.report_dict(report), verifying.report_text(report), code, as_json)
 
 
 @click.command(help="Print a migration file as sqlmig would run it, its template rendered.")
