@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .errors import RenderError
-from .files import read_text
+from .files import read_checked, read_text
 from .model import Direction, Migration, MigrationFile, SqlFile
 
 if TYPE_CHECKING:
@@ -93,9 +93,9 @@ def render(file: MigrationFile, direction: Direction, context: TemplateContext) 
     if source is None:
         raise RenderError(file.up.path, 0, f"{file.name} has no .down.sql file")
     if not source.templated:
-        sql = None if source.size > STREAM_THRESHOLD else read_text(source.path)
+        sql = None if source.size > STREAM_THRESHOLD else read_checked(source)
         return Migration(file, direction, source, sql, source.checksum)
-    text = render_text(source.path, read_text(source.path), context)
+    text = render_text(source.path, read_checked(source), context)
     return Migration(file, direction, source, text, hashlib.sha256(text.encode()).hexdigest())
 
 
