@@ -21,11 +21,14 @@ from .pgcluster import (
     external_server,
     find_installs,
     managed_server,
+    missing_reason,
+    required_majors,
     running_as_root,
     server_id,
     server_params,
     sweep_orphans,
     temporary_database,
+    unavailable,
 )
 
 
@@ -40,10 +43,7 @@ def pg_server(request: pytest.FixtureRequest) -> Iterator[PgServer]:
         with managed_server(param) as server:
             yield server
     else:
-        pytest.skip(
-            "no PostgreSQL found (pgserver, /usr/lib/postgresql/*/bin, pg_config --bindir); "
-            f"install one or set {EXTERNAL_URL_ENV}"
-        )
+        unavailable(missing_reason(param))
 
 
 @pytest.fixture
@@ -73,6 +73,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     if not installs:
         return ["postgresql: none found, database tests will be skipped"]
     lines = [f"postgresql pg{i.major}: {i.version}, {i.bindir}" for i in installs]
+    required = required_majors()
+    if required:
+        lines.append(f"postgresql majors required (fail if missing): {', '.join(map(str, required))}")
     if running_as_root():
         owner = cluster_owner()
         lines.append(f"postgresql clusters owned by OS user: {owner.pw_name if owner else 'none found'}")

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import quote, urlencode
 
 import psycopg
@@ -47,6 +48,11 @@ BASE_PREFIX = "sqlmig-pg"
 RUN_MARKER = "run.pid"
 # The executor supports nothing older, and would refuse to start it.
 MIN_MAJOR = int(PostgreSQLExecutor.MIN_SUPPORTED_VERSION.major)
+# The majors a CI run must test (the system's and the embedded one); SQLMIG_TEST_MAJORS=15,16,... overrides. Under
+# CI=true a major that is missing, or a server that cannot be started, fails its tests instead of skipping them.
+CI_MAJORS = (15, 16)
+MAJORS_ENV = "SQLMIG_TEST_MAJORS"
+MISSING = "missing-pg"
 
 
 @dataclass(frozen=True)
@@ -188,11 +194,45 @@ def cluster_owner() -> pwd.struct_passwd | None:
     return None
 
 
+def in_ci() -> bool:
+    return os.environ.get("CI") == "true"
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip a test whose server cannot be had; under CI=true, fail it: a skipped server group is a failure."""
+    if in_ci():
+        pytest.fail(f"{reason}; under CI=true every PostgreSQL server group must run", pytrace=False)
+    pytest.skip(reason)
+
+
+def required_majors() -> tuple[int, ...]:
+    """The majors this run must test: ``SQLMIG_TEST_MAJORS``, else under CI=true :data:`CI_MAJORS`, else none."""
+    given = os.environ.get(MAJORS_ENV)
+    if given:
+        return tuple(int(part) for part in given.split(",") if part.strip())
+    return CI_MAJORS if in_ci() else ()
+
+
 def server_params() -> list[PgInstall | str | None]:
+    """One parameter per server group: each install found, ``missing-pgN`` for a required major that is not
+    (its tests skip, or under CI fail), or ``external``."""
     if os.environ.get(EXTERNAL_URL_ENV):
         return ["external"]
+    installs: list[PgInstall | str | None] = list(find_installs())
+    found = {i.major for i in find_installs()}
+    installs += [f"{MISSING}{major}" for major in required_majors() if major not in found]
     # One placeholder keeps database tests visible as skipped, with a reason, when nothing is installed.
-    return list(find_installs()) or [None]
+    return installs or [None]
+
+
+def missing_reason(param: PgInstall | str | None) -> str:
+    """Why a server group has no server: a required major that is not installed, or no PostgreSQL at all."""
+    if isinstance(param, str) and param.startswith(MISSING):
+        return f"PostgreSQL {param.removeprefix(MISSING)} is required ({MAJORS_ENV} or CI) but was not found"
+    return (
+        "no PostgreSQL found (pgserver, /usr/lib/postgresql/*/bin, pg_config --bindir); "
+        f"install one or set {EXTERNAL_URL_ENV}"
+    )
 
 
 def server_id(param: PgInstall | str | None) -> str:
@@ -281,15 +321,15 @@ def _prepare_owner(install: PgInstall, base: Path, socket_dir: Path) -> tuple[Pa
         return install.bindir / "pg_ctl", None
     owner = cluster_owner()
     if owner is None:
-        pytest.skip(f"running as root and none of the OS users {CLUSTER_OWNERS} exists to own the cluster")
+        unavailable(f"running as root and none of the OS users {CLUSTER_OWNERS} exists to own the cluster")
     if shutil.which("runuser") is None:
-        pytest.skip("running as root and runuser is missing: cannot run pg_ctl as another OS user")
+        unavailable("running as root and runuser is missing: cannot run pg_ctl as another OS user")
     for path in (base, socket_dir):
         os.chown(path, owner.pw_uid, owner.pw_gid)
     pg_ctl = _wrap_pg_ctl(install.bindir / "pg_ctl", owner.pw_name, base)
     probe = subprocess.run([str(pg_ctl), "--version"], capture_output=True, text=True, check=False)
     if probe.returncode != 0:
-        pytest.skip(f"OS user {owner.pw_name} cannot run {install.bindir}/pg_ctl: {probe.stderr.strip()}")
+        unavailable(f"OS user {owner.pw_name} cannot run {install.bindir}/pg_ctl: {probe.stderr.strip()}")
     return pg_ctl, owner.pw_name
 
 

@@ -17,12 +17,19 @@ from psycopg.rows import TupleRow
 from .pgcluster import (
     BASE_PREFIX,
     EXTERNAL_URL_ENV,
+    MAJORS_ENV,
     RUN_MARKER,
+    PgInstall,
     PgServer,
     find_installs,
     managed_server,
+    missing_reason,
+    required_majors,
+    server_id,
+    server_params,
     sweep_orphans,
     temporary_database,
+    unavailable,
 )
 
 USER_RELATIONS = """
@@ -180,3 +187,29 @@ def test_sweep_removes_only_directories_of_dead_runs() -> None:
         bystander.wait()
         for path in (orphan, current):
             shutil.rmtree(path, ignore_errors=True)
+
+
+def test_a_required_major_that_is_missing_is_a_server_group_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(EXTERNAL_URL_ENV, raising=False)
+    monkeypatch.setenv(MAJORS_ENV, "99")
+    params = server_params()
+    assert params[-1] == "missing-pg99" and server_id(params[-1]) == "missing-pg99"
+    assert [p for p in params if isinstance(p, PgInstall)] == list(find_installs())
+    assert "PostgreSQL 99 is required" in missing_reason(params[-1])
+
+
+def test_ci_requires_the_system_and_embedded_majors(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(MAJORS_ENV, raising=False)
+    monkeypatch.setenv("CI", "true")
+    assert required_majors() == (15, 16)
+    monkeypatch.setenv("CI", "false")
+    assert required_majors() == ()
+
+
+def test_an_unavailable_server_fails_under_ci_and_skips_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="under CI=true every PostgreSQL server group must run"):
+        unavailable("no server")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="no server"):
+        unavailable("no server")

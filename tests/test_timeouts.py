@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import selectors
 import socket
 import threading
 import time
@@ -146,29 +147,38 @@ def test_role_owns_what_migrations_create(db_url: str, db: Conn, tmp_path: Path)
         db.execute(f'DROP ROLE "{role}"')
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def late_proxy(target_url: str, delay: float) -> Iterator[str]:
     """A URL whose port starts forwarding to ``target_url``'s server only after ``delay`` seconds, like a
-    database container that is still starting."""
+    database container that is still starting: until then connections to it are refused."""
     parts = urlsplit(target_url)
-    port = _free_port()
     stop = threading.Event()
+    # Bound now, so that no other process can take the port during the delay; it accepts only once listening.
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    port = int(server.getsockname()[1])
 
-    def pipe(src: socket.socket, dst: socket.socket) -> None:
-        with src, dst:
-            while chunk := src.recv(65536):
-                dst.sendall(chunk)
+    def relay(client: socket.socket, upstream: socket.socket) -> None:
+        # One thread owns both sockets of a connection: two threads, one per direction, would close a socket
+        # the other is still reading (EBADF).
+        with client, upstream, selectors.DefaultSelector() as selector:
+            selector.register(client, selectors.EVENT_READ, upstream)
+            selector.register(upstream, selectors.EVENT_READ, client)
+            while not stop.is_set():
+                for key, _ in selector.select(timeout=0.1):
+                    try:
+                        chunk = key.fileobj.recv(65536)  # type: ignore[union-attr]
+                        if not chunk:
+                            return
+                        key.data.sendall(chunk)
+                    except OSError:
+                        return
 
     def serve() -> None:
-        if stop.wait(delay):
-            return
-        with socket.create_server(("127.0.0.1", port)) as server:
+        with server:
+            if stop.wait(delay):
+                return
+            server.listen()
             server.settimeout(0.1)
             while not stop.is_set():
                 try:
@@ -176,8 +186,7 @@ def late_proxy(target_url: str, delay: float) -> Iterator[str]:
                 except TimeoutError:
                     continue
                 upstream = socket.create_connection((parts.hostname, parts.port))
-                threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
-                threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
+                threading.Thread(target=relay, args=(client, upstream), daemon=True).start()
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()

@@ -16,16 +16,18 @@ from ..pgcluster import (
     EXTERNAL_URL_ENV,
     PgInstall,
     PgServer,
-    find_installs,
     managed_server,
+    missing_reason,
     server_id,
+    server_params,
     sweep_orphans,
     temporary_database,
+    unavailable,
 )
 from .processes import Launcher
 
-# One placeholder keeps the tests visible as skipped, with a reason, when no PostgreSQL is installed.
-INSTALLS: list[PgInstall | None] = [*find_installs()] or [None]
+# Every server group of the suite: the installs found, and required majors that are missing (see server_params).
+INSTALLS = [p for p in server_params() if p != "external"] or [None]
 
 
 @pytest.fixture
@@ -41,11 +43,11 @@ def runners(tmp_path: Path) -> Iterator[Launcher]:
 @pytest.fixture(scope="module", params=INSTALLS, ids=server_id)
 def own_server(request: pytest.FixtureRequest) -> Iterator[PgServer]:
     """A server of each major found, started for this module alone, so that its tests may crash it."""
-    install: PgInstall | None = request.param
+    install: PgInstall | str | None = request.param
     if os.environ.get(EXTERNAL_URL_ENV):
         pytest.skip(f"{EXTERNAL_URL_ENV} is set: the tests start no server, and do not restart an external one")
-    if install is None:
-        pytest.skip("no PostgreSQL found (pgserver, /usr/lib/postgresql/*/bin, pg_config --bindir)")
+    if not isinstance(install, PgInstall):
+        unavailable(missing_reason(install))
     sweep_orphans()
     with managed_server(install) as server:
         yield server
