@@ -315,6 +315,19 @@ def _wrap_pg_ctl(pg_ctl: Path, owner: str, into: Path) -> Path:
     return wrapper
 
 
+def _copy_install(bindir: Path, into: Path) -> Path:
+    """Copy a wheel's PostgreSQL to ``into`` and return the copy's bin folder: for binaries in a folder the
+    cluster's owner cannot enter (a virtualenv under /root). The layout is kept from the wheel's package folder
+    up (``<site>/<package>/<install>/bin`` and ``<site>/<package>.libs``), as the binaries find their libraries
+    by relative paths (``$ORIGIN/../../../<package>.libs``)."""
+    package = bindir.parent.parent
+    site = package.parent
+    shutil.copytree(bindir.parent, into / bindir.parent.relative_to(site), symlinks=True)
+    for libs in site.glob(f"{package.name}*.libs"):
+        shutil.copytree(libs, into / libs.name, symlinks=True)
+    return into / bindir.relative_to(site)
+
+
 def _prepare_owner(install: PgInstall, base: Path, socket_dir: Path) -> tuple[Path, str | None]:
     """Return the pg_ctl to run and the OS account it runs as (None: the current one)."""
     if not running_as_root():
@@ -328,6 +341,10 @@ def _prepare_owner(install: PgInstall, base: Path, socket_dir: Path) -> tuple[Pa
         os.chown(path, owner.pw_uid, owner.pw_gid)
     pg_ctl = _wrap_pg_ctl(install.bindir / "pg_ctl", owner.pw_name, base)
     probe = subprocess.run([str(pg_ctl), "--version"], capture_output=True, text=True, check=False)
+    if probe.returncode != 0:
+        bindir = _copy_install(install.bindir, base / "install")
+        pg_ctl = _wrap_pg_ctl(bindir / "pg_ctl", owner.pw_name, base)
+        probe = subprocess.run([str(pg_ctl), "--version"], capture_output=True, text=True, check=False)
     if probe.returncode != 0:
         unavailable(f"OS user {owner.pw_name} cannot run {install.bindir}/pg_ctl: {probe.stderr.strip()}")
     return pg_ctl, owner.pw_name

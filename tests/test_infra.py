@@ -21,6 +21,7 @@ from .pgcluster import (
     RUN_MARKER,
     PgInstall,
     PgServer,
+    _copy_install,
     find_installs,
     managed_server,
     missing_reason,
@@ -213,3 +214,14 @@ def test_an_unavailable_server_fails_under_ci_and_skips_elsewhere(monkeypatch: p
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception, match="no server"):
         unavailable("no server")
+
+
+def test_a_copy_of_a_wheels_postgresql_runs(tmp_path: Path) -> None:
+    # What the suite runs when the cluster's OS user cannot enter the virtualenv holding the wheel.
+    wheels = [i for i in find_installs() if "site-packages" in i.bindir.parts]
+    if not wheels:
+        pytest.skip("no PostgreSQL from a wheel is installed")
+    bindir = _copy_install(wheels[0].bindir, tmp_path / "copy")
+    assert tmp_path in bindir.parents
+    out = subprocess.run([str(bindir / "initdb"), "--version"], capture_output=True, text=True, check=True).stdout
+    assert wheels[0].version.split()[0] in out
