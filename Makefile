@@ -6,7 +6,7 @@ SQLMIG := $(BIN)/sqlmig
 STAMP := $(VENV)/.installed-stamp
 TYPE ?= migrate
 
-.PHONY: venv migrate-up migrate-down seed-up seed-down migration status test lint verify bench db-up db-down clean
+.PHONY: venv migrate-up migrate-down seed-up seed-down migration status test chaos lint verify bench db-up db-down clean
 
 venv: $(STAMP)
 
@@ -39,6 +39,13 @@ status: venv
 
 test: venv
 	$(BIN)/pytest
+
+# The randomized model test with faults (tests/faults/test_model.py), long: EXAMPLES x STEPS deploys per major.
+EXAMPLES ?= 40
+STEPS ?= 6
+chaos: venv
+	SQLMIG_MODEL_EXAMPLES=$(EXAMPLES) SQLMIG_MODEL_STEPS=$(STEPS) SQLMIG_MODEL_TIMEOUT=14400 \
+		$(BIN)/pytest tests/faults/test_model.py
 
 lint: venv
 	$(BIN)/ruff check .
