@@ -11,7 +11,8 @@ sqlmig sessions, or an immediate server restart. After every step the invariants
 - no advisory lock is left once the instances are gone;
 - ``sqlmig.status()`` agrees with the history and the catalog;
 - without a fault, every instance exits 0; with one, an instance either exits 0, is the one killed, or fails with
-  a sqlmig error (never a traceback).
+  a sqlmig error (never a traceback). An instance running an earlier release of sqlmig itself counts as a fault:
+  its own bugs (it waited for the lock holding a snapshot) may fail an instance, but never break an invariant.
 
 At the end a last instance runs with no fault and everything must be applied, exactly once. In CI the test is
 bounded (``SQLMIG_MODEL_EXAMPLES`` x ``SQLMIG_MODEL_STEPS``, default 2 x 3 per major, within
@@ -24,6 +25,7 @@ import os
 import random
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from contextlib import ExitStack
@@ -49,7 +51,11 @@ EXAMPLES = int(os.environ.get("SQLMIG_MODEL_EXAMPLES", "2"))
 STEPS = int(os.environ.get("SQLMIG_MODEL_STEPS", "3"))
 TIMEOUT = int(os.environ.get("SQLMIG_MODEL_TIMEOUT", "900"))
 KINDS = ("tx", "template", "notx", "stream", "seed")
-FAULTS = ("none", "none", "kill", "terminate", "restart")
+FAULTS = ("none", "none", "kill", "terminate", "restart", "old-sqlmig")
+# An earlier release of sqlmig itself, run by one instance of a round as during a rolling upgrade of the library:
+# the last release before waiters stopped holding a snapshot. Taken from the repository's history; where that is
+# not available (a shallow clone), the fault is not drawn.
+OLD_SQLMIG = "fb94a385680c7d52a4fcbfc7db3dd544c7fc89af"
 STREAM_ROWS = 4200  # about 4.3 MB of INSERTs: above the 4 MiB from which a file is streamed
 PAD = "x" * 1000
 UNEXPECTED = 70  # model_worker's exit status for an exception that is not a SqlmigError
@@ -91,9 +97,10 @@ class Migration:
 class Deploys(RuleBasedStateMachine):
     """The model: releases (each a folder holding every migration so far) deployed onto one database."""
 
-    def __init__(self, server: PgServer, base: Path) -> None:
+    def __init__(self, server: PgServer, base: Path, old_code: Path | None) -> None:
         super().__init__()
         self.server = server
+        self.old_code = old_code
         self.base = Path(tempfile_dir(base))
         self.stack = ExitStack()
         self.url = self.stack.enter_context(temporary_database(server))
@@ -137,7 +144,9 @@ class Deploys(RuleBasedStateMachine):
         folders = [current] * instances
         if old and previous is not None:
             folders[-1] = previous  # an instance of the previous release, still rolling out
-        runners = self.start(folders)
+        if fault == "old-sqlmig" and self.old_code is None:
+            fault = "none"
+        runners = self.start(folders, old_code=self.old_code if fault == "old-sqlmig" else None)
         victim = self.inject(fault, delay, runners, random.Random(seed))
         self.check_outcomes(runners, fault, victim)
         self.verify_state(complete=False)
@@ -158,7 +167,8 @@ class Deploys(RuleBasedStateMachine):
         finally:
             self.stack.close()
 
-    def start(self, folders: list[Path]) -> list[Runner]:
+    def start(self, folders: list[Path], old_code: Path | None = None) -> list[Runner]:
+        """Start an instance per folder (the first on ``old_code``, when given), all released at once."""
         self.round += 1
         barrier = self.base / f"barrier{self.round}"
         barrier.mkdir()
@@ -166,7 +176,10 @@ class Deploys(RuleBasedStateMachine):
             self.launcher.start(
                 f"r{self.round}-{i}",
                 [sys.executable, str(MODEL_WORKER), self.url, str(folder), str(barrier)],
-                env={"PGOPTIONS": "-c client_connection_check_interval=100"},
+                env={
+                    "PGOPTIONS": "-c client_connection_check_interval=100",
+                    **({"PYTHONPATH": str(old_code)} if old_code is not None and i == 0 else {}),
+                },
             )
             for i, folder in enumerate(folders)
         ]
@@ -180,7 +193,7 @@ class Deploys(RuleBasedStateMachine):
         return runners
 
     def inject(self, fault: str, delay: float, runners: list[Runner], rnd: random.Random) -> Runner | None:
-        if fault == "none":
+        if fault in ("none", "old-sqlmig"):
             return None
         time.sleep(delay)
         if fault == "kill":
@@ -272,10 +285,26 @@ def tempfile_dir(base: Path) -> str:
     return str(folder)
 
 
+@pytest.fixture(scope="module")
+def old_sqlmig(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
+    """A folder holding the ``sqlmig`` package as it was at :data:`OLD_SQLMIG`, or None when git or that commit
+    is not at hand."""
+    repo = Path(__file__).parents[2]
+    into = tmp_path_factory.mktemp("old-sqlmig")
+    try:
+        archive = subprocess.run(
+            ["git", "-C", str(repo), "archive", OLD_SQLMIG, "sqlmig"], capture_output=True, check=True, timeout=60
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return into
+
+
 @pytest.mark.timeout(TIMEOUT)
-def test_deploys_with_faults_keep_the_promise(own_server: PgServer, tmp_path: Path) -> None:
+def test_deploys_with_faults_keep_the_promise(own_server: PgServer, tmp_path: Path, old_sqlmig: Path | None) -> None:
     run_state_machine_as_test(
-        lambda: Deploys(own_server, tmp_path),
+        lambda: Deploys(own_server, tmp_path, old_sqlmig),
         settings=settings(
             max_examples=EXAMPLES,
             stateful_step_count=STEPS,
