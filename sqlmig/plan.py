@@ -123,11 +123,10 @@ def make_status(files: Sequence[MigrationFile], applied: Sequence[Applied], *, t
         else:
             state: StatusState = "drifted" if row.checksum is not None and row.checksum != f.up.checksum else "applied"
             entries.append(StatusEntry(track, f.version, f.name, state, row.executed_at))
-    newest = _newest_file(files)
     names = {f.name for f in files}
     for row in rows.values():
         if row.name not in names:
-            gone: StatusState = "future" if applied_version(row) > newest else "missing"
+            gone: StatusState = "future" if _is_ahead(row, files) else "missing"
             entries.append(StatusEntry(track, applied_version(row), row.name, gone, row.executed_at))
     return sorted(entries, key=lambda e: (e.version, e.name))
 
@@ -136,22 +135,29 @@ def _rows(applied: Sequence[Applied], track: Track) -> dict[str, Applied]:
     return {r.name: r for r in applied if r.track == track}
 
 
-def _newest_file(files: Sequence[MigrationFile]) -> str:
-    # With no file at all, every row is ahead: a release that had no migrations of this track yet.
-    return max((f.version for f in files), default="")
+def _is_ahead(row: Applied, files: Sequence[MigrationFile]) -> bool:
+    # With no file at all, no row is ahead: a folder without files is far more often a wrong --dir than a release
+    # that had no migrations of this track yet, and calling every row "applied by a newer release" would hide it.
+    return bool(files) and applied_version(row) > max(f.version for f in files)
 
 
 def _check_consistent(files: Sequence[MigrationFile], rows: dict[str, Applied], track: Track) -> tuple[Applied, ...]:
     """Raise for rows without files that are not ahead, and for drift; return the rows that are ahead."""
     names = {f.name for f in files}
-    newest = _newest_file(files)
     unknown = sorted((r for r in rows.values() if r.name not in names), key=lambda r: (applied_version(r), r.name))
-    missing = [r.name for r in unknown if applied_version(r) <= newest]
+    missing = [r.name for r in unknown if not _is_ahead(r, files)]
     if missing:
+        why = (
+            f"They are not newer than its newest file ({max(f.version for f in files)}), so no newer release "
+            "explains them."
+            if files
+            else "The folder has no migration files at all: check that --dir (directory in [tool.sqlmig]) names the "
+            "folder holding migrate/ and seed/."
+        )
         raise MissingFileError(
             f"{len(missing)} applied {track} migration(s) have no file in the {track} folder: {', '.join(missing)}. "
-            f"They are not newer than its newest file ({newest}), so no newer release explains them. Restore the "
-            "file(s) from version control; if they were removed on purpose, delete their rows from the history table.",
+            f"{why} Restore the file(s) from version control; if they were removed on purpose, delete their rows "
+            "from the history table.",
             missing,
         )
     # A partially applied file is expected to change (that is how its failed statement gets fixed); its completed
@@ -168,7 +174,7 @@ def _check_consistent(files: Sequence[MigrationFile], rows: dict[str, Applied], 
             + ACCEPT_HINT.format(track=track, names=" ".join(drifted)),
             drifted,
         )
-    return tuple(unknown)
+    return tuple(r for r in unknown if r.name not in missing)
 
 
 def ahead_text(rows: Sequence[Applied]) -> str:
@@ -176,10 +182,10 @@ def ahead_text(rows: Sequence[Applied]) -> str:
     this release is meant to stay."""
     shown = ", ".join(f"{r.name} ({r.track})" for r in rows)
     return (
-        f"the history is ahead of the files: {len(rows)} applied migration(s) are newer than every file here, "
-        f"applied by a newer release: {shown}. This is expected while a deploy or rollback of the application is "
-        "in progress; this release leaves them as they are and applies only its own pending files. If this release "
-        "is meant to stay, roll them back with the newer release."
+        f"the history is ahead of the files: {len(rows)} applied migration(s) have no file here and are newer than "
+        f"every file of their track, applied by a newer release: {shown}. This is expected while a deploy or "
+        "rollback of the application is in progress; this release leaves them as they are and applies only its own "
+        "pending files. If this release is meant to stay, roll them back with the newer release."
     )
 
 

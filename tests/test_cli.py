@@ -213,10 +213,10 @@ def test_seed_verbs(db_url: str, db: psycopg.Connection[tuple[object, ...]], pro
 
 
 AHEAD_WARNING = (
-    "the history is ahead of the files: 1 applied migration(s) are newer than every file here, applied by a newer "
-    "release: 20240102_000000_create_b (migrate). This is expected while a deploy or rollback of the application is "
-    "in progress; this release leaves them as they are and applies only its own pending files. If this release is "
-    "meant to stay, roll them back with the newer release."
+    "the history is ahead of the files: 1 applied migration(s) have no file here and are newer than every file of "
+    "their track, applied by a newer release: 20240102_000000_create_b (migrate). This is expected while a deploy or "
+    "rollback of the application is in progress; this release leaves them as they are and applies only its own "
+    "pending files. If this release is meant to stay, roll them back with the newer release."
 )
 
 

@@ -86,7 +86,6 @@ AHEAD_CASES = [
         [],
         [f"{B}_m"],
     ),
-    ("no file at all: every row is ahead", [], [row(A), row(B)], {}, [], [f"{A}_m", f"{B}_m"]),
     ("other track's rows are not ahead", [mf(A)], [row(A), row(B, track="seed")], {}, [], []),
     (
         "pending and out of order allowed",
@@ -146,6 +145,7 @@ UP_ERRORS = [
         MissingFileError,
         [f"{B}_x"],
     ),
+    ("no file at all: a wrong folder", [], [row(A), row(B)], MissingFileError, [f"{A}_m", f"{B}_m"]),
     ("out of order", [mf(A), mf(B)], [row(B)], OutOfOrderError, [f"{A}_m"]),
     ("out of order against a legacy row", [mf(A), mf(B)], [row(B, legacy=True)], OutOfOrderError, [f"{A}_m"]),
     ("out of order against a row ahead", [mf(A), mf(B)], [row(A), row(C)], OutOfOrderError, [f"{B}_m"]),
@@ -301,3 +301,9 @@ def test_seeds_refuse_a_migrate_row_between_known_ones() -> None:
     files = {"migrate": [mf(A), mf(C)], "seed": [mf(B, "s", track="seed")]}
     with pytest.raises(MissingFileError):
         up_plan(files, [row(A), row(B), row(C)], "seed", False)
+
+
+def test_a_folder_without_files_points_at_the_dir_setting() -> None:
+    with pytest.raises(MissingFileError, match=r"no migration files at all: check that --dir"):
+        make_plan([], [row(A)], track="migrate")
+    assert [e.state for e in make_status([], [row(A)], track="migrate")] == ["missing"]
