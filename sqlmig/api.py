@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,8 @@ from .connection import Database, connect, url_of
 from .errors import ConfigError, LintError, PlanError
 from .files import discover_tracks
 from .history import TableName
-from .model import TRACKS, Plan, Report, StatusReport, Track
-from .plan import DownTarget, make_down_plan, make_status, up_plan
+from .model import TRACKS, Applied, Plan, Report, StatusReport, Track
+from .plan import DownTarget, ahead_text, make_down_plan, make_status, up_plan
 
 log = logging.getLogger("sqlmig")
 
@@ -48,6 +49,7 @@ def apply(
     resolve it from ``SQLMIG_DATABASE_URL``, ``DIRECT_URL``, ``DATABASE_URL`` or ``.env``. ``directory`` holds
     ``migrate/`` and ``seed/`` (default: ``[tool.sqlmig] directory`` or ``migrations``). Seeds run only when
     the migrations are up to date. Returns the migrations applied; an up-to-date database gives an empty report.
+    Rows a newer release applied (no file here, newer than every file) are left alone, with a warning (``ahead``).
 
     Each migration runs with ``lock_timeout`` and ``statement_timeout`` (PostgreSQL durations; defaults ``5s``
     and ``1h``, overridable per file with ``-- sqlmig: lock-timeout=…``) and, with ``role``, as that role
@@ -82,10 +84,19 @@ def apply(
     tracks: tuple[Track, ...] = ("migrate",) if _checked(track) == "migrate" else ("migrate", "seed")
     files = discover_tracks(settings.directory, tracks)
     table = TableName.parse(settings.history_table)
+    ahead: dict[str, None] = {}  # rows a newer release applied, each warned about once however often planned
+
+    def planned(rows: Sequence[Applied]) -> Plan:
+        found = up_plan(files, rows, track, settings.allow_out_of_order)
+        if fresh := [r for r in found.ahead if r.name not in ahead]:
+            log.warning(ahead_text(fresh))
+            ahead.update(dict.fromkeys(r.name for r in fresh))
+        return found
+
     with connect(database, settings) as conn:
-        plan = up_plan(files, history.read(conn, table).rows, track, settings.allow_out_of_order)
+        plan = planned(history.read(conn, table).rows)
         if not plan.steps:
-            return Report(track, "up", ())
+            return Report(track, "up", (), tuple(ahead))
         if settings.lint:
             _lint(plan, settings)
         from . import lock, pooler  # loaded only when the lock is needed: the no-op path skips them
@@ -93,15 +104,15 @@ def apply(
         pooler.check(conn, url_of(database, settings))
 
         def pending() -> bool:
-            return bool(up_plan(files, history.read(conn, table).rows, track, settings.allow_out_of_order).steps)
+            return bool(planned(history.read(conn, table).rows).steps)
 
         with lock.hold(conn, table, settings.lock_wait, recheck=pending) as held:
             if not held:  # another run applied them while this one waited for the lock
-                return Report(track, "up", ())
+                return Report(track, "up", (), tuple(ahead))
             hist = history.read(conn, table)
-            plan = up_plan(files, hist.rows, track, settings.allow_out_of_order)
+            plan = planned(hist.rows)
             if not plan.steps:
-                return Report(track, "up", ())
+                return Report(track, "up", (), tuple(ahead))
             from . import runner  # the parser and Jinja2 load only when there is work: the no-op path stays lean
 
             prepared = runner.prepare(plan, settings)
@@ -109,7 +120,8 @@ def apply(
                 runner.check_single_transaction(prepared)
             history.ensure(conn, table, hist.state)
             empty = not any(r.track == track for r in hist.rows)
-            return runner.run_plan(conn, plan, prepared, settings, single_transaction, empty_history=empty)
+            report = runner.run_plan(conn, plan, prepared, settings, single_transaction, empty_history=empty)
+            return replace(report, ahead=tuple(ahead))
 
 
 def rollback(

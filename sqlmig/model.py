@@ -108,11 +108,16 @@ class Step:
 
 @dataclass(frozen=True)
 class Plan:
-    """What a run will do, in order. An empty plan means there is nothing to do."""
+    """What a run will do, in order. An empty plan means there is nothing to do.
+
+    ``ahead`` holds the history rows that have no file and are newer than every file of their track: applied by a
+    newer release of the application, which this one runs beside during a deploy or rollback.
+    """
 
     track: Track
     direction: Direction
     steps: tuple[Step, ...]
+    ahead: tuple[Applied, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -128,11 +133,16 @@ class Result:
 
 @dataclass(frozen=True)
 class Report:
-    """What a run did. Empty (falsy) when there was nothing to do."""
+    """What a run did. Empty (falsy) when there was nothing to do.
+
+    ``ahead`` names the history rows a newer release applied (no file here, newer than every file; for seeds,
+    migrate rows too): the run left them alone and logged a warning naming them.
+    """
 
     track: Track
     direction: Direction
     results: tuple[Result, ...]
+    ahead: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
         return bool(self.results)
@@ -146,14 +156,15 @@ class Report:
         return tuple(r.name for r in self.results)
 
 
-StatusState = Literal["applied", "pending", "partial", "drifted", "missing"]
+StatusState = Literal["applied", "pending", "partial", "drifted", "missing", "future"]
 
 
 @dataclass(frozen=True)
 class StatusEntry:
     """The state of one migration: ``applied``, ``pending``, ``partial`` (a ``no-transaction`` migration that
     stopped part-way: ``stopped_at`` is the number of the statement it stopped at and ``stopped_line`` its line),
-    ``drifted`` (edited since it ran) or ``missing`` (recorded in the history but its file is gone)."""
+    ``drifted`` (edited since it ran), ``missing`` (recorded in the history but its file is gone) or ``future``
+    (recorded, with no file here, and newer than every file: applied by a newer release of the application)."""
 
     track: Track
     version: str
@@ -179,3 +190,8 @@ class StatusReport:
     def problems(self) -> tuple[StatusEntry, ...]:
         """Entries that need attention before ``up`` will run: drifted or missing."""
         return tuple(e for e in self.entries if e.state in ("drifted", "missing"))
+
+    @property
+    def future(self) -> tuple[StatusEntry, ...]:
+        """Entries applied by a newer release: ``up`` leaves them alone, ``down`` refuses to go beneath them."""
+        return tuple(e for e in self.entries if e.state == "future")

@@ -64,7 +64,8 @@ def path_text(path: Path) -> str:
 
 
 def report_dict(report: Report) -> dict[str, Any]:
-    """``{"track", "direction", "results": [{"track", "version", "name", "direction", "duration_ms"}]}``."""
+    """``{"track", "direction", "results": [{"track", "version", "name", "direction", "duration_ms"}], "ahead"}``;
+    ``ahead`` names the history rows a newer release applied, which the run left alone."""
     results = [
         {
             "track": r.track,
@@ -75,7 +76,7 @@ def report_dict(report: Report) -> dict[str, Any]:
         }
         for r in report.results
     ]
-    return {"track": report.track, "direction": report.direction, "results": results}
+    return {"track": report.track, "direction": report.direction, "results": results, "ahead": list(report.ahead)}
 
 
 def report_text(report: Report) -> str:
@@ -88,7 +89,8 @@ def report_text(report: Report) -> str:
 
 def status_dict(report: StatusReport) -> dict[str, Any]:
     """``{"migrations": [{"track", "version", "name", "state", "executed_at", "stopped_at", "stopped_line"}],
-    "pending", "problems"}``; ``stopped_at``/``stopped_line`` are null except for ``partial`` migrations."""
+    "pending", "problems", "future"}``; ``stopped_at``/``stopped_line`` are null except for ``partial``
+    migrations; ``future`` counts the migrations applied by a newer release."""
     rows = [
         {
             "track": e.track,
@@ -101,7 +103,12 @@ def status_dict(report: StatusReport) -> dict[str, Any]:
         }
         for e in report.entries
     ]
-    return {"migrations": rows, "pending": len(report.pending), "problems": len(report.problems)}
+    return {
+        "migrations": rows,
+        "pending": len(report.pending),
+        "problems": len(report.problems),
+        "future": len(report.future),
+    }
 
 
 def status_text(report: StatusReport) -> str:
@@ -116,8 +123,12 @@ def status_text(report: StatusReport) -> str:
             when = e.executed_at.strftime("%Y-%m-%d %H:%M:%S") if e.executed_at else ""
             if e.state == "partial":
                 when = f"stopped at statement {e.stopped_at} (line {e.stopped_line}); up continues there"
+            elif e.state == "future":
+                # Normal during a rolling deploy or rollback: say so, so that nobody restores or deletes rows.
+                when = f"{when}  applied by a newer release (no file here; up leaves it, down stops at it)".lstrip()
             lines.append(f"  {e.state:<8} {e.name:<{width}}  {when}".rstrip())
-    lines.append(f"{len(report.pending)} pending, {len(report.problems)} need attention.")
+    newer = f", {len(report.future)} applied by a newer release" if report.future else ""
+    lines.append(f"{len(report.pending)} pending, {len(report.problems)} need attention{newer}.")
     return "\n".join(lines)
 
 

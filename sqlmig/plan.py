@@ -1,12 +1,17 @@
 """Planning, pure: files + history rows + options -> Plan, or a PlanError saying what needs a decision.
 
 Touches no connection and no file; every rule here is table-tested in tests/test_plan.py.
+
+A history row without a file is *ahead* when its version is newer than every file of its track: a newer release
+of the application applied it, and this one (still rolling out, rolled back, a slow replica) runs beside it, as
+Flyway's ``ignoreMigrationPatterns=*:future`` allows. ``up`` and ``status`` accept such rows; ``down`` refuses to
+roll back underneath them. A row without a file that is not newer than every file is *missing*: an error.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .errors import DriftError, MissingDownError, MissingFileError, OutOfOrderError, PendingMigrationsError, PlanError
 from .model import Applied, MigrationFile, Plan, StatusEntry, StatusState, Step, Track
@@ -37,12 +42,13 @@ def make_plan(
 ) -> Plan:
     """The pending migrations of ``track``, oldest first.
 
-    Raises :class:`MissingFileError` for history rows without files, :class:`DriftError` for applied files whose
-    checksum changed, and :class:`OutOfOrderError` for pending files older than the newest applied one (unless
+    Raises :class:`MissingFileError` for history rows without files unless they are ahead (newer than every file;
+    the plan lists them in ``ahead``), :class:`DriftError` for applied files whose checksum changed, and
+    :class:`OutOfOrderError` for pending files older than the newest applied one, ahead rows included (unless
     ``allow_out_of_order``).
     """
     rows = _rows(applied, track)
-    _check_consistent(files, rows, track)
+    ahead = _check_consistent(files, rows, track)
     pending = [f for f in files if f.name not in rows or rows[f.name].partial]
     newest = max((applied_version(r) for r in rows.values() if not r.partial), default="")
     late = [f.name for f in pending if f.version < newest]
@@ -52,7 +58,7 @@ def make_plan(
             f"{', '.join(late)}. Rename them to a newer timestamp, or apply them anyway with --allow-out-of-order.",
             late,
         )
-    return Plan(track, "up", tuple(Step(f, "up", rows.get(f.name)) for f in pending))
+    return Plan(track, "up", tuple(Step(f, "up", rows.get(f.name)) for f in pending), ahead)
 
 
 def make_down_plan(
@@ -64,8 +70,10 @@ def make_down_plan(
 ) -> Plan:
     """The applied migrations of ``track`` to roll back, newest first.
 
-    Raises :class:`PlanError` for an unknown ``to`` version or a bad step count, :class:`MissingDownError`
-    listing every selected migration without a ``.down.sql``, and the consistency errors of :func:`make_plan`.
+    Raises :class:`PlanError` for an unknown ``to`` version or a bad step count, :class:`MissingFileError` when
+    the selection includes rows that are ahead of the files (a newer release must roll those back first: undoing
+    an older migration underneath them could break them), :class:`MissingDownError` listing every selected
+    migration without a ``.down.sql``, and the consistency errors of :func:`make_plan`.
     """
     rows = _rows(applied, track)
     _check_consistent(files, rows, track)
@@ -81,6 +89,15 @@ def make_down_plan(
         if target.steps is None or target.steps < 1:
             raise PlanError(f"--steps must be a positive number, got {target.steps}")
         chosen = newest_first[: target.steps]
+    newer = [r.name for r in chosen if r.name not in by_name]
+    if newer:
+        raise MissingFileError(
+            f"cannot roll back: {len(newer)} applied {track} migration(s) are newer than every file here, applied "
+            f"by a newer release: {', '.join(newer)}. Rolling back an older migration underneath them could break "
+            "them, so nothing was rolled back. Roll them back with the newer release first "
+            f"('sqlmig {track} down' from it), then run this one.",
+            newer,
+        )
     no_down = [r.name for r in chosen if by_name[r.name].down is None]
     if no_down:
         raise MissingDownError(
@@ -92,8 +109,8 @@ def make_down_plan(
 
 
 def make_status(files: Sequence[MigrationFile], applied: Sequence[Applied], *, track: Track) -> list[StatusEntry]:
-    """The state of every migration of ``track``: applied, pending, partial, drifted or missing, in version
-    order."""
+    """The state of every migration of ``track``: applied, pending, partial, drifted, missing or future (applied
+    by a newer release: a row without a file, newer than every file), in version order."""
     rows = _rows(applied, track)
     entries = []
     for f in files:
@@ -109,7 +126,8 @@ def make_status(files: Sequence[MigrationFile], applied: Sequence[Applied], *, t
     names = {f.name for f in files}
     for row in rows.values():
         if row.name not in names:
-            entries.append(StatusEntry(track, applied_version(row), row.name, "missing", row.executed_at))
+            gone: StatusState = "future" if _is_ahead(row, files) else "missing"
+            entries.append(StatusEntry(track, applied_version(row), row.name, gone, row.executed_at))
     return sorted(entries, key=lambda e: (e.version, e.name))
 
 
@@ -117,14 +135,29 @@ def _rows(applied: Sequence[Applied], track: Track) -> dict[str, Applied]:
     return {r.name: r for r in applied if r.track == track}
 
 
-def _check_consistent(files: Sequence[MigrationFile], rows: dict[str, Applied], track: Track) -> None:
+def _is_ahead(row: Applied, files: Sequence[MigrationFile]) -> bool:
+    # With no file at all, no row is ahead: a folder without files is far more often a wrong --dir than a release
+    # that had no migrations of this track yet, and calling every row "applied by a newer release" would hide it.
+    return bool(files) and applied_version(row) > max(f.version for f in files)
+
+
+def _check_consistent(files: Sequence[MigrationFile], rows: dict[str, Applied], track: Track) -> tuple[Applied, ...]:
+    """Raise for rows without files that are not ahead, and for drift; return the rows that are ahead."""
     names = {f.name for f in files}
-    missing = sorted(n for n in rows if n not in names)
+    unknown = sorted((r for r in rows.values() if r.name not in names), key=lambda r: (applied_version(r), r.name))
+    missing = [r.name for r in unknown if not _is_ahead(r, files)]
     if missing:
+        why = (
+            f"They are not newer than its newest file ({max(f.version for f in files)}), so no newer release "
+            "explains them."
+            if files
+            else "The folder has no migration files at all: check that --dir (directory in [tool.sqlmig]) names the "
+            "folder holding migrate/ and seed/."
+        )
         raise MissingFileError(
-            f"{len(missing)} applied {track} migration(s) have no file in the {track} folder: "
-            f"{', '.join(missing)}. Restore the file(s) from version control; if they were removed on purpose, "
-            f"delete their rows from the history table.",
+            f"{len(missing)} applied {track} migration(s) have no file in the {track} folder: {', '.join(missing)}. "
+            f"{why} Restore the file(s) from version control; if they were removed on purpose, delete their rows "
+            "from the history table.",
             missing,
         )
     # A partially applied file is expected to change (that is how its failed statement gets fixed); its completed
@@ -141,14 +174,27 @@ def _check_consistent(files: Sequence[MigrationFile], rows: dict[str, Applied], 
             + ACCEPT_HINT.format(track=track, names=" ".join(drifted)),
             drifted,
         )
+    return tuple(r for r in unknown if r.name not in missing)
+
+
+def ahead_text(rows: Sequence[Applied]) -> str:
+    """The warning for history rows a newer release applied: which ones, why that is fine, and what to do if
+    this release is meant to stay."""
+    shown = ", ".join(f"{r.name} ({r.track})" for r in rows)
+    return (
+        f"the history is ahead of the files: {len(rows)} applied migration(s) have no file here and are newer than "
+        f"every file of their track, applied by a newer release: {shown}. This is expected while a deploy or "
+        "rollback of the application is in progress; this release leaves them as they are and applies only its own "
+        "pending files. If this release is meant to stay, roll them back with the newer release."
+    )
 
 
 def up_plan(
     files: Mapping[Track, Sequence[MigrationFile]], applied: Sequence[Applied], track: Track, allow_out_of_order: bool
 ) -> Plan:
-    """:func:`make_plan` for ``up`` of ``track``; seeds only once no migration is pending. Raises
-    :class:`PendingMigrationsError` for seeds on a schema that is not up to date, and :func:`make_plan`'s
-    errors."""
+    """:func:`make_plan` for ``up`` of ``track``; seeds only once no migration is pending. For seeds, the plan's
+    ``ahead`` also lists the migrate rows that are ahead. Raises :class:`PendingMigrationsError` for seeds on a
+    schema that is not up to date, and :func:`make_plan`'s errors."""
     if track == "seed":
         behind = make_plan(files["migrate"], applied, track="migrate", allow_out_of_order=True)
         if behind.steps:
@@ -158,4 +204,6 @@ def up_plan(
                 "Run 'sqlmig migrate up' first.",
                 names,
             )
+        plan = make_plan(files["seed"], applied, track="seed", allow_out_of_order=allow_out_of_order)
+        return replace(plan, ahead=behind.ahead + plan.ahead)
     return make_plan(files[track], applied, track=track, allow_out_of_order=allow_out_of_order)

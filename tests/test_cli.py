@@ -212,6 +212,71 @@ def test_seed_verbs(db_url: str, db: psycopg.Connection[tuple[object, ...]], pro
     assert history(db, "seed") == []
 
 
+AHEAD_WARNING = (
+    "the history is ahead of the files: 1 applied migration(s) have no file here and are newer than every file of "
+    "their track, applied by a newer release: 20240102_000000_create_b (migrate). This is expected while a deploy or "
+    "rollback of the application is in progress; this release leaves them as they are and applies only its own "
+    "pending files. If this release is meant to stay, roll them back with the newer release."
+)
+
+
+def test_an_older_release_beside_a_newer_history(
+    db_url: str, db: psycopg.Connection[tuple[object, ...]], project: Path
+) -> None:
+    assert run("migrate", "up", "--database-url", db_url, "--schema", "public").exit_code == 0
+    newest = project / "migrations/migrate/20240102_000000_create_b"
+    kept = {kind: Path(f"{newest}.{kind}.sql").read_text() for kind in ("up", "down")}
+    for kind in kept:  # the release before it: same files, without the newest
+        Path(f"{newest}.{kind}.sql").unlink()
+
+    result = run("migrate", "up", "--database-url", db_url, "--schema", "public")
+    assert (result.exit_code, result.output) == (0, f"{AHEAD_WARNING}\nNothing to do: migrate is up to date.\n")
+
+    result = run("migrate", "status", "--database-url", db_url, "--exit-code")
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert lines[0] == "migrate:" and lines[1].startswith("  applied  20240101_000000_create_a  20")
+    assert lines[2].startswith("  future   20240102_000000_create_b  20")
+    assert lines[2].endswith("  applied by a newer release (no file here; up leaves it, down stops at it)")
+    assert lines[3:] == ["0 pending, 0 need attention, 1 applied by a newer release."]
+
+    result = run("seed", "up", "--database-url", db_url)  # the schema is up to date for this release's seeds
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == AHEAD_WARNING
+    assert result.output.splitlines()[-1] == "Applied 1 seed migration(s)."
+
+    result = run("migrate", "down", "--database-url", db_url, "--schema", "public")
+    assert result.exit_code == 4
+    assert result.output == (
+        "error: cannot roll back: 1 applied migrate migration(s) are newer than every file here, applied by a newer "
+        "release: 20240102_000000_create_b. Rolling back an older migration underneath them could break them, so "
+        "nothing was rolled back. Roll them back with the newer release first ('sqlmig migrate down' from it), then "
+        "run this one.\n"
+    )
+    assert history(db) == ["20240101_000000_create_a", "20240102_000000_create_b"]
+
+    for kind, text in kept.items():  # the newer release again: its down works as before
+        Path(f"{newest}.{kind}.sql").write_text(text)
+    result = run("migrate", "down", "--database-url", db_url, "--schema", "public")
+    assert (result.exit_code, result.output.splitlines()[-1]) == (0, "Rolled back 1 migrate migration(s).")
+    assert history(db) == ["20240101_000000_create_a"]
+
+
+def test_a_row_between_known_files_is_still_an_error(db_url: str, project: Path) -> None:
+    assert run("migrate", "up", "--database-url", db_url, "--schema", "public").exit_code == 0
+    (project / "migrations/migrate/20240101_000000_create_a.up.sql").unlink()
+    (project / "migrations/migrate/20240101_000000_create_a.down.sql").unlink()
+    result = run("migrate", "up", "--database-url", db_url, "--schema", "public")
+    assert result.exit_code == 4
+    assert result.output.startswith(
+        "error: 1 applied migrate migration(s) have no file in the migrate folder: 20240101_000000_create_a. "
+        "They are not newer than its newest file (20240102_000000)"
+    )
+    result = run("migrate", "status", "--database-url", db_url)
+    assert "  missing  20240101_000000_create_a" in result.output
+    assert result.output.splitlines()[-1] == "0 pending, 1 need attention."
+
+
 @pytest.fixture
 def embedded(project: Path) -> Iterator[Path]:
     """A project with no database URL anywhere; the embedded server it starts is stopped afterwards."""

@@ -92,13 +92,14 @@ def test_crlf_conversion_is_not_drift(db_url: str, tmp_path: Path) -> None:
 
 
 def test_row_without_file_is_reported(db_url: str, tmp_path: Path) -> None:
+    # A file between known ones: not explained by a newer release (tests/faults/test_version_skew.py has that case).
     directory = tree(tmp_path, FILES)
     sqlmig.apply(db_url, directory)
-    (directory / "migrate/20251124_000200_create_items.up.sql").unlink()
-    with pytest.raises(sqlmig.MissingFileError, match="20251124_000200_create_items"):
+    (directory / "migrate/20251124_000100_create_users.up.sql").unlink()
+    with pytest.raises(sqlmig.MissingFileError, match="20251124_000100_create_users"):
         sqlmig.apply(db_url, directory)
     states = {e.name: e.state for e in sqlmig.status(db_url, directory).entries}
-    assert states["20251124_000200_create_items"] == "missing"
+    assert states["20251124_000100_create_users"] == "missing"
 
 
 def test_out_of_order_needs_permission(db_url: str, db: psycopg.Connection[tuple[object, ...]], tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""make_plan / make_down_plan / make_status: rows of (files, applied, options) -> steps or error. No server."""
+"""make_plan / make_down_plan / make_status / up_plan: rows of (files, applied, options) -> steps or error. No
+server."""
 
 from __future__ import annotations
 
@@ -6,9 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from sqlmig.errors import DriftError, MissingDownError, MissingFileError, OutOfOrderError, PlanError
+from sqlmig.errors import (
+    DriftError,
+    MissingDownError,
+    MissingFileError,
+    OutOfOrderError,
+    PendingMigrationsError,
+    PlanError,
+)
 from sqlmig.model import Applied, MigrationFile, SqlFile
-from sqlmig.plan import DownTarget, make_down_plan, make_plan, make_status
+from sqlmig.plan import DownTarget, ahead_text, make_down_plan, make_plan, make_status, up_plan
 
 
 def mf(
@@ -21,12 +29,19 @@ def mf(
 
 
 def row(
-    version: str, label: str = "m", *, checksum: str | None = "c", track: str = "migrate", legacy: bool = False
+    version: str,
+    label: str = "m",
+    *,
+    checksum: str | None = "c",
+    track: str = "migrate",
+    legacy: bool = False,
+    partial: bool = False,
 ) -> Applied:
-    return Applied(f"{version}_{label}", track, None if legacy else version, checksum, None, None)
+    done = 2 if partial else None
+    return Applied(f"{version}_{label}", track, None if legacy else version, checksum, None, None, done)
 
 
-A, B, C = "20240101_000000", "20240102_000000", "20240103_000000"
+A, B, C, D = "20240101_000000", "20240102_000000", "20240103_000000", "20240104_000000"
 
 UP_CASES = [
     ("empty database", [mf(A), mf(B)], [], {}, [f"{A}_m", f"{B}_m"]),
@@ -57,11 +72,83 @@ def test_make_plan(
     assert all(s.direction == "up" for s in plan.steps)
 
 
+# A history ahead of the files: rows without a file, every one newer than the newest file (a newer release applied
+# them; this one runs beside it during a rolling deploy or a rollback of the application).
+AHEAD_CASES = [
+    ("up to date, one row ahead", [mf(A), mf(B)], [row(A), row(B), row(C)], {}, [], [f"{C}_m"]),
+    ("several rows ahead, listed oldest first", [mf(A)], [row(A), row(D), row(C)], {}, [], [f"{C}_m", f"{D}_m"]),
+    ("a legacy row ahead", [mf(A)], [row(A), row(B, legacy=True, checksum=None)], {}, [], [f"{B}_m"]),
+    (
+        "a partial row ahead is the newer release's to resume",
+        [mf(A)],
+        [row(A), row(B, partial=True)],
+        {},
+        [],
+        [f"{B}_m"],
+    ),
+    ("other track's rows are not ahead", [mf(A)], [row(A), row(B, track="seed")], {}, [], []),
+    (
+        "pending and out of order allowed",
+        [mf(A), mf(B)],
+        [row(A), row(C)],
+        {"allow_out_of_order": True},
+        [f"{B}_m"],
+        [f"{C}_m"],
+    ),
+    (
+        "a partial known file resumes",
+        [mf(A), mf(B)],
+        [row(A), row(B, partial=True), row(C)],
+        {"allow_out_of_order": True},
+        [f"{B}_m"],
+        [f"{C}_m"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("files", "applied", "opts", "steps", "ahead"), [c[1:] for c in AHEAD_CASES], ids=[c[0] for c in AHEAD_CASES]
+)
+def test_make_plan_ahead(
+    files: list[MigrationFile], applied: list[Applied], opts: dict[str, bool], steps: list[str], ahead: list[str]
+) -> None:
+    plan = make_plan(files, applied, track="migrate", **opts)
+    assert [s.file.name for s in plan.steps] == steps
+    assert [r.name for r in plan.ahead] == ahead
+
+
+def test_plan_of_a_consistent_history_has_nothing_ahead() -> None:
+    assert make_plan([mf(A), mf(B)], [row(A)], track="migrate").ahead == ()
+
+
+def test_ahead_warning_names_every_row_and_says_what_to_do() -> None:
+    text = ahead_text([row(C), row(D, "s", track="seed")])
+    assert f"{C}_m (migrate), {D}_s (seed)" in text
+    assert "applied by a newer release" in text and "roll them back with the newer release" in text
+
+
 UP_ERRORS = [
     ("drift", [mf(A, checksum="new"), mf(B)], [row(A, checksum="old")], DriftError, [f"{A}_m"]),
     ("missing file", [mf(B)], [row(A), row(B)], MissingFileError, [f"{A}_m"]),
+    ("unknown version between known ones", [mf(A), mf(C)], [row(A), row(B), row(C)], MissingFileError, [f"{B}_m"]),
+    (
+        "between known ones and ahead: only the one between is an error",
+        [mf(A), mf(C)],
+        [row(A), row(B), row(C), row(D)],
+        MissingFileError,
+        [f"{B}_m"],
+    ),
+    (
+        "unknown name with the newest file's version",
+        [mf(A), mf(B)],
+        [row(A), row(B, "x")],
+        MissingFileError,
+        [f"{B}_x"],
+    ),
+    ("no file at all: a wrong folder", [], [row(A), row(B)], MissingFileError, [f"{A}_m", f"{B}_m"]),
     ("out of order", [mf(A), mf(B)], [row(B)], OutOfOrderError, [f"{A}_m"]),
     ("out of order against a legacy row", [mf(A), mf(B)], [row(B, legacy=True)], OutOfOrderError, [f"{A}_m"]),
+    ("out of order against a row ahead", [mf(A), mf(B)], [row(A), row(C)], OutOfOrderError, [f"{B}_m"]),
 ]
 
 
@@ -97,6 +184,7 @@ DOWN_CASES = [
     ),
     ("pending files are not rolled back", [mf(A), mf(B)], [row(A)], DownTarget(all=True), [f"{A}_m"]),
     ("nothing applied", [mf(A)], [], DownTarget(), []),
+    ("--to the newest row ahead rolls back nothing", [mf(A)], [row(A), row(B)], DownTarget(to=B), []),
     (
         "missing down of an unselected file is fine",
         [mf(A, down=False), mf(B)],
@@ -129,6 +217,10 @@ DOWN_ERRORS = [
     ("unknown --to", [mf(A), mf(B)], [row(A), row(B)], DownTarget(to="20991231_000000"), PlanError),
     ("bad steps", [mf(A)], [row(A)], DownTarget(steps=0), PlanError),
     ("drift blocks rollback", [mf(A, checksum="new")], [row(A, checksum="old")], DownTarget(), DriftError),
+    ("a row ahead blocks the newest", [mf(A), mf(B)], [row(A), row(B), row(C)], DownTarget(), MissingFileError),
+    ("a row ahead blocks --all", [mf(A), mf(B)], [row(A), row(B), row(C)], DownTarget(all=True), MissingFileError),
+    ("a row ahead blocks --to", [mf(A), mf(B)], [row(A), row(B), row(C)], DownTarget(to=A), MissingFileError),
+    ("a row between blocks rollback", [mf(A), mf(C)], [row(A), row(B), row(C)], DownTarget(), MissingFileError),
 ]
 
 
@@ -159,3 +251,59 @@ def test_status_states() -> None:
         (f"{B}_m", "drifted"),
         (f"{C}_m", "pending"),
     ]
+
+
+def test_rollback_beneath_rows_ahead_names_them_and_the_newer_release() -> None:
+    with pytest.raises(MissingFileError) as info:
+        make_down_plan([mf(A), mf(B)], [row(A), row(B), row(C), row(D)], track="migrate", target=DownTarget(steps=3))
+    assert info.value.names == (f"{D}_m", f"{C}_m")
+    text = str(info.value)
+    assert "newer release" in text and "nothing was rolled back" in text and "'sqlmig migrate down' from it" in text
+
+
+def test_status_of_a_history_ahead() -> None:
+    files = [mf(A), mf(C)]
+    applied = [row(A), row(B), row(C), row(D), row("20240105_000000", partial=True)]
+    entries = make_status(files, applied, track="migrate")
+    assert [(e.name, e.state) for e in entries] == [
+        (f"{A}_m", "applied"),
+        (f"{B}_m", "missing"),
+        (f"{C}_m", "applied"),
+        (f"{D}_m", "future"),
+        ("20240105_000000_m", "future"),
+    ]
+
+
+def seed_files() -> dict[str, list[MigrationFile]]:
+    return {"migrate": [mf(A)], "seed": [mf(B, "s", track="seed")]}
+
+
+def test_migrate_ahead_does_not_stop_seeds() -> None:
+    plan = up_plan(seed_files(), [row(A), row(C)], "seed", False)
+    assert [s.file.name for s in plan.steps] == [f"{B}_s"]
+    assert [r.name for r in plan.ahead] == [f"{C}_m"]
+
+
+def test_seed_plan_lists_rows_ahead_of_both_tracks() -> None:
+    applied = [row(A), row(C), row(B, "s", track="seed"), row(D, "s", track="seed")]
+    plan = up_plan(seed_files(), applied, "seed", False)
+    assert plan.steps == ()
+    assert [(r.track, r.name) for r in plan.ahead] == [("migrate", f"{C}_m"), ("seed", f"{D}_s")]
+
+
+def test_seeds_still_wait_for_pending_migrations_beside_rows_ahead() -> None:
+    files = {"migrate": [mf(A), mf(B)], "seed": [mf(B, "s", track="seed")]}
+    with pytest.raises(PendingMigrationsError):
+        up_plan(files, [row(A), row(C)], "seed", False)
+
+
+def test_seeds_refuse_a_migrate_row_between_known_ones() -> None:
+    files = {"migrate": [mf(A), mf(C)], "seed": [mf(B, "s", track="seed")]}
+    with pytest.raises(MissingFileError):
+        up_plan(files, [row(A), row(B), row(C)], "seed", False)
+
+
+def test_a_folder_without_files_points_at_the_dir_setting() -> None:
+    with pytest.raises(MissingFileError, match=r"no migration files at all: check that --dir"):
+        make_plan([], [row(A)], track="migrate")
+    assert [e.state for e in make_status([], [row(A)], track="migrate")] == ["missing"]

@@ -121,6 +121,34 @@ def test_json_documents_share_one_envelope(project: Path, db_url: str) -> None:
     assert down["command"] == "migrate down" and down["direction"] == "down"
 
 
+def test_json_of_a_history_ahead_of_the_files(project: Path, db_url: str) -> None:
+    common = ("--database-url", db_url, "--schema", "public", "--json")
+    assert run("migrate", "up", *common).exit_code == 0
+    for kind in ("up", "down"):  # an older release: the newest file is not there yet
+        (project / f"migrations/migrate/20240102_000000_create_b.{kind}.sql").unlink()
+    result = run("migrate", "up", *common)
+    up = doc(result)
+    assert result.exit_code == 0 and up["ok"] is True
+    assert up["results"] == [] and up["ahead"] == ["20240102_000000_create_b"]
+    assert "20240102_000000_create_b (migrate)" in result.stderr  # the warning, for people
+
+    status = doc(run("migrate", "status", "--database-url", db_url, "--json", "--exit-code"))
+    assert status["exit_code"] == 0 and (status["pending"], status["problems"], status["future"]) == (0, 0, 1)
+    migrations = status["migrations"]
+    assert isinstance(migrations, list)
+    assert [(m["name"], m["state"]) for m in migrations] == [
+        ("20240101_000000_create_a", "applied"),
+        ("20240102_000000_create_b", "future"),
+    ]
+    assert migrations[1]["version"] == "20240102_000000" and migrations[1]["executed_at"] is not None
+
+    result = run("migrate", "down", *common)
+    down = doc(result)
+    error = down["error"]
+    assert result.exit_code == 4 and isinstance(error, dict)
+    assert error["type"] == "MissingFileError" and error["names"] == ["20240102_000000_create_b"]
+
+
 def test_json_error_document_points_into_the_file(project: Path, db_url: str) -> None:
     (project / "migrations/migrate/20240103_000000_broken.up.sql").write_text("SELECT 1;\nSELECT nope FROM public.a;\n")
     result = run("migrate", "up", "--database-url", db_url, "--schema", "public", "--json")
