@@ -17,17 +17,15 @@ from typing import BinaryIO
 
 from .errors import DiscoveryError, FileProblem
 from .model import TRACKS, MigrationFile, SqlFile, Track
-
-# The time part is deliberately not checked as a clock time: real projects have versions like 20230322_519590.
-NAME_RE = re.compile(r"^(?P<version>\d{8}_\d{6})_(?P<label>[A-Za-z0-9][A-Za-z0-9_-]*)\.(?P<kind>up|down)\.sql$")
-NAMING_RULE = "expected <YYYYMMDD>_<HHMMSS>_<name>.up.sql or .down.sql"
+from .naming import NAME_RE, NAMING_RULE, name_clashes
 
 KNOWN_DIRECTIVES: frozenset[str] = frozenset({"no-transaction", "no-template"})
+_DURATION = re.compile(r"^[0-9]+(\.[0-9]+)?(us|ms|s|min|h|d)?$")  # ASCII digits: the server reads no others
 # Directives with a value (``NAME=VALUE``), each with the pattern its value must match and what that means.
 VALUED_DIRECTIVES: dict[str, tuple[re.Pattern[str], str]] = {
-    "lock-timeout": (re.compile(r"^\d+(\.\d+)?(us|ms|s|min|h|d)?$"), "a duration such as 5s, 500ms or 0 (none)"),
-    "statement-timeout": (re.compile(r"^\d+(\.\d+)?(us|ms|s|min|h|d)?$"), "a duration such as 1h, 30s or 0 (none)"),
-    "lock-retries": (re.compile(r"^\d{1,3}$"), "a whole number of retries such as 3"),
+    "lock-timeout": (_DURATION, "a duration such as 5s, 500ms or 0 (none)"),
+    "statement-timeout": (_DURATION, "a duration such as 1h, 30s or 0 (none)"),
+    "lock-retries": (re.compile(r"^[0-9]{1,3}$"), "a whole number of retries such as 3"),
 }
 _BOM = codecs.BOM_UTF8
 _CHUNK = 1 << 20
@@ -38,10 +36,10 @@ _READ_HINT = "check its permissions: the user running sqlmig must be able to rea
 def discover(directory: Path, track: Track) -> list[MigrationFile]:
     """The migrations of one track, found in ``directory/<track>/``, in version order.
 
-    A missing track folder means no migrations. Raises :class:`DiscoveryError` listing every file that does not
-    fit the naming rule, every duplicate version, every down file without an up file, every unknown directive,
-    every file that is not valid UTF-8 or cannot be read, and every symlink that leads out of ``directory`` (the
-    file would change without the folder changing). Reads files; writes nothing.
+    A missing track folder means no migrations. Raises :class:`DiscoveryError` listing every file that does not fit
+    the naming rule, every duplicate version, every down file without an up file, every name the other track uses
+    too, every unknown directive, every file that is not valid UTF-8 or cannot be read, and every symlink that leads
+    out of ``directory`` (the file would change without the folder changing). Reads files; writes nothing.
     """
     return discover_tracks(directory, (track,))[track]
 
@@ -53,6 +51,7 @@ def discover_tracks(directory: Path, tracks: tuple[Track, ...] = TRACKS) -> dict
     problems: list[FileProblem] = []
     root = directory.resolve()
     found = {track: _discover_track(directory / track, track, root, problems) for track in tracks}
+    problems += name_clashes(directory, found)
     if problems:
         raise DiscoveryError(problems)
     return found

@@ -16,10 +16,11 @@ from typing import Any
 
 from . import config
 from .errors import DiscoveryError, FileProblem
-from .files import NAME_RE, NAMING_RULE, discover_tracks, scan_file
+from .files import discover_tracks, scan_file
 from .lintfile import Finding, SchemaLedger, lint_file
 from .lintrules import RULES, Rule
 from .model import TRACKS, MigrationFile, Track
+from .naming import NAME_RE, NAMING_RULE, name_clashes
 from .render import TemplateContext
 
 __all__ = ["RULES", "Finding", "LintReport", "Rule", "lint", "lint_files", "report_dict", "report_text"]
@@ -192,7 +193,10 @@ def _one_file(path: Path, problems: list[FileProblem]) -> MigrationFile | None:
         problems.append(FileProblem(path, 0, f"file name does not fit the naming rule: {NAMING_RULE}"))
     else:
         name = path.name[: match.start("kind") - 1]
-        return _pair(path.parent, name, _track(path.parent.name), problems)
+        file = _pair(path.parent, name, _track(path.parent.name), problems)
+        # As discovery does for a folder: a name the other track uses too is refused before anything runs.
+        problems += name_clashes(path.parent.parent, {file.track: [file]}) if file else []
+        return file
     return None
 
 

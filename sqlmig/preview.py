@@ -13,9 +13,10 @@ from typing import Any
 from . import config, history
 from .connection import Database, connect
 from .errors import DiscoveryError, FileProblem
-from .files import NAME_RE, NAMING_RULE, discover_tracks, scan_file
+from .files import discover_tracks, scan_file
 from .history import TableName
 from .model import Direction, MigrationFile, Plan, Track
+from .naming import NAME_RE, NAMING_RULE
 from .plan import DownTarget, make_down_plan, up_plan
 from .render import STREAM_THRESHOLD, TemplateContext, render
 

@@ -26,6 +26,10 @@ STREAM_THRESHOLD = 4 << 20
 NO_TEMPLATE_HINT = (
     "if this file is plain SQL (e.g. an array literal '{{1,2}}'), add '-- sqlmig: no-template' at its top"
 )
+SANDBOX_HINT = (
+    "templates run in a sandbox: use the variables (schema, vars, env.NAME for allowed environment variables) "
+    "and filters such as ident and literal, not Python attributes or methods"
+)
 
 
 class AllowedEnvironment(dict[str, str]):
@@ -70,12 +74,27 @@ def quote_literal(value: object) -> str:
 
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
-    """The one Jinja2 environment: StrictUndefined, no autoescape, trailing newline kept, ident/literal filters."""
-    import jinja2
+    """The one Jinja2 environment: sandboxed and immutable, StrictUndefined, no autoescape, trailing newline kept,
+    ident/literal filters.
 
-    env = jinja2.Environment(
+    Templates come with the files under review (``lint`` runs them on pull requests), so they must not reach
+    Python's internals: ``cycler.__init__.__globals__`` would read every environment variable past the ``env``
+    allow-list, and ``lipsum.__globals__`` would run shell commands. The sandbox refuses attributes that start with
+    an underscore, and its immutable variant refuses methods that change a value (``list.append``), so that one
+    template cannot change what the next one sees. Any refused access raises, never renders as an undefined value.
+    """
+    import jinja2
+    from jinja2.exceptions import SecurityError
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    class Sandbox(ImmutableSandboxedEnvironment):
+        def unsafe_undefined(self, obj: Any, attribute: str) -> jinja2.Undefined:
+            # Jinja2 returns an undefined value here, which e.g. map(attribute='__class__') renders silently.
+            raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} object is not allowed")
+
+    env = Sandbox(
         undefined=jinja2.StrictUndefined,
-        autoescape=False,  # noqa: S701 - SQL, not HTML: values are quoted by the ident/literal filters
+        autoescape=False,  # SQL, not HTML: values are quoted by the ident/literal filters
         keep_trailing_newline=True,
     )
     env.filters["ident"] = quote_ident
@@ -102,6 +121,7 @@ def render(file: MigrationFile, direction: Direction, context: TemplateContext) 
 def render_text(path: Path, text: str, context: TemplateContext) -> str:
     """Render template ``text`` read from ``path``; raises :class:`RenderError` naming the file and line."""
     import jinja2
+    from jinja2.exceptions import SecurityError
 
     try:
         template = environment().from_string(text)
@@ -110,6 +130,8 @@ def render_text(path: Path, text: str, context: TemplateContext) -> str:
         raise RenderError(path, exc.lineno, exc.message or str(exc), NO_TEMPLATE_HINT) from exc
     except jinja2.UndefinedError as exc:
         raise RenderError(path, _template_line(exc.__traceback__), str(exc), _undefined_hint(str(exc))) from exc
+    except SecurityError as exc:
+        raise RenderError(path, _template_line(exc.__traceback__), str(exc), SANDBOX_HINT) from exc
     except Exception as exc:  # a filter or expression failing at render time
         raise RenderError(path, _template_line(exc.__traceback__), f"{type(exc).__name__}: {exc}") from exc
 

@@ -1,14 +1,20 @@
-"""discover(): naming rule, pairing, every offending file listed, directives, checksums. No server."""
+"""discover(): naming rule, pairing, every offending file listed, directives, checksums. No server, except for
+one test that shows a name used by both tracks refused by ``up`` before anything runs."""
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
 
+import psycopg
 import pytest
+from click.testing import CliRunner
 
+import sqlmig
+from sqlmig.cli import main
 from sqlmig.errors import DiscoveryError
-from sqlmig.files import _CHUNK, discover, discover_tracks
+from sqlmig.files import _CHUNK, discover, discover_tracks, read_directives
+from sqlmig.naming import NAME_RE, NAMING_RULE
 
 
 def write(base: Path, rel: str, data: str | bytes) -> Path:
@@ -142,3 +148,98 @@ def test_a_large_file_ending_inside_a_character(tmp_path: Path) -> None:
         discover(tmp_path, "seed")
     (problem,) = info.value.problems
     assert problem.line == 2 and "ends inside a character" in problem.message
+
+
+# --- ASCII digits only ----------------------------------------------------------------------------------------
+
+NON_ASCII_DIGITS = [
+    "\uff120250101_000000_fullwidth.up.sql",  # FULLWIDTH DIGIT TWO, which sorted after every real version
+    "20250101_\u0660\u0660\u0660\u0660\u0660\u0660_arabic_indic.up.sql",
+    "2025\u09e7\u09e8\u09e6\u09e7_000000_bengali.up.sql",
+    "20250101_000000_devanagari\u0967.up.sql",
+    "\U0001d7ce0250101_000000_math_bold.down.sql",
+]
+
+
+@pytest.mark.parametrize("name", NON_ASCII_DIGITS)
+def test_only_ascii_digits_fit_the_naming_rule(tmp_path: Path, name: str) -> None:
+    write(tmp_path, "migrate/20240101_000000_ok.up.sql", "select 1;")
+    write(tmp_path, f"migrate/{name}", "select 1;")
+    with pytest.raises(DiscoveryError) as info:
+        discover(tmp_path, "migrate")
+    (problem,) = info.value.problems
+    assert (problem.path.name, problem.line) == (name, 0)
+    assert problem.message == f"file name does not fit the naming rule: {NAMING_RULE}"
+    assert NAME_RE.match(name) is None
+
+
+@pytest.mark.parametrize(
+    ("directive", "meaning"),
+    [
+        ("lock-timeout=\uff15s", "lock-timeout must be a duration"),
+        ("statement-timeout=1\u0660s", "statement-timeout must be a duration"),
+        ("lock-retries=\u0663", "lock-retries must be a whole number"),
+    ],
+)
+def test_directive_values_take_ascii_digits_only(directive: str, meaning: str) -> None:
+    with pytest.raises(DiscoveryError) as info:
+        read_directives([f"-- sqlmig: {directive}\n", "SELECT 1;\n"], Path("f.sql"))
+    (problem,) = info.value.problems
+    assert problem.line == 1 and problem.message.startswith(meaning)
+
+
+# --- one track per name -------------------------------------------------------------------------------------
+
+SHARED = "20240101_000000_shared"
+
+
+def test_a_name_in_both_tracks_is_refused_naming_both_files(tmp_path: Path) -> None:
+    migrate = write(tmp_path, f"migrate/{SHARED}.up.sql", "CREATE TABLE public.t (id int);")
+    seed = write(tmp_path, f"seed/{SHARED}.up.sql", "INSERT INTO public.t VALUES (1);")
+    write(tmp_path, "migrate/20240102_000000_mine.up.sql", "select 1;")  # a version both tracks use, with
+    write(tmp_path, "seed/20240102_000000_theirs.up.sql", "select 1;")  # different names, is fine
+    with pytest.raises(DiscoveryError) as info:
+        discover_tracks(tmp_path)
+    assert [(p.path, p.line) for p in info.value.problems] == [(migrate, 0), (seed, 0)]
+    mine, theirs = info.value.problems
+    assert mine.message == (
+        f"the name {SHARED} is also used in seed/ ({seed}): the history records migrations by name, so a name may "
+        "be in one track only; give the one not applied yet a new timestamp (rename its .up.sql and .down.sql)"
+    )
+    assert f"also used in migrate/ ({migrate})" in theirs.message
+
+
+@pytest.mark.parametrize("track", ["migrate", "seed"])
+def test_a_name_clash_is_seen_when_one_track_runs_without_reading_the_other(tmp_path: Path, track: str) -> None:
+    other = "seed" if track == "migrate" else "migrate"
+    mine = write(tmp_path, f"{track}/{SHARED}.up.sql", "select 1;")
+    # The other track's files are not read: this one would be refused for its encoding if it were.
+    theirs = write(tmp_path, f"{other}/{SHARED}.up.sql", b"select '\xe9';")
+    write(tmp_path, f"{other}/{SHARED}.down.sql", b"\xff")
+    with pytest.raises(DiscoveryError) as info:
+        discover(tmp_path, track)  # type: ignore[arg-type]
+    (problem,) = info.value.problems
+    assert problem.path == mine and f"also used in {other}/ ({theirs})" in problem.message
+
+
+def test_a_down_file_alone_in_the_other_track_is_not_a_name_clash(tmp_path: Path) -> None:
+    write(tmp_path, f"migrate/{SHARED}.up.sql", "select 1;")
+    write(tmp_path, f"seed/{SHARED}.down.sql", "select 1;")  # an orphan: the seed track's own discovery says so
+    assert [f.name for f in discover(tmp_path, "migrate")] == [SHARED]
+
+
+def test_up_refuses_a_name_in_both_tracks_before_anything_runs(
+    db_url: str, db: psycopg.Connection[tuple[object, ...]], tmp_path: Path
+) -> None:
+    write(tmp_path, "migrate/20231231_000000_first.up.sql", "CREATE TABLE public.first (id int);")
+    write(tmp_path, f"migrate/{SHARED}.up.sql", "CREATE TABLE public.t (id int);")
+    write(tmp_path, f"seed/{SHARED}.up.sql", "INSERT INTO public.t VALUES (1);")
+    for track in ("migrate", "seed"):
+        with pytest.raises(DiscoveryError, match=f"the name {SHARED} is also used in "):
+            sqlmig.apply(db_url, tmp_path, track=track)  # type: ignore[arg-type]
+        result = CliRunner().invoke(main, [track, "up", "--database-url", db_url, "--dir", str(tmp_path)])
+        assert result.exit_code == 4 and f"the name {SHARED} is also used in " in result.output, result.output
+    assert db.execute("SELECT to_regclass('public.migration_history'), to_regclass('public.first')").fetchone() == (
+        None,
+        None,
+    )

@@ -21,8 +21,8 @@ ROOT = Path(__file__).parent.parent
 CONTEXT = TemplateContext(schema="tenant_1", vars={"label": "new"})
 UP = "migrate/20240101_000000_t.up.sql"
 DOWN = "migrate/20240101_000000_t.down.sql"
-SEED_UP = "seed/20240101_000000_t.up.sql"
-SEED_DOWN = "seed/20240101_000000_t.down.sql"
+SEED_UP = "seed/20240101_000000_rows.up.sql"  # a name of its own: a name may be in one track only
+SEED_DOWN = "seed/20240101_000000_rows.down.sql"
 NO_TX = "-- sqlmig: no-transaction\n"
 
 
@@ -527,6 +527,21 @@ def test_files_sqlmig_refuses_are_findings_and_the_rest_is_linted(tmp_path: Path
     ]
     assert [f.code for f in report.findings if f.code != "SQM005"] == ["SQM101"]
     assert all(f.severity == "error" and f.hint for f in report.findings)
+
+
+def test_a_name_in_both_tracks_is_a_finding_whatever_is_linted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shared = "20240101_000000_t"
+    tree(tmp_path, {UP: "SELECT 1;\n", DOWN: "SELECT 1;\n", f"seed/{shared}.up.sql": "SELECT 1;\n"})
+    tree(tmp_path, {f"seed/{shared}.down.sql": "SELECT 1;\n"})
+    monkeypatch.chdir(tmp_path)
+    both = [(f.code, f.path.parent.name, f.path.name) for f in lint(tmp_path).findings]
+    assert both == [("SQM005", "migrate", f"{shared}.up.sql"), ("SQM005", "seed", f"{shared}.up.sql")]
+    for target in ("migrate", f"migrate/{shared}.down.sql", "seed", f"seed/{shared}.up.sql"):
+        (found,) = lint(paths=[target]).findings
+        other = "seed" if target.startswith("migrate") else "migrate"
+        assert (found.code, found.severity, found.path.parent.name) == ("SQM005", "error", target.split("/")[0])
+        assert found.message.startswith(f"the name {shared} is also used in {other}/ (")
+        assert found.hint.startswith("sqlmig refuses to run until it is fixed")
 
 
 def test_lint_reads_files_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -123,3 +123,78 @@ def test_source_position_maps_rendered_lines_back(tmp_path: Path) -> None:
     assert source_position(file.up, rendered, line, 8) == (4, 8)
     # A line produced by the loop maps back to the loop body and loses its column.
     assert source_position(file.up, rendered, 2, 5) == (2, 1)
+
+
+# --- the sandbox --------------------------------------------------------------------------------------------------
+
+SECRET = "s3cret-value-that-must-not-leak"
+# Each tries to read SQLMIG_TEST_SECRET past the env allow-list, or to run a shell command that creates MARKER.
+ESCAPES = [
+    ("cycler globals", "{{ cycler.__init__.__globals__.os.environ['SQLMIG_TEST_SECRET'] }}"),
+    ("joiner globals", "{{ joiner.__init__.__globals__.os.environ['SQLMIG_TEST_SECRET'] }}"),
+    ("namespace globals", "{{ namespace.__init__.__globals__.os.environ['SQLMIG_TEST_SECRET'] }}"),
+    ("lipsum globals", "{{ lipsum.__globals__['os'].popen('touch MARKER').read() }}"),
+    ("lipsum via attr", "{{ (lipsum|attr('__globals__'))['os'].environ['SQLMIG_TEST_SECRET'] }}"),
+    ("range", "{{ range.__self__.__import__('os').environ['SQLMIG_TEST_SECRET'] }}"),
+    ("range globals", "{{ range.__globals__['os'].environ['SQLMIG_TEST_SECRET'] }}"),
+    ("mro subclasses", "{{ ''.__class__.__mro__[1].__subclasses__() }}"),
+    ("tuple base subclasses", "{{ ().__class__.__base__.__subclasses__() }}"),
+    ("variable class", "{{ schema.__class__.__init__.__globals__ }}"),
+    ("format attribute", "{{ '{0.__class__.__init__.__globals__}'.format(schema) }}"),
+    ("format_map attribute", "{{ '{a.__class__.__mro__}'.format_map({'a': schema}) }}"),
+    ("percent format", "{{ '%s'|format(schema.__class__) }}"),
+    ("attr filter", "{{ schema|attr('__class__')|attr('__mro__') }}"),
+    ("map attribute", "{{ [schema]|map(attribute='__class__')|list }}"),
+    ("template reference context", "{{ self._TemplateReference__context.environ }}"),
+    ("template reference dict", "{{ self.__dict__ }}"),
+    ("env allow-list internals", "{{ env.__class__.__init__.__globals__ }}"),
+    ("allow-list mutation", "{{ env.update({'SQLMIG_TEST_SECRET': 'x'}) }}"),
+    ("flask config", "{{ config.__class__.__init__.__globals__['os'].environ }}"),
+    ("flask request", "{{ request.application.__globals__.__builtins__ }}"),
+    ("include a file", "{% include '/etc/passwd' %}"),
+    ("import a file", "{% import '/etc/passwd' as p %}"),
+]
+
+
+@pytest.mark.parametrize("template", [e[1] for e in ESCAPES], ids=[e[0] for e in ESCAPES])
+def test_sandbox_refuses_escape(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, template: str) -> None:
+    monkeypatch.setenv("SQLMIG_TEST_SECRET", SECRET)
+    monkeypatch.chdir(tmp_path)
+    marker = tmp_path / "MARKER"
+    file = one_file(tmp_path, f"SELECT 1;\n-- tenant\nSELECT {template};\n")
+    with pytest.raises(RenderError) as info:
+        render(file, "up", CONTEXT)
+    assert info.value.path == file.up.path and info.value.line == 3, str(info.value)
+    assert f"{file.up.path}:3: template error:" in str(info.value)
+    assert SECRET not in str(info.value) and not marker.exists()
+
+
+def test_sandbox_message_says_what_is_allowed(tmp_path: Path) -> None:
+    file = one_file(tmp_path, "SELECT {{ cycler.__init__.__globals__ }};\n")
+    with pytest.raises(RenderError) as info:
+        render(file, "up", CONTEXT)
+    assert info.value.message == "access to attribute '__init__' of 'type' object is not allowed"
+    assert "sandbox" in info.value.hint and "env.NAME" in info.value.hint
+
+
+def test_sandbox_keeps_what_templates_need(tmp_path: Path) -> None:
+    text = (
+        "{% set n = namespace(total=0) %}{% for t in tables %}{% set n.total = n.total + 1 %}"
+        "CREATE TABLE {{ schema | ident }}.{{ t | ident }} (label text DEFAULT {{ label | literal }});\n"
+        "{% endfor %}-- {{ n.total }} tables, {{ '{}-{}'.format(schema, env.APP_ROLE) }}, {{ tables | join(',') }}\n"
+    )
+    file = one_file(tmp_path, text)
+    context = TemplateContext(schema="s", vars={"tables": ["a", "b"], "label": "it's"}, env={"APP_ROLE": "r"})
+    assert render(file, "up", context).sql == (
+        "CREATE TABLE \"s\".\"a\" (label text DEFAULT 'it''s');\n"
+        "CREATE TABLE \"s\".\"b\" (label text DEFAULT 'it''s');\n"
+        "-- 2 tables, s-r, a,b\n"
+    )
+
+
+def test_a_template_cannot_change_what_the_next_one_sees(tmp_path: Path) -> None:
+    tables = ["a"]
+    file = one_file(tmp_path, "{{ tables.append('b') }}\n")
+    with pytest.raises(RenderError, match="'append' of 'list' object is not allowed"):
+        render(file, "up", TemplateContext(vars={"tables": tables}))
+    assert tables == ["a"]

@@ -136,6 +136,35 @@ def test_template_values_from_the_cli_cannot_inject_sql(
     assert_exact_objects(db, schema, table, label)
 
 
+SECRET = "s3cret-of-the-ci-runner"
+ESCAPE = """CREATE TABLE public.t (id int);
+-- the file under review
+SELECT {{ cycler.__init__.__globals__.os.environ['SQLMIG_TEST_SECRET'] }},
+       {{ lipsum.__globals__['os'].popen('touch MARKER').read() }};
+"""
+
+
+def test_templates_cannot_escape_under_render_lint_or_up(
+    db_url: str, db: Conn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SQLMIG_TEST_SECRET", SECRET)
+    monkeypatch.chdir(tmp_path)
+    tree(tmp_path / "migrations", {"migrate/20240101_000000_escape.up.sql": ESCAPE})
+    where = "migrations/migrate/20240101_000000_escape.up.sql:3"
+    render = cli("render", "migrations/migrate/20240101_000000_escape.up.sql")
+    lint = cli("lint")
+    up = cli("migrate", "up", "--database-url", db_url)
+    for result in (render, lint, up):
+        assert result.exit_code == 4, result.output
+        assert "access to attribute '__init__' of 'type' object is not allowed" in result.output
+        assert where in result.output and SECRET not in result.output
+    with pytest.raises(sqlmig.RenderError) as info:
+        sqlmig.apply(db_url, "migrations")
+    assert SECRET not in str(info.value) and info.value.line == 3
+    assert not (tmp_path / "MARKER").exists()
+    assert db.execute("SELECT to_regclass('public.t')").fetchone() == (None,)
+
+
 # --- passwords --------------------------------------------------------------------------------------------------
 
 SOURCES = ["argument", "dotenv", "environment"]
