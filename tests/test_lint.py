@@ -63,6 +63,14 @@ RULE_CASES = [
     ),
     Case("SQM003", "seed", "\\set city Lagos\nSELECT 1;", "SELECT 1;"),
     Case(
+        "SQM008",
+        "seed",
+        "DELETE FROM master.tags WHERE name = 'old';\nCOMMIT;",
+        "DELETE FROM master.tags WHERE name = 'old';",
+    ),
+    Case("SQM009", "seed", "SELECT pg_advisory_unlock_all();", "SELECT pg_advisory_xact_lock(42);"),
+    Case("SQM010", "migrate", "-- the phone column comes later", "SELECT 1;"),
+    Case(
         "SQM101",
         "migrate",
         "CREATE TABLE IF NOT EXISTS items (id int);",
