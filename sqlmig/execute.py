@@ -14,80 +14,72 @@ import io
 import itertools
 import logging
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, BinaryIO
 
 import psycopg
 from psycopg import sql
 
-from . import contention, failure, history, notx, wire
+from . import checks, contention, failure, history, notx, wire
 from .contention import Limits
 from .errors import DiscoveryError, FileProblem, MigrationError
 from .history import TableName
-from .model import Applied, Migration, Result
+from .model import Applied, Migration, Result, SqlFile
 from .render import source_position
 from .sqltext import CopyData, Statement, iter_statements
-from .stream import items_of, meta_advice, run_sequential, send
+from .stream import RawLines, items_of, run_sequential, send
 
 log = logging.getLogger("sqlmig")
 Conn = psycopg.Connection[Any]
 Item = Statement | CopyData
 Query = tuple[sql.Composed | str, tuple[object, ...]]
 
-_TX_CONTROL = {"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT"}
-
 
 def statements_of(migration: Migration) -> list[Item] | None:
     """The statements of an in-memory migration (None when it is streamed from disk), checked before anything
-    runs: no psql meta-commands (every one is listed), at least one statement unless the file is a template
-    (which may render to nothing on purpose), and a transactional file must not manage its own transaction.
-    Raises :class:`DiscoveryError`."""
+    runs by the one validation (:mod:`sqlmig.checks`), whatever the file's size: a streamed file is read through
+    first when its text may hold anything refused. Reads the file; raises :class:`DiscoveryError` listing every
+    problem that makes sqlmig refuse the file (a file with no statements is not one: it is applied and recorded)."""
+    source = migration.source
     if migration.sql is None:
+        with open(source.path, "rb") as fh:
+            if checks.needs_split(_line_chunks(fh)):
+                fh.seek(0)
+                _refuse(migration, checks.validate(iter_statements(RawLines(fh)), **_kind(source)))
         return None
+    if (nul := checks.nul_problem(migration.sql)) is not None:
+        _refuse(migration, [nul])
     items: list[Item] = []
-    metas: list[FileProblem] = []
+    validation = checks.Validation(**_kind(source))
+    problems: list[checks.Problem] = []
     for found in iter_statements(io.StringIO(migration.sql)):
+        problems += validation.check(found)
         if isinstance(found, (Statement, CopyData)):
             items.append(found)
-        else:  # a psql meta-command: the server cannot run it, and dropping it silently could change the meaning
-            line, _ = source_position(migration.source, migration.sql, found.line, 1)
-            metas.append(FileProblem(migration.source.path, line, meta_advice(found.command)))
-    if metas:
-        raise DiscoveryError(metas)
-    if not migration.source.templated and not any(isinstance(item, Statement) for item in items):
-        raise DiscoveryError(
-            [
-                FileProblem(
-                    migration.source.path,
-                    0,
-                    "contains no SQL statements: write the migration, or delete the file; a migration that cannot "
-                    "be undone simply has no .down.sql",
-                )
-            ]
-        )
-    if migration.source.transactional:
-        for item in items:
-            if isinstance(item, Statement) and _is_tx_control(item.text):
-                line, _ = source_position(migration.source, migration.sql, item.line, item.column)
-                raise DiscoveryError(
-                    [
-                        FileProblem(
-                            migration.source.path,
-                            line,
-                            f"'{item.text.split()[0]}' controls the transaction, but sqlmig already runs each "
-                            "migration in one: remove BEGIN/COMMIT, or add '-- sqlmig: no-transaction' at its top",
-                        )
-                    ]
-                )
+    _refuse(migration, problems)
     return items
 
 
-def _is_tx_control(text: str) -> bool:
-    words = text.split(None, 2)
-    first = words[0].upper() if words else ""
-    if first == "ROLLBACK":
-        return "TO" not in (w.upper() for w in text.split()[1:3])
-    return first in _TX_CONTROL
+def _kind(source: SqlFile) -> dict[str, bool]:
+    return {"transactional": source.transactional, "templated": source.templated}
+
+
+def _line_chunks(fh: BinaryIO) -> Iterator[bytes]:
+    """The file in blocks of about 1 MiB that end at line ends, without a BOM, for :func:`checks.needs_split`."""
+    first = True
+    while block := fh.read(1 << 20):
+        block += fh.readline()
+        yield block.removeprefix(b"\xef\xbb\xbf") if first else block
+        first = False
+
+
+def _refuse(migration: Migration, problems: list[checks.Problem]) -> None:
+    refused = [p for p in problems if p.refused]
+    if refused:
+        source = migration.source
+        text = migration.sql
+        lines = [p.line if text is None else source_position(source, text, p.line, p.column)[0] for p in refused]
+        raise DiscoveryError([FileProblem(source.path, line, str(p)) for line, p in zip(lines, refused, strict=True)])
 
 
 def run_step(

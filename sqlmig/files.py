@@ -11,25 +11,24 @@ import hashlib
 import os
 import re
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from .directives import KNOWN_DIRECTIVES as KNOWN_DIRECTIVES
+from .directives import VALUED_DIRECTIVES as VALUED_DIRECTIVES
+from .directives import read_directives
 from .errors import DiscoveryError, FileProblem
 from .model import TRACKS, MigrationFile, SqlFile, Track
 from .naming import NAME_RE, NAMING_RULE, name_clashes
 
-KNOWN_DIRECTIVES: frozenset[str] = frozenset({"no-transaction", "no-template"})
-_DURATION = re.compile(r"^[0-9]+(\.[0-9]+)?(us|ms|s|min|h|d)?$")  # ASCII digits: the server reads no others
-# Directives with a value (``NAME=VALUE``), each with the pattern its value must match and what that means.
-VALUED_DIRECTIVES: dict[str, tuple[re.Pattern[str], str]] = {
-    "lock-timeout": (_DURATION, "a duration such as 5s, 500ms or 0 (none)"),
-    "statement-timeout": (_DURATION, "a duration such as 1h, 30s or 0 (none)"),
-    "lock-retries": (re.compile(r"^[0-9]{1,3}$"), "a whole number of retries such as 3"),
-}
 _BOM = codecs.BOM_UTF8
 _CHUNK = 1 << 20
 _TEMPLATE_MARKER = re.compile(rb"\{[{%#]")  # {{, {% or {#: one pass over the file instead of three
+# Also what :mod:`sqlmig.checks` says of rendered text; defined here so that discovery does not load the parser.
+NUL_MESSAGE = "contains a NUL byte (\\0), which would end the SQL sent to the server there and cut the migration short"
+NUL_ADVICE = "remove it; write binary data as a bytea literal such as '\\x00'::bytea"
+_NUL = f"{NUL_MESSAGE}: {NUL_ADVICE}"
 _READ_HINT = "check its permissions: the user running sqlmig must be able to read it"
 
 
@@ -186,6 +185,9 @@ def _scan_small(path: Path, data: bytes, problems: list[FileProblem]) -> SqlFile
         bad_line = 1 + data[: exc.start].count(b"\n")
         problems.append(FileProblem(path, bad_line, "not valid UTF-8 (save the file as UTF-8)"))
         return None
+    if (nul := data.find(b"\0")) >= 0:
+        problems.append(FileProblem(path, 1 + data.count(b"\n", 0, nul), _NUL))
+        return None
     templated = _TEMPLATE_MARKER.search(data) is not None
     return _sql_file(path, text[:8192], hashlib.sha256(data).hexdigest(), templated, size, problems)
 
@@ -211,6 +213,9 @@ def _scan_large(path: Path, fh: BinaryIO, chunk: bytes, problems: list[FileProbl
         if b"\r" in data:
             data = data.replace(b"\r\n", b"\n")
         digest.update(data)
+        if (nul := data.find(b"\0")) >= 0:  # memchr: no cost worth measuring
+            problems.append(FileProblem(path, 1 + _lines_before(path, done + nul), _NUL))
+            return None
         held = decoder.getstate()[0]  # the start of a character split across chunks
         if len(head) < 8192 or held or not data.isascii():
             try:
@@ -258,39 +263,6 @@ def _sql_file(
         templated=templated and "no-template" not in directives,
         size=size,
     )
-
-
-def read_directives(lines: Iterable[str], path: Path) -> frozenset[str]:
-    """Directives (``-- sqlmig: NAME[, NAME=VALUE ...]``, names case-insensitive) from the comments at the top of a
-    file: flags such as ``no-transaction`` and ``NAME=VALUE`` settings such as ``lock-timeout=30s``.
-
-    Reading stops at the first line that is neither blank nor a ``--`` comment, so ``lines`` may be read lazily.
-    Raises :class:`DiscoveryError` listing every unknown name and every malformed value with its line.
-    """
-    found: set[str] = set()
-    problems: list[FileProblem] = []
-    for number, line in enumerate(lines, 1):
-        text = line.strip()
-        if text and not text.startswith("--"):
-            break
-        marker, colon, names = text[2:].partition(":")
-        for word in names.replace(",", " ").split() if colon and marker.strip().lower() == "sqlmig" else []:
-            name, equals, value = word.partition("=")
-            name = name.lower()
-            if not equals and name in KNOWN_DIRECTIVES:
-                found.add(name)
-            elif equals and name in VALUED_DIRECTIVES:
-                pattern, meaning = VALUED_DIRECTIVES[name]
-                if pattern.match(value.lower()):
-                    found.add(f"{name}={value.lower()}")
-                else:
-                    problems.append(FileProblem(path, number, f"{name} must be {meaning}, got {value!r}"))
-            else:
-                known = ", ".join([*sorted(KNOWN_DIRECTIVES), *(f"{n}=…" for n in sorted(VALUED_DIRECTIVES))])
-                problems.append(FileProblem(path, number, f"unknown directive {word!r}; known: {known}"))
-    if problems:
-        raise DiscoveryError(problems)
-    return frozenset(found)
 
 
 def read_text(path: Path) -> str:

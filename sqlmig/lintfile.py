@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pglast import parse_sql
 from pglast.parser import ParseError, scan
 
+from .checks import Validation, nul_problem
 from .errors import RenderError
 from .files import read_text
 from .lintidempotent import idempotency
@@ -25,7 +26,7 @@ from .lintsafety import safety
 from .lintsuppress import Mark, Marks, Span, Suppressions, resolve
 from .model import SqlFile, Track
 from .render import STREAM_THRESHOLD, TemplateContext, render_text, source_position
-from .sqltext import MetaCommand, Statement, iter_statements, locate
+from .sqltext import Statement, iter_statements, locate
 
 
 @dataclass(frozen=True)
@@ -106,21 +107,26 @@ def lint_file(
     except RenderError as exc:
         hint = exc.hint or "fix the template, or pass the variables it needs (--schema, --var NAME=VALUE)"
         return [_finding(source, "SQM002", max(exc.line, 1), 1, f"template error: {exc.message}", hint)]
+    if text is not None and (nul := nul_problem(text)) is not None:  # the splitter would stop there
+        line, column = source_position(source, text, nul.line, nul.column)
+        return [_finding(source, nul.code, line, column, nul.message, nul.advice)]
     marks = Marks()
     state = FileState(track, source.transactional)
     raws = [_Raw("SQM004", 1, 1, _DOWN_MESSAGE, _DOWN_HINT)] if missing_down else []
     spans: list[Span] = []
+    # What sqlmig refuses to run (and the warning for a file without statements) comes from the one validation
+    # that up, --dry-run and verify use too.
+    validation = Validation(transactional=source.transactional, templated=source.templated)
     try:
         for item in iter_statements(marks.wrap(lines)):
-            if isinstance(item, MetaCommand):
-                message = f"psql meta-command {item.command}: only psql can run it, so sqlmig refuses the file"
-                raws.append(_Raw("SQM003", item.line, 1, message, _META_HINT))
-            elif isinstance(item, Statement):
+            raws += [_Raw(p.code, p.line, p.column, p.message, p.advice, len(spans)) for p in validation.check(item)]
+            if isinstance(item, Statement):
                 end = locate(item, len(item.text) + 1)
                 spans.append(Span((item.line, item.column), end, item if marks.within(item) else None))
                 raws += _statement(item, len(spans) - 1, state, ledger, migration)
     except (OSError, UnicodeDecodeError) as exc:  # a streamed file that changed or vanished while it was read
         return [_finding(source, "SQM005", 1, 1, f"cannot read file: {exc}", "check that it is readable UTF-8")]
+    raws += [_Raw(p.code, p.line, p.column, p.message, p.advice) for p in validation.finish()]
     kept = _suppress(raws, resolve(marks.found, spans, _is_comment), marks.found)
     findings = []
     used: set[str] = set()  # SQM102 once per schema and file, at its first use: the others add nothing
@@ -143,10 +149,6 @@ _DOWN_MESSAGE = "this migration has no .down.sql, so it cannot be rolled back"
 _DOWN_HINT = (
     "write the .down.sql that undoes it (with IF EXISTS); if it cannot be undone, say so at the top of the up "
     "file: -- sqlmig-lint: ignore-file SQM004 -- why"
-)
-_META_HINT = (
-    "remove it: pg_dump's \\restrict and \\unrestrict lines can go, \\set becomes --var NAME=VALUE and a "
-    "template variable, \\i becomes a migration of its own"
 )
 
 

@@ -2,10 +2,10 @@
 ones after them (:class:`FileState`), and the track rules.
 
 Codes are grouped by family and never reused or renumbered: ``SQM0xx`` the files and their text (in
-:mod:`sqlmig.lintfile` and :mod:`sqlmig.lintsuppress`), ``SQM1xx`` names and schemas (:mod:`sqlmig.lintnames`),
-``SQM2xx`` tracks (here), ``SQM3xx`` idempotency (:mod:`sqlmig.lintidempotent`), ``SQM4xx`` operations unsafe on
-live tables (:mod:`sqlmig.lintsafety`); :func:`sqlmig.lintfile.check` runs them on each statement. Pure: works on
-pglast syntax trees, no files, no database.
+:mod:`sqlmig.lintfile`, :mod:`sqlmig.checks` and :mod:`sqlmig.lintsuppress`), ``SQM1xx`` names and schemas
+(:mod:`sqlmig.lintnames`), ``SQM2xx`` tracks (here), ``SQM3xx`` idempotency (:mod:`sqlmig.lintidempotent`),
+``SQM4xx`` operations unsafe on live tables (:mod:`sqlmig.lintsafety`); :func:`sqlmig.lintfile.check` runs them on
+each statement. Pure: works on pglast syntax trees, no files, no database.
 """
 
 from __future__ import annotations
@@ -66,6 +66,19 @@ RULES: Mapping[str, Rule] = MappingProxyType(
                 suppressible=False,
             ),
             Rule("SQM007", "warning", "a lint suppression that suppresses nothing", suppressible=False),
+            Rule(
+                "SQM008",
+                "error",
+                "BEGIN, COMMIT, ROLLBACK or PREPARE TRANSACTION in a file that runs in a transaction",
+                suppressible=False,
+            ),
+            Rule(
+                "SQM009",
+                "error",
+                "DISCARD ALL or pg_advisory_unlock*(), which would release the migration lock",
+                suppressible=False,
+            ),
+            Rule("SQM010", "warning", "a file with no SQL statements (empty, or only comments)"),
             Rule("SQM101", "error", "a table, view, sequence, index, function, type or domain named without schema"),
             Rule("SQM102", "error", "a schema used before a migration (in version order) creates it"),
             Rule("SQM201", "error", "a schema change (DDL) in the seed track"),

@@ -13,6 +13,7 @@ from typing import Any
 from . import config, history
 from .connection import Database, connect
 from .errors import DiscoveryError, FileProblem
+from .execute import statements_of
 from .files import discover_tracks, scan_file
 from .history import TableName
 from .model import Direction, MigrationFile, Plan, Track
@@ -107,6 +108,7 @@ def _steps(plan: Plan, context: TemplateContext) -> list[PreviewStep]:
     found = []
     for step in plan.steps:
         migration = render(step.file, step.direction, context)
+        statements_of(migration)  # refuses what up would refuse, for the same reasons
         sql = migration.sql
         if sql is None and migration.source.size <= STREAM_THRESHOLD:
             sql = migration.source.path.read_text(encoding="utf-8-sig")

@@ -19,6 +19,7 @@ from psycopg.abc import Buffer
 from psycopg.copy import LibpqWriter
 
 from . import failure
+from .checks import Validation
 from .errors import DiscoveryError, FileProblem
 from .model import Migration
 from .sqltext import CopyData, Statement, iter_statements
@@ -118,17 +119,22 @@ def send(conn: Conn, queries: list[Query]) -> None:
 
 
 def items_of(migration: Migration, items: list[Item] | None) -> Iterator[Item]:
-    """``items``, or when None the statements and COPY data of the file, read as it runs. Raises
-    :class:`DiscoveryError` at a psql meta-command (the caller rolls back what ran)."""
+    """``items``, or when None the statements and COPY data of the file, read as it runs. Each is checked again
+    before it is handed on (:mod:`sqlmig.checks`; :func:`sqlmig.execute.statements_of` checked the file before
+    anything ran), so that a refused statement is never sent even if the file changed since: raises
+    :class:`DiscoveryError` there (the caller rolls back what ran in a transaction)."""
     if items is not None:
         yield from items
         return
-    with open(migration.source.path, "rb") as fh:
+    source = migration.source
+    validation = Validation(transactional=source.transactional, templated=source.templated)
+    with open(source.path, "rb") as fh:
         for item in iter_statements(RawLines(fh)):
+            refused = [p for p in validation.check(item) if p.refused]
+            if refused:
+                raise DiscoveryError([FileProblem(source.path, p.line, str(p)) for p in refused])
             if isinstance(item, (Statement, CopyData)):
                 yield item
-            else:  # found only now in a streamed file: the run rolls back what this migration did so far
-                raise DiscoveryError([FileProblem(migration.source.path, item.line, meta_advice(item.command))])
 
 
 def run_sequential(
@@ -203,22 +209,3 @@ def run_sequential(
         if begin and not conn.broken:
             conn.rollback()
         raise
-
-
-def meta_advice(command: str) -> str:
-    """Why a psql meta-command cannot stay in a migration file, and what to do instead."""
-    # Compared as written: psql's command names are case-sensitive (\\C sets a table title, \\c connects).
-    if command in ("\\restrict", "\\unrestrict"):
-        todo = "remove both lines pg_dump wrote, the \\restrict at the top and the \\unrestrict at the end"
-    elif command in ("\\c", "\\connect"):
-        todo = (
-            "remove the line; to migrate another database, give it its own migrations folder and URL "
-            "(--dir, --database-url)"
-        )
-    elif command in ("\\i", "\\ir", "\\include", "\\include_relative"):
-        todo = "put the SQL of the included file in its place"
-    elif command in ("\\set", "\\unset"):
-        todo = "remove the line and use a template variable instead: {{ name }} in the file, --var name=VALUE"
-    else:
-        todo = "remove the line"
-    return f"{command} is a psql meta-command, but sqlmig sends SQL to the server itself, not through psql: {todo}"

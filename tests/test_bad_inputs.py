@@ -13,6 +13,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import click
 import psycopg
@@ -72,30 +73,6 @@ CATALOGUE: list[tuple[str, dict[str, str | bytes], type[sqlmig.SqlmigError], str
         UP,
         2,
         ["not valid UTF-8", "save the file as UTF-8"],
-    ),
-    (
-        "empty file",
-        {UP: ""},
-        sqlmig.DiscoveryError,
-        UP,
-        0,
-        ["contains no SQL statements", "write the migration, or delete the file"],
-    ),
-    (
-        "whitespace only",
-        {UP: "\n  \n\t\r\n"},
-        sqlmig.DiscoveryError,
-        UP,
-        0,
-        ["contains no SQL statements", "write the migration, or delete the file"],
-    ),
-    (
-        "comments only",
-        {UP: "-- add the phone column\n/* later */\n;\n"},
-        sqlmig.DiscoveryError,
-        UP,
-        0,
-        ["contains no SQL statements", "a migration that cannot be undone simply has no .down.sql"],
     ),
     (
         "psql connect",
@@ -262,11 +239,11 @@ def test_meta_command_in_a_down_file_keeps_the_migration(db_url: str, db: Conn, 
     assert db.execute("SELECT to_regclass('public.base')").fetchone() != (None,)
 
 
-def test_empty_down_file_keeps_the_migration(db_url: str, db: Conn, project: Path) -> None:
+def test_empty_down_file_rolls_back_and_removes_the_row(db_url: str, db: Conn, project: Path) -> None:
+    """A down file with nothing to undo (only a comment) is a down file like any other: the row goes."""
     tree(project, {f"{BASE[:-7]}.down.sql": "-- nothing to undo\n"})
-    with pytest.raises(sqlmig.DiscoveryError, match="contains no SQL statements"):
-        sqlmig.rollback(db_url, project)
-    assert history(db) == ["20240101_000000_base"]
+    assert sqlmig.rollback(db_url, project).names == ("20240101_000000_base",)
+    assert history(db) == []
 
 
 def test_template_rendering_to_nothing_is_allowed(db_url: str, db: Conn, project: Path) -> None:
@@ -472,7 +449,7 @@ def run(*args: str) -> click.testing.Result:
 
 CLI_CASES = [
     ("psql meta-command", {UP: "\\restrict abc\nCREATE TABLE public.bad (id int);\n"}, 4, f"{UP}:1: \\restrict is"),
-    ("empty file", {UP: ""}, 4, f"{UP}: contains no SQL statements"),
+    ("NUL byte", {UP: "SELECT 1;\nSELECT 'a\0b';\n"}, 4, f"{UP}:2: contains a NUL byte"),
     ("unknown directive", {UP: "-- sqlmig: no-tx\nSELECT 1;\n"}, 4, f"{UP}:1: unknown directive 'no-tx'"),
     ("undefined variable", {UP: "SELECT {{ x }};\n"}, 4, f"{UP}:1: template error: 'x' is undefined"),
 ]
@@ -534,3 +511,130 @@ def test_wrong_password(
     assert sqlmig.apply(login.url(dbname), directory).names == ("20240102_000000_first",)
     owner = db.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'first'").fetchone()
     assert owner == (login.role,)
+
+
+# --- one validation for every file, whatever its size, through up, --dry-run, verify and lint -------------------
+
+
+class Refused(NamedTuple):
+    """A file sqlmig refuses: ``head`` then ``tail``; ``line`` is the line in ``tail`` that the error names, and
+    ``code`` the lint finding that says the same."""
+
+    id: str
+    tail: str
+    line: int
+    code: str
+    says: str
+    head: str = "CREATE TABLE public.bad (t text);\n"
+
+
+NO_TX = "-- sqlmig: no-transaction\nCREATE TABLE public.bad (t text);\n"
+REFUSED = [
+    Refused(
+        "COMMIT",
+        "INSERT INTO public.bad VALUES ('before');\nCOMMIT;\nINSERT INTO public.bad VALUES ('after');\n",
+        2,
+        "SQM008",
+        "'COMMIT' controls the transaction, but sqlmig already runs each migration in one: remove BEGIN/COMMIT",
+    ),
+    Refused("BEGIN after a comment", "-- its own transaction\nbegin;\nSELECT 1;\n", 2, "SQM008", "'BEGIN' controls"),
+    Refused("PREPARE TRANSACTION", "PREPARE TRANSACTION 'x';\n", 1, "SQM008", "'PREPARE' controls the transaction"),
+    Refused("NUL byte", "SELECT 1;\nSELECT 'a\0b';\n", 2, "SQM005", "contains a NUL byte (\\0)"),
+    Refused("psql meta-command", "SELECT 1;\n\\connect other\n", 2, "SQM003", "\\connect is a psql meta-command"),
+    Refused("DISCARD ALL", "DISCARD ALL;\n", 1, "SQM009", "DISCARD ALL releases every advisory lock"),
+    Refused(
+        "pg_advisory_unlock_all",
+        "SELECT 1,\n  pg_advisory_unlock_all();\n",
+        2,
+        "SQM009",
+        "pg_advisory_unlock_all() releases advisory locks of the session",
+    ),
+    Refused(
+        "pg_advisory_unlock in a DO block",
+        "DO $$ BEGIN PERFORM pg_catalog.pg_advisory_unlock(42); END $$;\n",
+        1,
+        "SQM009",
+        "this DO block calls pg_advisory_unlock*()",
+    ),
+    Refused("DISCARD ALL, no-transaction", "DISCARD ALL;\n", 1, "SQM009", "DISCARD ALL releases", NO_TX),
+    Refused(
+        "meta-command, no-transaction", "SELECT 1;\n\\i more.sql\n", 2, "SQM003", "\\i is a psql meta-command", NO_TX
+    ),
+]
+REFUSAL_CODES = {"SQM003", "SQM005", "SQM008", "SQM009"}  # lint's findings for what up refuses to run
+# Five INSERTs of 1 MB each: with them before its tail, a file is larger than 4 MiB and streamed from disk.
+PADDING = "INSERT INTO public.bad VALUES ('" + "x" * 1_000_000 + "');\n"
+
+
+def bad_file(case: Refused, streamed: bool) -> tuple[str, int]:
+    """The file's text and the line the error names."""
+    padding = PADDING * 5 if streamed else ""
+    return case.head + padding + case.tail, case.head.count("\n") + padding.count("\n") + case.line
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("streamed", [False, True], ids=["in memory", "streamed"])
+@pytest.mark.parametrize("case", REFUSED, ids=[c.id for c in REFUSED])
+def test_up_dry_run_verify_and_lint_refuse_the_same(
+    db_url: str, db: Conn, project: Path, case: Refused, streamed: bool
+) -> None:
+    """Whatever its size, a refused file is refused before any SQL of the run is sent, with the same file, line and
+    reason by all four; the database and its history stay as they were."""
+    from sqlmig.lint import lint
+    from sqlmig.preview import dry_run
+    from sqlmig.verify import verify
+
+    text, line = bad_file(case, streamed)
+    tree(project, {UP: text})
+    assert (project / UP).stat().st_size > sqlmig.render.STREAM_THRESHOLD or not streamed
+    before = snapshot(db)
+    where_ = (project / UP, line)
+    for call in (sqlmig.apply, dry_run, verify):
+        with pytest.raises(sqlmig.DiscoveryError) as info:
+            call(db_url, project)
+        assert [(p.path, p.line) for p in info.value.problems] == [where_]
+        assert case.says in info.value.problems[0].message
+        assert_unchanged(db, before)
+    found = [f for f in lint(paths=[project]).findings if f.path == project / UP and f.code in REFUSAL_CODES]
+    assert [(f.path, f.line, f.code) for f in found] == [(*where_, case.code)]
+    assert case.says in f"{found[0].message}: {found[0].hint}"
+    assert db.execute("SELECT datname FROM pg_database WHERE datname LIKE 'sqlmig_verify_%'").fetchall() == []
+
+
+NOTHING = [
+    ("empty", ""),
+    ("whitespace only", "\n  \n\t\r\n"),
+    ("comments only", "-- add the phone column\n/* later */\n;\n"),
+    ("no-transaction, comments only", "-- sqlmig: no-transaction\n-- nothing yet\n"),
+    ("streamed, comments only", "-- a placeholder for the bulk data\n" + ("-- " + "x" * 1000 + "\n") * 4500),
+]
+
+
+@pytest.mark.parametrize("text", [t for _, t in NOTHING], ids=[i for i, _ in NOTHING])
+def test_a_file_without_statements_is_applied_and_recorded(db_url: str, db: Conn, project: Path, text: str) -> None:
+    """Placeholders exist in real histories; psql, goose, golang-migrate and dbmate apply and record them. lint
+    warns; up, --dry-run and verify take them as they are."""
+    from sqlmig.lint import lint
+    from sqlmig.preview import dry_run
+    from sqlmig.verify import verify
+
+    tree(project, {UP: text, f"{BAD}.down.sql": "-- nothing to undo\n"})
+    assert [s.name for s in dry_run(db_url, project)] == ["20240102_000000_first", "20240103_000000_bad"]
+    checked = verify(db_url, project)
+    assert "20240103_000000_bad" in checked.checked
+    assert [p for p in checked.problems if p.name == "20240103_000000_bad"] == []
+    assert sqlmig.apply(db_url, project).names == ("20240102_000000_first", "20240103_000000_bad")
+    assert history(db) == ["20240101_000000_base", "20240102_000000_first", "20240103_000000_bad"]
+    assert not sqlmig.apply(db_url, project)
+    found = [(f.path.name, f.severity) for f in lint(paths=[project]).findings if f.code == "SQM010"]
+    assert found == [("20240103_000000_bad.up.sql", "warning"), ("20240103_000000_bad.down.sql", "warning")]
+
+
+def test_new_stubs_are_applied_and_recorded(db_url: str, db: Conn, project: Path) -> None:
+    """The files 'sqlmig new' writes hold only comments until they are filled in."""
+    from sqlmig.scaffold import new_migration
+
+    up, _ = new_migration(project, "migrate", "placeholder")
+    name = up.name.removesuffix(".up.sql")
+    assert sqlmig.apply(db_url, project).names == ("20240102_000000_first", name)
+    assert history(db) == ["20240101_000000_base", "20240102_000000_first", name]

@@ -243,3 +243,18 @@ def test_up_refuses_a_name_in_both_tracks_before_anything_runs(
         None,
         None,
     )
+
+
+@pytest.mark.parametrize("at", [0, 10, _CHUNK - 1, _CHUNK, 3 * _CHUNK - 1])
+def test_a_nul_byte_is_refused_with_its_line(tmp_path: Path, at: int) -> None:
+    """A NUL ended the script sent to the server there: the rest of the migration, its history row and its COMMIT
+    were dropped, and the run reported success. Small files are read whole, large ones in chunks."""
+    line = b"INSERT INTO public.t VALUES (1);\r\n"
+    body = bytearray(b"\xef\xbb\xbf" + line * (3 * _CHUNK // len(line) + 10) if at else b"SELECT '\0';\n")
+    body[at + 3 if at else 8] = 0
+    write(tmp_path, "migrate/20240101_000000_a.up.sql", bytes(body))
+    with pytest.raises(DiscoveryError) as info:
+        discover(tmp_path, "migrate")
+    [problem] = info.value.problems
+    assert problem.line == 1 + (body[: at + 3].count(b"\n") if at else 0)
+    assert problem.message.startswith("contains a NUL byte (\\0), which would end the SQL sent to the server there")

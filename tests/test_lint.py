@@ -4,16 +4,21 @@ server."""
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sqlmig import lintfile
+from sqlmig.checks import needs_split, validate
 from sqlmig.files import discover_tracks, read_directives
 from sqlmig.lint import RULES, LintReport, lint, lint_files, report_dict, report_text
 from sqlmig.render import TemplateContext
+from sqlmig.sqltext import iter_statements
 
 from .helpers import tree
 
@@ -62,6 +67,14 @@ RULE_CASES = [
         "ALTER TABLE app.items ADD COLUMN IF NOT EXISTS note text;",
     ),
     Case("SQM003", "seed", "\\set city Lagos\nSELECT 1;", "SELECT 1;"),
+    Case(
+        "SQM008",
+        "seed",
+        "DELETE FROM master.tags WHERE name = 'old';\nCOMMIT;",
+        "DELETE FROM master.tags WHERE name = 'old';",
+    ),
+    Case("SQM009", "seed", "SELECT pg_advisory_unlock_all();", "SELECT pg_advisory_xact_lock(42);"),
+    Case("SQM010", "migrate", "-- the phone column comes later", "SELECT 1;"),
     Case(
         "SQM101",
         "migrate",
@@ -584,3 +597,105 @@ def test_the_project_migrations_are_clean(monkeypatch: pytest.MonkeyPatch) -> No
     report = lint()
     assert report.findings == ()
     assert report.files == len(list((ROOT / "migrations").rglob("*.sql")))
+
+
+# --- the one validation (sqlmig.checks): what up, --dry-run, verify and lint refuse -----------------------------
+
+# (SQL, transactional, the codes of what is found)
+VALIDATION = [
+    ("SELECT 1;\nCOMMIT;", True, ["SQM008"]),
+    ("SELECT 1;\nCOMMIT;", False, []),  # a no-transaction file manages its own transactions
+    ("start transaction;\nSELECT 1;\nend;", True, ["SQM008", "SQM008"]),
+    ("ROLLBACK AND CHAIN;", True, ["SQM008"]),
+    ("/* x */ Abort;", True, ["SQM008"]),
+    ("SAVEPOINT a;\nSELECT 1;\nROLLBACK TO SAVEPOINT a;\nRELEASE a;", True, []),
+    ("ROLLBACK /* not to */ TO a;", True, []),
+    ("PREPARE q AS SELECT 1;\nEXECUTE q;", True, []),
+    ("CREATE FUNCTION app.f() RETURNS int BEGIN ATOMIC SELECT 1; END;", True, []),
+    ("DISCARD ALL;", False, ["SQM009"]),
+    ("DISCARD TEMP;\nDISCARD PLANS;\nDISCARD SEQUENCES;", True, []),  # the lock stays
+    ("SELECT pg_advisory_unlock(1), PG_ADVISORY_UNLOCK_SHARED(2);", True, ["SQM009"]),
+    ("SELECT 'pg_advisory_unlock_all()' AS doc; -- pg_advisory_unlock(1)", True, []),
+    ("SELECT pg_advisory_xact_lock(7);", True, []),
+    ("CREATE FUNCTION app.f() RETURNS void BEGIN ATOMIC SELECT pg_advisory_unlock_all(); END;", True, []),
+    ("DO $$ BEGIN PERFORM PG_ADVISORY_UNLOCK_ALL(); END $$;", False, ["SQM009"]),
+    ("\\set x 1\nSELECT 1;", False, ["SQM003"]),
+    ("-- only a comment\n;", True, ["SQM010"]),
+    ("", False, ["SQM010"]),
+]
+
+
+@pytest.mark.parametrize(("sql", "transactional", "found"), VALIDATION)
+def test_validation(sql: str, transactional: bool, found: list[str]) -> None:
+    problems = validate(iter_statements(io.StringIO(sql)), transactional=transactional, templated=False)
+    assert [p.code for p in problems] == found
+    assert all(p.refused == (p.code != "SQM010") and p.message and p.advice for p in problems)
+
+
+def test_a_template_may_render_to_nothing() -> None:
+    assert validate(iter_statements(io.StringIO("\n")), transactional=True, templated=True) == []
+
+
+def test_a_refusal_names_the_line_and_column() -> None:
+    sql = "SELECT 1;\n\nSELECT 2,\n  pg_advisory_unlock_all();\n  COMMIT;\n"
+    problems = validate(iter_statements(io.StringIO(sql)), transactional=True, templated=False)
+    assert [(p.line, p.column, p.code) for p in problems] == [(4, 3, "SQM009"), (5, 3, "SQM008")]
+
+
+_FRAGMENTS = st.sampled_from(
+    [
+        "SELECT 1",
+        ";",
+        " ",
+        "\n",
+        "\r\n",
+        "\r",
+        "\t",
+        "-- c",
+        "/* c */",
+        "/* a /* b */ c */",
+        "'",
+        "'x'",
+        "$$",
+        '"',
+        "COMMIT",
+        "commit",
+        "Begin",
+        "END",
+        "rollback",
+        "ROLLBACK TO a",
+        "start transaction",
+        "abort",
+        "x",
+        "PREPARE TRANSACTION 'p'",
+        "DISCARD ALL",
+        "discard temp",
+        "pg_advisory_unlock_all()",
+        "\\",
+        "\\c db",
+        "pg_ADVISORY_unlock(1)",
+        "DO $$ BEGIN PERFORM pg_advisory_unlock(1); END $$",
+        "COPY t FROM stdin",
+        "\\.",
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_FRAGMENTS, max_size=30), st.booleans(), st.integers(min_value=1, max_value=5))
+def test_needs_split_never_misses_a_refusal(fragments: list[str], transactional: bool, every: int) -> None:
+    """The cheap pass over a large file's bytes says False only when the statement-by-statement check refuses
+    nothing, however the file is cut into chunks at line ends."""
+    text = "".join(fragments)
+    problems = validate(iter_statements(io.StringIO(text)), transactional=transactional, templated=False)
+    lines = text.encode().splitlines(keepends=True)
+    chunks = [b"".join(lines[i : i + every]) for i in range(0, len(lines), every)]
+    if any(p.refused for p in problems):
+        assert needs_split(chunks)
+
+
+def test_needs_split_lets_plain_data_through() -> None:
+    rows = b"INSERT INTO app.t VALUES\n(1, 'the end'),\n(2, 'begin, commit'),\n(3, 'a -- b');\n" * 1000
+    assert not needs_split([b"-- a seed\n" + rows, rows])
+    assert needs_split([rows, rows + b"  COMMIT;\n"])
+    assert needs_split([b"COPY app.t FROM stdin;\n1\n\\.\n"])  # COPY data goes to the splitter, which skips it fast
