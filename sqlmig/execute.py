@@ -25,6 +25,7 @@ from .contention import Limits
 from .errors import DiscoveryError, FileProblem, MigrationError
 from .history import TableName
 from .model import Applied, Migration, Result, SqlFile
+from .reader import changed
 from .render import source_position
 from .sqltext import CopyData, Statement, iter_statements
 from .stream import RawLines, items_of, run_sequential, send
@@ -42,7 +43,11 @@ def statements_of(migration: Migration) -> list[Item] | None:
     problem that makes sqlmig refuse the file (a file with no statements is not one: it is applied and recorded)."""
     source = migration.source
     if migration.sql is None:
-        with open(source.path, "rb") as fh:
+        try:
+            fh = open(source.path, "rb")  # noqa: SIM115 - closed below; only opening it is checked here
+        except OSError as exc:
+            raise changed(source, exc) from exc
+        with fh:
             if checks.needs_split(_line_chunks(fh)):
                 fh.seek(0)
                 _refuse(migration, checks.validate(iter_statements(RawLines(fh)), **_kind(source)))

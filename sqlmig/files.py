@@ -263,39 +263,3 @@ def _sql_file(
         templated=templated and "no-template" not in directives,
         size=size,
     )
-
-
-def read_text(path: Path) -> str:
-    """The text of a migration file as executed: UTF-8, BOM stripped, CRLF normalised to LF (exactly the text
-    whose SHA-256 is the file's checksum)."""
-    with open(path, "rb") as fh:
-        return _normalised(fh.read()).decode()
-
-
-def read_checked(source: SqlFile) -> str:
-    """The text of ``source`` as executed, read again at run time, provided it is still the text discovery
-    checksummed: the checksum recorded for a migration is that of exactly the text that ran. Raises
-    :class:`DiscoveryError` when the file changed, vanished or became unreadable since it was discovered."""
-    try:
-        with open(source.path, "rb") as fh:
-            data = _normalised(fh.read())
-    except OSError as exc:
-        why = "was deleted" if isinstance(exc, FileNotFoundError) else f"cannot be read ({exc.strerror or exc})"
-        raise DiscoveryError([FileProblem(source.path, 0, f"{why} while sqlmig was running; {_CHANGED}")]) from exc
-    if hashlib.sha256(data).hexdigest() != source.checksum:
-        raise DiscoveryError([FileProblem(source.path, 0, f"was edited while sqlmig was running; {_CHANGED}")])
-    try:
-        return data.decode()
-    except UnicodeDecodeError as exc:  # the same bytes passed discovery: only a race could get here
-        raise DiscoveryError([FileProblem(source.path, 0, f"is no longer valid UTF-8; {_CHANGED}")]) from exc
-
-
-_CHANGED = (
-    "it changed between discovery and execution, so nothing of it was applied. Run again once the file is as it "
-    "should be"
-)
-
-
-def _normalised(data: bytes) -> bytes:
-    data = data.removeprefix(_BOM)
-    return data.replace(b"\r\n", b"\n") if b"\r" in data else data

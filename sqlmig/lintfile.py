@@ -18,13 +18,13 @@ from pglast.parser import ParseError, scan
 
 from .checks import Validation, nul_problem
 from .errors import RenderError
-from .files import read_text
 from .lintidempotent import idempotency
 from .lintnames import Ref, refs, schema_refs, walk
 from .lintrules import RULES, FileState, Hit, remember, schema_created, track, unqualified
 from .lintsafety import safety
 from .lintsuppress import Mark, Marks, Span, Suppressions, resolve
 from .model import SqlFile, Track
+from .reader import read_text
 from .render import STREAM_THRESHOLD, TemplateContext, render_text, source_position
 from .sqltext import Statement, iter_statements, locate
 

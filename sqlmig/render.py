@@ -15,8 +15,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .errors import RenderError
-from .files import read_checked, read_text
 from .model import Direction, Migration, MigrationFile, SqlFile
+from .reader import read_checked, read_text
 
 if TYPE_CHECKING:
     import jinja2

@@ -11,7 +11,7 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack
-from typing import Any, BinaryIO
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -22,6 +22,7 @@ from . import failure
 from .checks import Validation
 from .errors import DiscoveryError, FileProblem
 from .model import Migration
+from .reader import RawLines as RawLines  # re-exported: the file reader the runner streams from
 from .sqltext import CopyData, Statement, iter_statements
 
 Conn = psycopg.Connection[Any]
@@ -31,37 +32,6 @@ Query = tuple[sql.Composed | str, tuple[object, ...]]
 # How much statement text may be sent ahead of the server's results: libpq buffers what the socket does not take.
 _IN_FLIGHT = 2 * 1024 * 1024
 _QUEUED = 4  # COPY data blocks (about 1 MiB each) waiting for the sending thread
-
-
-class RawLines:
-    """A UTF-8 file opened in binary mode, as :func:`~sqlmig.sqltext.iter_statements` reads it: iterating gives
-    its lines decoded, without a BOM and with CRLF as LF (as ``open(..., encoding="utf-8-sig", newline=None)``
-    would), and ``read_raw(size)`` and ``readline_raw()`` give the raw bytes that follow, for COPY data."""
-
-    def __init__(self, fh: BinaryIO) -> None:
-        self._fh = fh
-        self._first = True
-
-    def __iter__(self) -> Iterator[str]:
-        return self
-
-    def __next__(self) -> str:
-        line = self._fh.readline()
-        if not line:
-            raise StopIteration
-        if self._first:
-            self._first = False
-            line = line.removeprefix(b"\xef\xbb\xbf")
-        text = line.decode()
-        return text[:-2] + "\n" if text.endswith("\r\n") else text
-
-    def read_raw(self, size: int) -> bytes:
-        """Up to ``size`` bytes as they are in the file."""
-        return self._fh.read(size)
-
-    def readline_raw(self) -> bytes:
-        """The rest of the current line as it is in the file."""
-        return self._fh.readline()
 
 
 class BackgroundWriter(LibpqWriter):
@@ -122,19 +92,37 @@ def items_of(migration: Migration, items: list[Item] | None) -> Iterator[Item]:
     """``items``, or when None the statements and COPY data of the file, read as it runs. Each is checked again
     before it is handed on (:mod:`sqlmig.checks`; :func:`sqlmig.execute.statements_of` checked the file before
     anything ran), so that a refused statement is never sent even if the file changed since: raises
-    :class:`DiscoveryError` there (the caller rolls back what ran in a transaction)."""
+    :class:`DiscoveryError` there (the caller rolls back what ran in a transaction). After the last item the text
+    read must still have the checksum discovery found, the one the history row will record: raises
+    :class:`DiscoveryError` when the file was edited since."""
     if items is not None:
         yield from items
         return
     source = migration.source
     validation = Validation(transactional=source.transactional, templated=source.templated)
     with open(source.path, "rb") as fh:
-        for item in iter_statements(RawLines(fh)):
+        reader = RawLines(fh)
+        for item in iter_statements(reader):
             refused = [p for p in validation.check(item) if p.refused]
             if refused:
                 raise DiscoveryError([FileProblem(source.path, p.line, str(p)) for p in refused])
             if isinstance(item, (Statement, CopyData)):
                 yield item
+    if reader.checksum() != source.checksum:
+        done = (
+            "what this migration did so far is rolled back and it is not recorded"
+            if source.transactional
+            else "its statements that ran stay applied (it runs without a transaction) and it is not recorded as done"
+        )
+        raise DiscoveryError(
+            [
+                FileProblem(
+                    source.path,
+                    0,
+                    f"was edited while sqlmig was running it: {done}. Run again once the file is as it should be",
+                )
+            ]
+        )
 
 
 def run_sequential(

@@ -12,9 +12,13 @@ import psycopg
 import pytest
 
 import sqlmig
-from sqlmig.files import discover
+from sqlmig.errors import FileProblem
+from sqlmig.files import discover, scan_file
 from sqlmig.history import TableName
 from sqlmig.lock import lock_key
+from sqlmig.reader import RawLines
+from sqlmig.render import STREAM_THRESHOLD
+from sqlmig.sqltext import iter_statements
 
 from .helpers import relations, tree
 
@@ -88,3 +92,63 @@ def test_a_file_deleted_during_the_lock_wait_is_refused(db_url: str, db: Conn, t
     assert isinstance(error, sqlmig.DiscoveryError)
     assert f"{path}: was deleted while sqlmig was running" in str(error)
     assert relations(db) == set()
+
+
+def _big(table: str) -> str:
+    """A file above the 4 MiB from which migrations are streamed from disk as they run."""
+    rows = "".join(f"INSERT INTO public.{table} VALUES ({i}, '{'x' * 500}');\n" for i in range(9000))
+    return f"CREATE TABLE public.{table} (id int, pad text);\n{rows}"
+
+
+def test_a_streamed_file_edited_during_the_lock_wait_is_rolled_back(db_url: str, db: Conn, tmp_path: Path) -> None:
+    directory = tree(tmp_path / "m", {UP: _big("items")})
+    path = directory / UP
+    assert path.stat().st_size > STREAM_THRESHOLD
+
+    error = _apply_while_locked(db_url, db, directory, lambda: path.write_text(_big("other")))
+
+    assert isinstance(error, sqlmig.DiscoveryError)
+    assert f"{path}: was edited while sqlmig was running it" in str(error)
+    assert "rolled back and it is not recorded" in str(error)
+    assert relations(db) <= {
+        "migration_history",
+        "migration_history_pkey",
+        "migration_history_name_key",
+        "migration_history_id_seq",
+    }
+    assert db.execute("SELECT count(*) FROM public.migration_history").fetchone() == (0,)
+
+
+def test_a_streamed_file_deleted_during_the_lock_wait_is_refused(db_url: str, db: Conn, tmp_path: Path) -> None:
+    directory = tree(tmp_path / "m", {UP: _big("items")})
+    path = directory / UP
+
+    error = _apply_while_locked(db_url, db, directory, path.unlink)
+
+    assert isinstance(error, sqlmig.DiscoveryError)
+    assert f"{path}: was deleted while sqlmig was running" in str(error)
+    assert relations(db) == set()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"SELECT 1;\nSELECT 2;\n",
+        b"\xef\xbb\xbfSELECT 1;\r\nSELECT 2;\r\n",
+        b"SELECT 1;\rSELECT 2;\r",  # lone CRs are text, not line ends: kept as they are
+        b"COPY public.t FROM stdin;\r\n" + b"1\tx\r\n" * 300_000 + b"\\.\r\nSELECT 3;\r\n",  # CRLF across blocks
+        b"COPY public.t FROM stdin;\n" + ("1\t\u017c\n" * 400_000).encode() + b"\\.\n",
+    ],
+    ids=["lf", "bom-crlf", "lone-cr", "copy-crlf", "copy-utf8"],
+)
+def test_a_streamed_read_has_the_checksum_discovery_found(tmp_path: Path, raw: bytes) -> None:
+    path = tmp_path / "f.sql"
+    path.write_bytes(raw)
+    problems: list[FileProblem] = []
+    found = scan_file(path, problems)
+    assert found is not None and problems == []
+    with open(path, "rb") as fh:
+        reader = RawLines(fh)
+        for _ in iter_statements(reader):
+            pass
+    assert reader.checksum() == found.checksum
