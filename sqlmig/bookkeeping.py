@@ -78,10 +78,12 @@ def failed(
         return lock_released(migration, table, outcome=outcome, applied=applied)
     detail = diag.message_detail
     if diag.sqlstate == contention.LOCK_NOT_AVAILABLE:
-        healthy = not conn.closed and not conn.broken
-        found = contention.blockers(conn, f"SELECT FROM {table.ident.as_string(conn)}") if healthy else []
-        held = "\n    ".join(found) if found else "(none now)"
-        detail = f"sessions holding locks on {table}:\n    {held}"
+        # Read only from a usable session: in --single-transaction the run's transaction is still aborted here.
+        idle = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        if idle and not conn.closed and not conn.broken:
+            found = contention.blockers(conn, f"SELECT FROM {table.ident.as_string(conn)}")
+            held = "\n    ".join(found) if found else "(none now)"
+            detail = f"sessions holding locks on {table}:\n    {held}"
         hint = (
             "the history table was locked by another session for longer than lock_timeout: let it finish (or end "
             "it: SELECT pg_terminate_backend(pid)), then run up again"

@@ -4,6 +4,7 @@ is reported as what it is, with exit code 5, and says only what is true of the d
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -199,6 +200,24 @@ def test_migration_that_breaks_the_history_table_is_sqlmigs_failure(
     assert f"(SQLSTATE {sqlstate})" in result.output and "(while committing)" not in result.output
     assert f"{NAME_B} was rolled back and is not recorded: the database is as it was before it." in result.output
     assert relations(db) == before and history(db) == [NAME_A]
+
+
+def test_single_transaction_run_whose_history_write_fails_is_rolled_back_whole(
+    db_url: str, db: Conn, tmp_path: Path
+) -> None:
+    damage = "CREATE TABLE public.b (id int);\nDROP TABLE public.migration_history;\n"
+    tree(tmp_path, {f"{A}.up.sql": CREATE_LOG, f"{B}.up.sql": "CREATE TABLE public.x (id int);\n"})
+    sqlmig.apply(db_url, tmp_path)
+    tree(tmp_path, {f"{C}.up.sql": damage, "migrate/20240104_000000_d.up.sql": "CREATE TABLE public.d (id int);\n"})
+    args = ["migrate", "up", "--database-url", db_url, "--dir", str(tmp_path), "--single-transaction", "--json"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 5, result.output
+    error = json.loads(result.stdout.splitlines()[-1])["error"]
+    assert (error["type"], error["sqlstate"], error["statement"]) == ("BookkeepingError", "42P01", "")
+    assert (
+        error["outcome"] == "The whole run was rolled back (--single-transaction): the database is as it was before it."
+    )
+    assert {"b", "d"}.isdisjoint(relations(db)) and history(db) == [NAME_A, NAME_B]
 
 
 def _terminate_when_sleeping(db: Conn, target: Path, body: str) -> BaseException:
