@@ -103,6 +103,22 @@ def test_blocked_progress_write_after_completed_statements_resumes_after_them(
     assert log_rows(db) == 2
 
 
+def test_statement_that_runs_outside_a_transaction_and_cannot_be_recorded_says_so(
+    db_url: str, db: Conn, tmp_path: Path
+) -> None:
+    tree(tmp_path, {f"{A}.up.sql": CREATE_LOG})
+    sqlmig.apply(db_url, tmp_path)
+    tree(tmp_path, {f"{B}.up.sql": "-- sqlmig: no-transaction\nVACUUM public.log;\nSELECT 1;\n"})
+    with psycopg.connect(db_url) as reader:
+        reader.execute("LOCK public.migration_history IN SHARE MODE")
+        with pytest.raises(sqlmig.BookkeepingError) as info:
+            sqlmig.apply(db_url, tmp_path, lock_timeout="100ms", lock_retries=0)
+    message = str(info.value)
+    assert "Statement 1 (line 2) completed, but it runs outside a transaction, so it could not be recorded" in message
+    assert "none of its statements is recorded, and up runs it from the start" in message
+    assert sqlmig.apply(db_url, tmp_path).names == (NAME_B,)
+
+
 @pytest.fixture
 def role(db: Conn, db_url: str) -> Iterator[str]:
     name = f"mig_{db_url.rsplit('_', 1)[-1][:12]}"
