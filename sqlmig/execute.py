@@ -244,7 +244,9 @@ def _run_script(
     parts += [_inline(conn, q, p) for q, p in tail]
     if own_transaction:
         parts.append("COMMIT")
-    script = ";\n".join(parts)
+    # A newline before each ';': a statement may end with a line comment, which would hide the ';' and run the
+    # next part into it.
+    script = "\n;\n".join(parts)
     tail_start = first + len(statements)
     try:
         results = wire.exchange(conn, script)
@@ -267,7 +269,7 @@ def _run_script(
     # The server parses the whole script before it runs any of it: a syntax error comes first, with only its
     # position (counted from the script's start) to say where. Other errors come after one result per statement
     # that ran.
-    starts = list(itertools.accumulate((len(p) + 2 for p in parts), initial=0))
+    starts = list(itertools.accumulate((len(p) + 3 for p in parts), initial=0))
     position = server_error.diag.statement_position
     index = bisect.bisect_right(starts, int(position) - 1) - 1 if position else errors[0]
     failed = statements[index - first] if first <= index < first + len(statements) else None

@@ -121,7 +121,8 @@ class _Run:
             before = self.digest.copy()
             self.advance(item.text)
             try:
-                results = wire.exchange(self.conn, f"{item.text};\n{self.script(next_line)}")
+                # The newline ends a line comment the statement may end with, which would hide the ';'.
+                results = wire.exchange(self.conn, f"{item.text}\n;\n{self.script(next_line)}")
             except wire.Lost as exc:
                 self._rewind(before)
                 raise self._lost(exc, item, line, rolled_back=exc.done == 0) from exc

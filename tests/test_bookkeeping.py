@@ -38,7 +38,7 @@ def test_blocked_progress_write_is_sqlmigs_failure_and_resume_runs_the_statement
     tree(tmp_path, {f"{A}.up.sql": CREATE_LOG})
     sqlmig.apply(db_url, tmp_path)
     body = (
-        "-- sqlmig: no-transaction\nINSERT INTO public.log VALUES ('once');\nINSERT INTO public.log VALUES ('two');\n"
+        "-- sqlmig: no-transaction\nINSERT INTO public.log VALUES ('once');\nINSERT INTO public.log VALUES ('2') -- end"
     )
     tree(tmp_path, {f"{B}.up.sql": body})
     with psycopg.connect(db_url, application_name="history-reader") as reader:
@@ -117,6 +117,16 @@ def test_statement_that_runs_outside_a_transaction_and_cannot_be_recorded_says_s
     assert "Statement 1 (line 2) completed, but it runs outside a transaction, so it could not be recorded" in message
     assert "none of its statements is recorded, and up runs it from the start" in message
     assert sqlmig.apply(db_url, tmp_path).names == (NAME_B,)
+
+
+@pytest.mark.parametrize("mode", ["transactional", "no-transaction"])
+def test_last_statement_ending_in_a_line_comment_does_not_hide_the_history_write(
+    db_url: str, db: Conn, tmp_path: Path, mode: str
+) -> None:
+    head = "-- sqlmig: no-transaction\n" if mode == "no-transaction" else ""
+    tree(tmp_path, {f"{A}.up.sql": f"{head}CREATE TABLE public.a (id int);\nCREATE TABLE public.b (id int) -- the end"})
+    assert sqlmig.apply(db_url, tmp_path).names == (NAME_A,)
+    assert {"a", "b"} <= relations(db)
 
 
 @pytest.fixture
