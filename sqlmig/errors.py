@@ -41,6 +41,18 @@ class DatabaseError(SqlmigError):
     exit_code = 5
 
 
+def _located(exc: StoppedMigration | MigrationError) -> list[str]:
+    """The lines of an error in a migration: where, the message and SQLSTATE, detail, hint and statement."""
+    where = f"{exc.path}:{exc.line}:{exc.column}" if exc.line else str(exc.path)
+    parts = [f"{where}: {exc.message}" + (f" (SQLSTATE {exc.sqlstate})" if exc.sqlstate else "")]
+    parts += [f"  {label}: {text}" for label, text in (("detail", exc.detail), ("hint", exc.hint)) if text]
+    stmt = exc.statement.strip()
+    if stmt:
+        shown = stmt if len(stmt) <= 400 else stmt[:400] + " ..."
+        parts.append("  statement: " + shown.replace("\n", "\n    "))
+    return parts
+
+
 class StoppedMigration(SqlmigError):
     """A migration stopped by something other than its own SQL failing: the base of :class:`BookkeepingError`
     and :class:`ConnectionLostError`, which give the exit code.
@@ -80,16 +92,7 @@ class StoppedMigration(SqlmigError):
         super().__init__(self._text())
 
     def _text(self) -> str:
-        where = f"{self.path}:{self.line}:{self.column}" if self.line else str(self.path)
-        parts = [f"{where}: {self.message}" + (f" (SQLSTATE {self.sqlstate})" if self.sqlstate else "")]
-        if self.detail:
-            parts.append(f"  detail: {self.detail}")
-        if self.hint:
-            parts.append(f"  hint: {self.hint}")
-        stmt = self.statement.strip()
-        if stmt:
-            shown = stmt if len(stmt) <= 400 else stmt[:400] + " ..."
-            parts.append("  statement: " + shown.replace("\n", "\n    "))
+        parts = _located(self)
         parts.append(f"  {self.outcome}")
         if self.applied:
             parts.append(f"  applied before the failure in this run: {', '.join(self.applied)}")
@@ -274,16 +277,7 @@ class MigrationError(SqlmigError):
         super().__init__(self._text())
 
     def _text(self) -> str:
-        where = f"{self.path}:{self.line}:{self.column}" if self.line else str(self.path)
-        parts = [f"{where}: {self.message}" + (f" (SQLSTATE {self.sqlstate})" if self.sqlstate else "")]
-        if self.detail:
-            parts.append(f"  detail: {self.detail}")
-        if self.hint:
-            parts.append(f"  hint: {self.hint}")
-        stmt = self.statement.strip()
-        if stmt:
-            shown = stmt if len(stmt) <= 400 else stmt[:400] + " ..."
-            parts.append("  statement: " + shown.replace("\n", "\n    "))
+        parts = _located(self)
         if self.rolled_back:
             parts.append(f"  {self.name} was rolled back; the database is as it was before it.")
         elif self.resumable:
