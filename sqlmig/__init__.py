@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 from .errors import (
+    BookkeepingError,
     ConfigError,
     ConnectError,
+    ConnectionLostError,
     DatabaseError,
     DiscoveryError,
     DriftError,
@@ -40,8 +42,10 @@ if TYPE_CHECKING:
     from .api import accept, apply, baseline, rollback, status
 
 __all__ = [
+    "BookkeepingError",
     "ConfigError",
     "ConnectError",
+    "ConnectionLostError",
     "DatabaseError",
     "DiscoveryError",
     "DriftError",

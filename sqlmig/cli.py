@@ -2,8 +2,9 @@
 
 Exit codes: 0 success (nothing to do included), 1 a migration's SQL failed, 2 usage error, 3 ``status
 --exit-code`` found pending migrations, 4 invalid files, templates or plan (drift, missing file, out of order,
-lint findings, a down that ``verify`` found wrong), 5 configuration or connection error, 6 the migration lock
-was not free in time. Checking commands (``lint``, ``verify``, ``render``) live in ``clitools``.
+lint findings, a down that ``verify`` found wrong), 5 configuration or connection error, or sqlmig's own work
+failed during a run (history write, lost connection), 6 the migration lock was not free in time. Checking
+commands (``lint``, ``verify``, ``render``) live in ``clitools``.
 """
 
 from __future__ import annotations

@@ -163,5 +163,6 @@ EXIT_CODES = (
     "\b\nExit codes: 0 success (nothing to do included), 1 a migration's SQL failed, 2 usage error,\n"
     "3 status --exit-code found pending migrations, 4 invalid files, templates or plan (drift, missing\n"
     "file, out of order, lint findings, a down that verify found wrong), 5 configuration or connection\n"
-    "error, 6 the migration lock was not free in time."
+    "error, or sqlmig's own work failed during a run (history write, lost connection),\n"
+    "6 the migration lock was not free in time."
 )

@@ -23,6 +23,8 @@ from .model import SqlFile
 LOCK_NOT_AVAILABLE = "55P03"
 QUERY_CANCELED = "57014"
 _MAX_BACKOFF = 60.0
+# RESET ALL leaves the role and the session authorization alone: they are reset by name.
+_TEARDOWN = ("RESET ALL", "RESET SESSION AUTHORIZATION", "RESET ROLE")
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "min": 60_000.0, "h": 3_600_000.0, "d": 86_400_000.0}
 
 BLOCKERS_QUERY = """
@@ -78,9 +80,18 @@ class Limits:
         return tuple(values)
 
     def teardown(self) -> list[str]:
-        """What ends a migration's session state: ``RESET ALL``, and ``RESET ROLE`` (which ``RESET ALL`` leaves
-        alone) when it ran with a role, so that each migration starts from the connection's own settings."""
-        return ["RESET ALL", "RESET ROLE"] if self.role else ["RESET ALL"]
+        """What ends a migration's session state, so that each migration starts from the connection's own
+        settings and identity: ``RESET ALL``, then ``RESET SESSION AUTHORIZATION`` and ``RESET ROLE``, which
+        ``RESET ALL`` leaves alone (a migration's ``SET ROLE`` or ``SET SESSION AUTHORIZATION`` would otherwise
+        own the next migration's objects and write its history row)."""
+        return list(_TEARDOWN)
+
+    def guard(self) -> tuple[str, tuple[object, ...]]:
+        """The query that sets ``lock_timeout`` and ``statement_timeout`` again for the rest of the transaction
+        after :meth:`teardown`, so that sqlmig's own history write never waits without limit, and its
+        parameters."""
+        values = (self.lock_timeout, self.statement_timeout, *(("1s",) if self.check_connection else ()))
+        return _setup_query(self.check_connection, False, True), values
 
     def backoff(self, attempt: int) -> float:
         """Seconds to wait before try number ``attempt + 1``: the lock timeout itself, doubled each time, with

@@ -41,6 +41,76 @@ class DatabaseError(SqlmigError):
     exit_code = 5
 
 
+def _located(exc: StoppedMigration | MigrationError) -> list[str]:
+    """The lines of an error in a migration: where, the message and SQLSTATE, detail, hint and statement."""
+    where = f"{exc.path}:{exc.line}:{exc.column}" if exc.line else str(exc.path)
+    parts = [f"{where}: {exc.message}" + (f" (SQLSTATE {exc.sqlstate})" if exc.sqlstate else "")]
+    parts += [f"  {label}: {text}" for label, text in (("detail", exc.detail), ("hint", exc.hint)) if text]
+    stmt = exc.statement.strip()
+    if stmt:
+        shown = stmt if len(stmt) <= 400 else stmt[:400] + " ..."
+        parts.append("  statement: " + shown.replace("\n", "\n    "))
+    return parts
+
+
+class StoppedMigration(SqlmigError):
+    """A migration stopped by something other than its own SQL failing: the base of :class:`BookkeepingError`
+    and :class:`ConnectionLostError`, which give the exit code.
+
+    The attributes are those of :class:`MigrationError` (``path``, ``name``, ``line`` and ``column``, 0 when no
+    statement of the file is concerned, ``statement``, the server's ``sqlstate``, ``message``, ``detail`` and
+    ``hint``, and ``applied``), plus ``outcome``: what became of the migration (what was rolled back, what stays
+    applied, what is recorded).
+    """
+
+    def __init__(
+        self,
+        *,
+        path: Path,
+        name: str,
+        message: str,
+        outcome: str,
+        line: int = 0,
+        column: int = 0,
+        statement: str = "",
+        sqlstate: str | None = None,
+        detail: str | None = None,
+        hint: str | None = None,
+        applied: tuple[str, ...] = (),
+    ) -> None:
+        self.path = path
+        self.name = name
+        self.message = message
+        self.outcome = outcome
+        self.line = line
+        self.column = column
+        self.statement = statement
+        self.sqlstate = sqlstate
+        self.detail = detail
+        self.hint = hint
+        self.applied = applied
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        parts = _located(self)
+        parts.append(f"  {self.outcome}")
+        if self.applied:
+            parts.append(f"  applied before the failure in this run: {', '.join(self.applied)}")
+        return "\n".join(parts)
+
+
+class BookkeepingError(StoppedMigration, DatabaseError):
+    """sqlmig's own work around a migration failed, not the migration's SQL: writing its history row or its
+    progress, resetting the session after it, or holding the migration lock (a migration that released it).
+    Exit code 5. ``outcome`` says what was rolled back and what is recorded."""
+
+
+class ConnectionLostError(StoppedMigration, ConnectError):
+    """The connection to the server was lost while a migration ran (the server restarted, the session was
+    terminated, the network failed). Exit code 5. ``outcome`` says what the server rolled back, what stays
+    applied, and what the next run does."""
+
+
 class PoolerError(ConfigError):
     """The connection goes through a transaction-mode pooler (PgBouncer, Supavisor), where the session-level
     migration lock cannot work; the message says which URL to set instead. Nothing has been executed."""
@@ -207,16 +277,7 @@ class MigrationError(SqlmigError):
         super().__init__(self._text())
 
     def _text(self) -> str:
-        where = f"{self.path}:{self.line}:{self.column}" if self.line else str(self.path)
-        parts = [f"{where}: {self.message}" + (f" (SQLSTATE {self.sqlstate})" if self.sqlstate else "")]
-        if self.detail:
-            parts.append(f"  detail: {self.detail}")
-        if self.hint:
-            parts.append(f"  hint: {self.hint}")
-        stmt = self.statement.strip()
-        if stmt:
-            shown = stmt if len(stmt) <= 400 else stmt[:400] + " ..."
-            parts.append("  statement: " + shown.replace("\n", "\n    "))
+        parts = _located(self)
         if self.rolled_back:
             parts.append(f"  {self.name} was rolled back; the database is as it was before it.")
         elif self.resumable:

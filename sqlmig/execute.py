@@ -20,9 +20,9 @@ from typing import Any, BinaryIO
 import psycopg
 from psycopg import sql
 
-from . import checks, contention, failure, history, notx, wire
+from . import bookkeeping, checks, contention, failure, notx, wire
 from .contention import Limits
-from .errors import DiscoveryError, FileProblem, MigrationError
+from .errors import BookkeepingError, DiscoveryError, FileProblem, MigrationError
 from .history import TableName
 from .model import Applied, Migration, Result, SqlFile
 from .reader import changed
@@ -118,17 +118,24 @@ def run_step(
             run_sequential(conn, migration, items_of(migration, items), applied, [], transactional=False)
         except MigrationError:
             if not conn.closed and not conn.broken:
-                send(conn, _reset(limits))  # the limits were set for the session
+                send(conn, [(q, ()) for q in limits.teardown()])  # the limits were set for the session
             raise
         duration = round((time.perf_counter() - started) * 1000)
-        with conn.transaction():
-            send(conn, _history_tail(migration, table, limits, duration))
+        stays = (
+            f"{migration.file.name} runs without a transaction: its statements ran and stay applied, but its history "
+            "row was not removed."
+        )
+        conn.execute("BEGIN")
+        _run_tail(
+            conn, migration, table, bookkeeping.history_tail(migration, table, limits, duration), applied, True, stays
+        )
+        _commit(conn, migration, applied)
     else:
         for attempt in itertools.count():
             try:
                 _run_transactional(conn, migration, items, table, limits, own_transaction, applied)
                 break
-            except MigrationError as exc:
+            except (MigrationError, BookkeepingError) as exc:
                 if not own_transaction:
                     raise  # the caller's transaction is aborted: it rolls back, explains and retries
                 if exc.sqlstate != contention.LOCK_NOT_AVAILABLE or attempt >= limits.lock_retries:
@@ -156,36 +163,68 @@ def _run_transactional(
     own_transaction: bool,
     applied: Sequence[str],
 ) -> None:
-    tail = _history_tail(migration, table, limits)
+    tail = bookkeeping.history_tail(migration, table, limits)
     if items is not None and not any(isinstance(i, CopyData) or i.copy for i in items):
-        _run_script(conn, migration, items, limits, tail, own_transaction, applied)
-    else:
-        head: list[Query] = [limits.setup(local=True)]
+        _run_script(conn, migration, items, table, limits, tail, own_transaction, applied)
+        return
+    # The migration's statements, then sqlmig's own tail in the same transaction, kept apart so that a failure
+    # of the tail is reported as sqlmig's, not as the last statement's.
+    if own_transaction:
+        conn.execute("BEGIN")
+    try:
         run_sequential(
-            conn, migration, items_of(migration, items), applied, tail, head=head, own_transaction=own_transaction
+            conn,
+            migration,
+            items_of(migration, items),
+            applied,
+            [],
+            head=[limits.setup(local=True)],
+            own_transaction=False,
         )
+    except (MigrationError, DiscoveryError):
+        if own_transaction and not conn.closed and not conn.broken:
+            conn.rollback()
+        raise
+    _run_tail(
+        conn, migration, table, tail, applied, own_transaction, bookkeeping.rolled_back(migration, own_transaction)
+    )
+    if own_transaction:
+        _commit(conn, migration, applied)
 
 
-def _history_tail(
-    migration: Migration, table: TableName, limits: Limits, duration_ms: int | None = None
-) -> list[Query]:
-    """What follows a migration's own SQL: reset the session, then record (up) or remove (down) its row."""
-    if migration.direction == "up":
-        params = history.record_params(migration.file, migration.rendered_checksum, duration_ms)
-        return [*_reset(limits), (history.record_query(table), params)]
-    return [*_reset(limits), (history.unrecord_query(table), (migration.file.name, migration.file.track))]
+def _run_tail(
+    conn: Conn,
+    migration: Migration,
+    table: TableName,
+    tail: list[Query],
+    applied: Sequence[str],
+    own_transaction: bool,
+    outcome: str,
+) -> None:
+    """Run sqlmig's own ``tail`` in the open transaction; on failure roll back (``own_transaction``) and raise
+    :class:`BookkeepingError` with ``outcome``, or :class:`ConnectionLostError`."""
+    try:
+        send(conn, tail)
+    except psycopg.Error as exc:
+        if conn.closed or conn.broken:
+            raise failure.lost(exc, migration, None, applied, own_transaction=own_transaction) from exc
+        if own_transaction:
+            conn.rollback()
+        raise bookkeeping.failed(conn, exc, migration, table, outcome=outcome, applied=applied) from exc
 
 
-def _reset(limits: Limits) -> list[Query]:
-    # Each migration starts from the connection's own settings, as if it ran in its own psql session: a pg_dump
-    # file's `set_config('search_path', '', false)` must not leak into the migrations after it.
-    return [(q, ()) for q in limits.teardown()]
+def _commit(conn: Conn, migration: Migration, applied: Sequence[str]) -> None:
+    try:
+        conn.execute("COMMIT")
+    except psycopg.Error as exc:  # a deferred constraint of the migration, or a lost connection
+        raise failure.to_error(conn, exc, migration, None, applied, True) from exc
 
 
 def _run_script(
     conn: Conn,
     migration: Migration,
     items: list[Item],
+    table: TableName,
     limits: Limits,
     tail: list[Query],
     own_transaction: bool,
@@ -202,19 +241,32 @@ def _run_script(
     parts += [_inline(conn, q, p) for q, p in tail]
     if own_transaction:
         parts.append("COMMIT")
-    script = ";\n".join(parts)
+    # A newline before each ';': a statement may end with a line comment, which would hide the ';' and run the
+    # next part into it.
+    script = "\n;\n".join(parts)
+    tail_start = first + len(statements)
     try:
         results = wire.exchange(conn, script)
+    except wire.Lost as exc:  # the results received say which part was running
+        running = statements[exc.done - first] if first <= exc.done < tail_start else None
+        raise failure.lost(exc, migration, running, applied, own_transaction=own_transaction) from exc
     except psycopg.Error as exc:
         raise failure.to_error(conn, exc, migration, None, applied, own_transaction) from exc
     errors = [i for i, res in enumerate(results) if res.status == psycopg.pq.ExecStatus.FATAL_ERROR]
     if not errors:
         return
+    if tail_start <= errors[0] < tail_start + len(tail) and not conn.closed and not conn.broken:
+        if own_transaction:
+            conn.rollback()
+        outcome = bookkeeping.rolled_back(migration, own_transaction)
+        raise bookkeeping.failed(
+            conn, wire.error(conn, results[errors[0]]), migration, table, outcome=outcome, applied=applied
+        )
     server_error = wire.error(conn, results[errors[0]])
     # The server parses the whole script before it runs any of it: a syntax error comes first, with only its
     # position (counted from the script's start) to say where. Other errors come after one result per statement
     # that ran.
-    starts = list(itertools.accumulate((len(p) + 2 for p in parts), initial=0))
+    starts = list(itertools.accumulate((len(p) + 3 for p in parts), initial=0))
     position = server_error.diag.statement_position
     index = bisect.bisect_right(starts, int(position) - 1) - 1 if position else errors[0]
     failed = statements[index - first] if first <= index < first + len(statements) else None

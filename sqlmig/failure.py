@@ -1,5 +1,6 @@
 """Server errors as :class:`MigrationError`: the statement's line and column in the file the user wrote, the
-server's message, detail and hint, and what to do next after a timeout or a lost connection."""
+server's message, detail and hint, and what to do next after a timeout; a lost connection as
+:class:`ConnectionLostError`, saying what the server rolled back."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from typing import Any
 
 import psycopg
 
-from . import contention
+from . import bookkeeping, contention
 from .contention import Limits
-from .errors import MigrationError
+from .errors import ConnectionLostError, MigrationError, SqlmigError
 from .model import Migration
 from .render import source_position
 from .sqltext import Statement, locate
@@ -29,11 +30,14 @@ def to_error(
     rollback: bool,
     *,
     offset: int = 0,
-) -> MigrationError:
-    """The :class:`MigrationError` for ``exc``, raised by ``statement`` of ``migration`` (None: while committing).
-    ``offset`` is where the statement starts in the query the server saw (its error position counts from there).
-    Rolls the transaction back first when ``rollback``."""
-    if rollback and not conn.closed and not conn.broken:
+) -> MigrationError | ConnectionLostError:
+    """The :class:`MigrationError` for ``exc``, raised by ``statement`` of ``migration`` (None: while committing),
+    or :class:`ConnectionLostError` when the connection was lost. ``offset`` is where the statement starts in the
+    query the server saw (its error position counts from there). Rolls the transaction back first when
+    ``rollback`` (the migration's own transaction)."""
+    if conn.closed or conn.broken:
+        return lost(exc, migration, statement, applied, own_transaction=rollback)
+    if rollback:
         conn.rollback()
     diag = exc.diag
     line = column = 0
@@ -65,12 +69,45 @@ def to_error(
     )
 
 
-def explain(conn: Conn, exc: MigrationError, limits: Limits, attempt: int) -> MigrationError:
-    """``exc`` with what to do next added when a timeout or a lost connection caused it: for ``lock_timeout``,
-    the sessions that held the locks the statement needed. Read-only."""
+def lost(
+    exc: psycopg.Error,
+    migration: Migration,
+    statement: Statement | None,
+    applied: Sequence[str],
+    *,
+    own_transaction: bool,
+) -> ConnectionLostError:
+    """The :class:`ConnectionLostError` for a connection lost while ``statement`` of ``migration`` ran (None:
+    after its statements, while sqlmig recorded or committed it)."""
+    name = migration.file.name
+    if not migration.source.transactional:
+        recorded = "its history row is unchanged" if migration.direction == "down" else "it is not recorded"
+        outcome = f"{name} runs without a transaction: its statements before this one stay applied, and {recorded}."
+    elif not own_transaction:
+        outcome = "The server rolled back the whole run (--single-transaction): the database is as it was before it."
+    elif statement is None:
+        outcome = bookkeeping.commit_unknown(migration)
+    else:
+        outcome = f"The server rolled {name} back (it had not reached its COMMIT); it is not recorded."
+    line = file_line(migration, statement) if statement is not None else 0
+    return bookkeeping.lost(exc, migration, statement, line=line, outcome=outcome, applied=applied)
+
+
+def file_line(migration: Migration, statement: Statement) -> int:
+    """The line of the file the user wrote where ``statement`` starts."""
+    if migration.sql is None:
+        return statement.line
+    return source_position(migration.source, migration.sql, statement.line, statement.column)[0]
+
+
+def explain(conn: Conn, exc: SqlmigError, limits: Limits, attempt: int) -> SqlmigError:
+    """``exc`` with what to do next added when a timeout caused it: for ``lock_timeout``, the sessions that held
+    the locks the statement needed. Read-only. Errors other than :class:`MigrationError` come back as they are."""
+    if not isinstance(exc, MigrationError):
+        return exc
     if exc.sqlstate == contention.LOCK_NOT_AVAILABLE:
         found = contention.blockers(conn, exc.statement) if not conn.closed and not conn.broken else []
-        held = "\n    ".join(found) if found else "(they had finished by the time sqlmig looked)"
+        held = "\n    ".join(found) if found else "(none now on the tables it names; it may have waited for another)"
         tries = f"tried {attempt + 1} time(s) with lock_timeout={limits.lock_timeout}"
         return amend(
             exc,
@@ -83,13 +120,6 @@ def explain(conn: Conn, exc: MigrationError, limits: Limits, attempt: int) -> Mi
             exc,
             hint=f"statement_timeout is {limits.statement_timeout}: if the statement needs longer, raise it with "
             "--statement-timeout or '-- sqlmig: statement-timeout=2h' in the file (0 means none)",
-        )
-    if conn.closed or conn.broken:
-        return amend(
-            exc,
-            message=f"the connection to the server was lost ({exc.message})",
-            hint="the connection to the server was lost: the server rolled the migration back unless its COMMIT had "
-            "already gone through. Run again once the server is back: sqlmig reads the history first and continues",
         )
     return exc
 

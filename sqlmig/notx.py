@@ -1,13 +1,11 @@
 """``-- sqlmig: no-transaction`` files going up: statement by statement in autocommit, resumable.
 
-Such a file cannot be rolled back, so its progress is recorded: before each statement after the first, its history
-row says how many statements completed, where the next one starts and a checksum of the completed ones. After a
-failure (or a crash) and a fix, the next ``up`` checks that the completed statements were not edited and continues
-at the one that stopped; when the last statement completes, the row becomes an ordinary history row.
+Such a file cannot be rolled back, so its progress is recorded with each statement (see :mod:`sqlmig.progress`).
+After a failure (or a crash) and a fix, the next ``up`` checks that the completed statements were not edited and
+continues at the one that stopped; when the last statement completes, the row becomes an ordinary history row.
 
-A ``CREATE INDEX CONCURRENTLY`` that fails leaves an INVALID index behind, which would make the retry fail (or,
-with ``IF NOT EXISTS``, silently keep an index that is never used). Before each such statement, an INVALID index
-of that name is dropped (``invalid_index = "drop"``, the default) or reported (``"refuse"``).
+Before each ``CREATE INDEX CONCURRENTLY``, an INVALID index left by an earlier try is dropped or reported (see
+:mod:`sqlmig.invalidindex`).
 """
 
 from __future__ import annotations
@@ -15,151 +13,22 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import psycopg
-from pglast import ast, parse_sql
-from pglast.parser import ParseError
-from psycopg import sql
-from psycopg.rows import tuple_row
 
-from . import __version__, contention, failure, history
+from . import bookkeeping, contention, failure, progress, wire
 from .contention import Limits
-from .errors import DriftError, PlanError
+from .errors import SqlmigError
 from .history import TableName
+from .invalidindex import drop_invalid_index
 from .model import Applied, Migration
-from .render import source_position
 from .sqltext import CopyData, Statement
 from .stream import copy_payload
 
 log = logging.getLogger("sqlmig")
 Conn = psycopg.Connection[Any]
-
-INVALID_INDEXES = """
-SELECT n.nspname, c.relname, quote_ident(n.nspname) || '.' || quote_ident(c.relname)
-FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE NOT i.indisvalid AND i.indrelid = to_regclass(%s) AND (%s::text IS NULL OR c.relname = %s)
-"""
-
-
-def statements_done(items: Iterable[Statement | CopyData], resume: Applied | None) -> int:
-    """How many leading statements to skip: those the history row says completed, after checking that they are
-    unchanged. Raises :class:`DriftError` when one of them was edited."""
-    if resume is None or not resume.statements_done:
-        return 0
-    digest = hashlib.sha256()
-    count = 0
-    for item in items:
-        if isinstance(item, Statement):
-            if count == resume.statements_done:
-                break
-            digest.update(item.text.encode() + b"\0")
-            count += 1
-    if count < resume.statements_done or digest.hexdigest() != resume.done_checksum:
-        raise DriftError(
-            f"{resume.name} stopped after {resume.statements_done} completed statement(s), and those were edited "
-            f"since (or removed). Only the statement it stopped at (line {resume.resume_line}) and the ones after "
-            "it may change: restore the completed ones. To start over instead, undo what they did by hand and "
-            f"delete its row from the history table (name = '{resume.name}').",
-            [resume.name],
-        )
-    return count
-
-
-def checksum_through(texts: Iterable[str]) -> str:
-    """The ``done_checksum`` of a list of completed statements."""
-    digest = hashlib.sha256()
-    for text in texts:
-        digest.update(text.encode() + b"\0")
-    return digest.hexdigest()
-
-
-def record_progress(
-    conn: Conn, migration: Migration, table: TableName, done: list[str], next_line: int, exists: bool
-) -> None:
-    """Write (``exists``: update) the history row of a migration that completed the statements ``done`` and goes
-    on at ``next_line``. One autocommit statement, so the row is durable before the next statement starts."""
-    checksum = checksum_through(done)
-    if exists:
-        query = sql.SQL(
-            "UPDATE {} SET statements_done = %s, resume_line = %s, done_checksum = %s, checksum = %s,"
-            " executed_at = now() WHERE name = %s AND type = %s"
-        ).format(table.ident)
-        params: tuple[object, ...] = (
-            len(done),
-            next_line,
-            checksum,
-            migration.file.up.checksum,
-            migration.file.name,
-            migration.file.track,
-        )
-    else:
-        query = history.progress_query(table)
-        f = migration.file
-        params = (f.name, f.track, f.version, f.up.checksum, None, None, __version__, len(done), next_line, checksum)
-    conn.execute(query, params)
-
-
-def complete_query(table: TableName) -> sql.Composed:
-    """UPDATE that turns a progress row into an ordinary history row. Parameters: checksum, rendered_checksum,
-    duration_ms, name, type."""
-    return sql.SQL(
-        "UPDATE {} SET checksum = %s, rendered_checksum = %s, duration_ms = %s, executed_at = now(),"
-        " statements_done = NULL, resume_line = NULL, done_checksum = NULL, executed_by = current_user,"
-        " sqlmig_version = %s WHERE name = %s AND type = %s"
-    ).format(table.ident)
-
-
-def drop_invalid_index(conn: Conn, migration: Migration, statement: Statement, line: int, action: str) -> None:
-    """Before a ``CREATE INDEX CONCURRENTLY``: drop an INVALID index an earlier try of it left (``action``
-    ``"drop"``), or raise :class:`PlanError` saying how to drop it (``"refuse"``, or an unnamed index, whose
-    leftover cannot be told apart from other invalid indexes of the table). Writes when it drops."""
-    if "concurrently" not in statement.text.lower():
-        return
-    try:
-        stmt = parse_sql(statement.text)[0].stmt
-    except (ParseError, IndexError):
-        return
-    if not isinstance(stmt, ast.IndexStmt) or not stmt.concurrent or stmt.relation is None:
-        return
-    rel = stmt.relation
-    table = sql.Identifier(*(p for p in (rel.schemaname, rel.relname) if p))
-    cur = conn.cursor(row_factory=tuple_row)
-    found = cur.execute(INVALID_INDEXES, (table.as_string(conn), stmt.idxname, stmt.idxname)).fetchall()
-    if not found:
-        return
-    names = [str(shown) for _, _, shown in found]
-    where = f"{migration.source.path}:{line}"
-    if stmt.idxname is None or action != "drop":
-        why = (
-            "this CREATE INDEX CONCURRENTLY has no index name, so sqlmig cannot tell which one an earlier try left"
-            if stmt.idxname is None
-            else 'invalid_index is "refuse"'
-        )
-        raise PlanError(
-            f"{where}: INVALID index(es) {', '.join(names)}, left by a failed CREATE INDEX "
-            f"CONCURRENTLY ({why}). Drop them with DROP INDEX CONCURRENTLY <name>; then run again.",
-            [migration.file.name],
-        )
-    for schema, name, shown in found:
-        log.warning("%s: dropping INVALID index %s left by an earlier failed CREATE INDEX CONCURRENTLY", where, shown)
-        conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(schema, name)))
-
-
-def run_with_retries(conn: Conn, text: str, limits: contention.Limits, name: str) -> None:
-    """Execute one autocommit statement, trying again after ``lock_timeout`` as often as ``limits`` allow."""
-    for attempt in range(limits.lock_retries + 1):
-        try:
-            conn.execute(text, prepare=False)
-            return
-        except psycopg.errors.LockNotAvailable:
-            if attempt == limits.lock_retries:
-                raise
-            pause = limits.backoff(attempt)
-            log.warning("%s: lock_timeout (%s) reached; trying again in %.1fs", name, limits.lock_timeout, pause)
-            time.sleep(pause)
 
 
 def run_up(
@@ -172,76 +41,256 @@ def run_up(
     invalid_index: str,
     applied: Sequence[str],
 ) -> None:
-    """Run the statements ``items()`` yields, after those ``resume`` says completed, recording progress before
-    each one; then turn the progress row into an ordinary history row. Writes. Raises :class:`MigrationError`
-    (``resumable``) when a statement fails, :class:`DriftError` when completed statements were edited."""
-    started = time.perf_counter()
-    skip = statements_done(items(), resume)
-    done: list[str] = []
-    recorded = skip
-    index = 0
-    current: Statement | None = None
-    finished = False
+    """Run the statements ``items()`` yields, after those ``resume`` says completed, recording progress with
+    each one; the last one's record is the ordinary history row. Writes. Raises :class:`MigrationError`
+    (``resumable``) when a statement fails, :class:`DriftError` when completed statements were edited,
+    :class:`BookkeepingError` when the progress cannot be recorded, :class:`ConnectionLostError`."""
+    skip = progress.statements_done(items(), resume)
+    run = _Run(conn, migration, table, limits, applied, exists=resume is not None)
+    conn.execute(*limits.setup(local=False))
     try:
-        conn.execute(*limits.setup(local=False))
-        with ExitStack() as stack:
-            copy = None
-            for item in items():
-                if isinstance(item, CopyData):
-                    if copy is not None:
-                        copy.write(copy_payload(conn, item))
-                    continue
-                if copy is not None:
-                    stack.close()
-                    copy = None
-                    done.append(current.text if current is not None else "")
-                index += 1
-                if index <= skip:
-                    done.append(item.text)
-                    continue
-                line = _source_line(migration, item)
-                if len(done) > recorded:
-                    record_progress(conn, migration, table, done, line, exists=resume is not None or recorded > 0)
-                    recorded = len(done)
-                current = item
-                drop_invalid_index(conn, migration, item, line, invalid_index)
-                if item.copy:
-                    copy = stack.enter_context(conn.cursor().copy(item.text))
-                else:
-                    run_with_retries(conn, item.text, limits, migration.file.name)
-                    done.append(item.text)
-            stack.close()
-            if copy is not None:
-                done.append(current.text if current is not None else "")
-        current = None
-        duration = round((time.perf_counter() - started) * 1000)
-        f = migration.file
-        with conn.transaction():
-            _reset(conn, limits)
-            if resume is not None or recorded > 0:
-                params = (f.up.checksum, migration.rendered_checksum, duration, __version__, f.name, f.track)
-                conn.execute(complete_query(table), params)
+        source = iter(items())
+        pending = next(source, None)
+        while pending is not None:
+            item, pending = pending, next(source, None)
+            if isinstance(item, CopyData):
+                continue  # the data of a COPY that completed in an earlier run
+            if run.done < skip:
+                run.advance(item.text)
+                run.settle()
+                continue
+            line = failure.file_line(migration, item)
+            following = failure.file_line(migration, pending) if isinstance(pending, Statement) else None
+            drop_invalid_index(conn, migration, item, line, invalid_index)
+            if item.copy:
+                pending = run.copy(item, line, pending, source)
+            elif progress.runs_alone(item):
+                run.alone(item, line, following)
             else:
-                conn.execute(
-                    history.record_query(table), history.record_params(f, migration.rendered_checksum, duration)
-                )
-        finished = True
-    except psycopg.Error as exc:
-        error = failure.to_error(conn, exc, migration, current, applied, rollback=False)
-        raise failure.explain(conn, error, limits, limits.lock_retries) from exc
+                run.together(item, line, following)
+        if not run.complete:  # nothing left to run: record it as applied
+            run.record(None, line=0, after=None)
     finally:
-        # The limits were set for the session: on any failure, give the connection back without them.
-        healthy = not conn.closed and not conn.broken
-        if not finished and healthy and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-            _reset(conn, limits)
+        # The limits and any SET ROLE of the file were set for the session: give the connection back without them.
+        if not conn.closed and not conn.broken and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            for query in limits.teardown():
+                conn.execute(query)
 
 
-def _source_line(migration: Migration, item: Statement) -> int:
-    if migration.sql is None:
-        return item.line
-    return source_position(migration.source, migration.sql, item.line, item.column)[0]
+class _Run:
+    """The state of one no-transaction file as it runs: what completed, and what of that is durably recorded."""
 
+    def __init__(
+        self, conn: Conn, migration: Migration, table: TableName, limits: Limits, applied: Sequence[str], exists: bool
+    ) -> None:
+        self.conn, self.migration, self.table, self.limits, self.applied = conn, migration, table, limits, applied
+        self.started = time.perf_counter()
+        self.digest = hashlib.sha256()
+        self.done = 0
+        self.exists = exists  # whether its history row exists
+        self.complete = False
+        self.recorded = 0  # statements recorded as done, committed
+        self.resume_at = 0  # the line the recorded progress continues at
 
-def _reset(conn: Conn, limits: contention.Limits) -> None:
-    for query in limits.teardown():
-        conn.execute(query)
+    def advance(self, text: str) -> None:
+        self.digest.update(text.encode() + b"\0")
+        self.done += 1
+
+    def settle(self, next_line: int = 0) -> None:
+        """What ran so far is recorded and committed (unless the file opened a transaction of its own)."""
+        if self.conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            self.recorded, self.resume_at = self.done, next_line
+
+    def script(self, next_line: int | None) -> str:
+        elapsed = round((time.perf_counter() - self.started) * 1000)
+        return progress.write_script(
+            self.conn,
+            self.migration,
+            self.table,
+            self.limits,
+            done=self.done,
+            checksum=self.digest.hexdigest(),
+            next_line=next_line,
+            exists=self.exists,
+            elapsed_ms=elapsed,
+        )
+
+    def together(self, item: Statement, line: int, next_line: int | None) -> None:
+        """Run ``item`` and its progress write in one implicit transaction, trying again after lock_timeout."""
+        for attempt in range(self.limits.lock_retries + 1):
+            before = self.digest.copy()
+            self.advance(item.text)
+            try:
+                # The newline ends a line comment the statement may end with, which would hide the ';'.
+                results = wire.exchange(self.conn, f"{item.text}\n;\n{self.script(next_line)}")
+            except wire.Lost as exc:
+                self._rewind(before)
+                raise self._lost(exc, item, line, rolled_back=exc.done == 0) from exc
+            errors = [i for i, r in enumerate(results) if r.status == psycopg.pq.ExecStatus.FATAL_ERROR]
+            if not errors:
+                self._written(next_line)
+                return
+            self._rewind(before)
+            error = wire.error(self.conn, results[errors[0]])
+            idle = self.conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+            if errors[0] == 0 and error.diag.sqlstate == "25001" and idle:
+                self.alone(item, line, next_line)  # refused in a transaction block: it runs on its own
+                return
+            if error.diag.sqlstate == contention.LOCK_NOT_AVAILABLE and attempt < self.limits.lock_retries and idle:
+                self._pause(attempt)
+                continue
+            if not idle:
+                self.conn.rollback()  # the file's own BEGIN made the block explicit
+            if errors[0] == 0:
+                raise failure.explain(self.conn, self._failed(error, item), self.limits, attempt)
+            outcome = f"Statement {self.done + 1} (line {line}) was rolled back together with its progress record. "
+            raise bookkeeping.failed(
+                self.conn,
+                error,
+                self.migration,
+                self.table,
+                outcome=outcome + self._recorded(),
+                applied=self.applied,
+                doing="record the progress of",
+            )
+
+    def alone(self, item: Statement, line: int, next_line: int | None) -> None:
+        """Run ``item`` in autocommit (PostgreSQL refuses it in a transaction), then its progress write."""
+        for attempt in range(self.limits.lock_retries + 1):
+            try:
+                self.conn.execute(item.text, prepare=False)
+                break
+            except psycopg.errors.LockNotAvailable as exc:
+                if attempt == self.limits.lock_retries:
+                    raise failure.explain(self.conn, self._failed(exc, item), self.limits, attempt) from exc
+                self._pause(attempt)
+            except psycopg.Error as exc:
+                if self.conn.closed or self.conn.broken:
+                    raise self._lost(exc, item, line, rolled_back=None) from exc
+                raise self._failed(exc, item) from exc
+        self.advance(item.text)
+        self.record(next_line, line=line, after=f"Statement {self.done} (line {line}) completed, but ")
+
+    def copy(
+        self, item: Statement, line: int, pending: Statement | CopyData | None, source: Iterator[Statement | CopyData]
+    ) -> Statement | CopyData | None:
+        """Run a COPY with its data and its progress write in one transaction; returns the item after the data."""
+        before = self.digest.copy()
+        following: int | None = None
+        copied = False
+        try:
+            with self.conn.transaction():
+                with self.conn.cursor().copy(item.text) as copy:
+                    while isinstance(pending, CopyData):
+                        copy.write(copy_payload(self.conn, pending))
+                        pending = next(source, None)
+                copied = True
+                self.advance(item.text)
+                following = failure.file_line(self.migration, pending) if isinstance(pending, Statement) else None
+                results = wire.exchange(self.conn, self.script(following))
+                errors = [r for r in results if r.status == psycopg.pq.ExecStatus.FATAL_ERROR]
+                if errors:
+                    raise wire.error(self.conn, errors[0])  # leaving the block rolls the COPY back with it
+        except psycopg.Error as exc:
+            self._rewind(before)
+            if self.conn.closed or self.conn.broken:
+                raise self._lost(exc, item, line, rolled_back=not copied) from exc
+            if not copied:
+                raise self._failed(exc, item) from exc
+            outcome = f"Statement {self.done + 1} (line {line}) was rolled back together with its progress record. "
+            raise bookkeeping.failed(
+                self.conn,
+                exc,
+                self.migration,
+                self.table,
+                outcome=outcome + self._recorded(),
+                applied=self.applied,
+                doing="record the progress of",
+            ) from exc
+        self._written(following)
+        return pending
+
+    def record(self, next_line: int | None, *, line: int, after: str | None) -> None:
+        """Write the progress of the statements run so far, on its own; ``after`` begins the outcome when it
+        fails: the statement that completed without being recorded."""
+        for attempt in range(self.limits.lock_retries + 1):
+            try:
+                results = wire.exchange(self.conn, self.script(next_line))
+            except wire.Lost as exc:
+                unknown = "whether its progress record was committed is unknown: if not, up runs it again. "
+                raise self._lost(exc, None, line, rolled_back=None, prefix=(after or "") + unknown) from exc
+            errors = [r for r in results if r.status == psycopg.pq.ExecStatus.FATAL_ERROR]
+            if not errors:
+                self._written(next_line)
+                return
+            error = wire.error(self.conn, errors[0])
+            if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                self.conn.rollback()
+            elif error.diag.sqlstate == contention.LOCK_NOT_AVAILABLE and attempt < self.limits.lock_retries:
+                self._pause(attempt)
+                continue
+            outcome = (after + "it runs outside a transaction, so it could not be recorded with it. ") if after else ""
+            raise bookkeeping.failed(
+                self.conn,
+                error,
+                self.migration,
+                self.table,
+                outcome=outcome + self._recorded(),
+                applied=self.applied,
+                doing="record the progress of",
+            )
+
+    def _written(self, next_line: int | None) -> None:
+        self.exists = True
+        self.complete = next_line is None
+        self.settle(next_line or 0)
+
+    def _rewind(self, before: Any) -> None:
+        self.digest = before
+        self.done -= 1
+
+    def _recorded(self) -> str:
+        name = self.migration.file.name
+        if not self.recorded and not self.exists:
+            return (
+                f"{name} runs without a transaction: none of its statements is recorded, and up runs it from the start."
+            )
+        where = f" (line {self.resume_at})" if self.resume_at else ""
+        return (
+            f"{name} runs without a transaction: its first {self.recorded} statement(s) stay applied and are recorded "
+            f"as done; up continues at statement {self.recorded + 1}{where}."
+        )
+
+    def _failed(self, exc: psycopg.Error, item: Statement) -> SqlmigError:
+        return failure.to_error(self.conn, exc, self.migration, item, self.applied, rollback=False)
+
+    def _lost(
+        self, exc: psycopg.Error, item: Statement | None, line: int, *, rolled_back: bool | None, prefix: str = ""
+    ) -> SqlmigError:
+        n = self.done + 1
+        if rolled_back:
+            what = f"The server rolled statement {n} (line {line}) back. "
+        elif rolled_back is None and item is not None:
+            what = (
+                f"Whether statement {n} (line {line}) completed is unknown: it runs outside a transaction, and up "
+                "runs it again (an INVALID index from an unfinished CREATE INDEX CONCURRENTLY is dropped first). "
+            )
+        elif item is not None:
+            what = (
+                f"Statement {n} (line {line}) commits together with its progress record: if that commit went "
+                "through, the history records it and up continues after it; if not, up runs it again. "
+            )
+        else:
+            what = ""
+        outcome = prefix + what + self._recorded()
+        return bookkeeping.lost(exc, self.migration, item, line=line, outcome=outcome, applied=self.applied)
+
+    def _pause(self, attempt: int) -> None:
+        pause = self.limits.backoff(attempt)
+        log.warning(
+            "%s: lock_timeout (%s) reached; trying again in %.1fs",
+            self.migration.file.name,
+            self.limits.lock_timeout,
+            pause,
+        )
+        time.sleep(pause)

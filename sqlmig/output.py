@@ -12,7 +12,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import DiscoveryError, LockTimeout, MigrationError, PlanError, RenderError, SqlmigError
+from .errors import (
+    DiscoveryError,
+    LockTimeout,
+    MigrationError,
+    PlanError,
+    RenderError,
+    SqlmigError,
+    StoppedMigration,
+)
 from .model import Report, StatusReport
 
 if TYPE_CHECKING:
@@ -30,10 +38,11 @@ def document(command: str, exit_code: int, body: dict[str, Any]) -> str:
 def error_dict(exc: SqlmigError, redact: Callable[[str], str] = str) -> dict[str, Any]:
     """``{"type", "message", "exit_code"}`` and, where the error has them: ``path``, ``line``, ``column``,
     ``sqlstate``, ``statement``, ``detail``, ``hint``, ``applied`` (migrations applied before the failure),
+    ``outcome`` (what became of a migration stopped by sqlmig's own failure or a lost connection),
     ``problems`` (``[{"path", "line", "message"}]``), ``names`` (the migrations concerned), ``holder`` (who held
     the lock). ``redact`` hides passwords in the message."""
     found: dict[str, Any] = {"type": type(exc).__name__, "message": redact(str(exc)), "exit_code": exc.exit_code}
-    if isinstance(exc, MigrationError):
+    if isinstance(exc, (MigrationError, StoppedMigration)):
         found.update(
             path=str(exc.path),
             line=exc.line,
@@ -44,6 +53,8 @@ def error_dict(exc: SqlmigError, redact: Callable[[str], str] = str) -> dict[str
             hint=exc.hint,
             applied=list(exc.applied),
         )
+        if isinstance(exc, StoppedMigration):
+            found["outcome"] = exc.outcome
     elif isinstance(exc, RenderError):
         found.update(path=str(exc.path), line=exc.line, hint=exc.hint)
     elif isinstance(exc, DiscoveryError):

@@ -12,9 +12,9 @@ from typing import Any
 
 import psycopg
 
-from . import config, contention, execute, failure
+from . import bookkeeping, config, contention, execute, failure
 from .contention import Limits
-from .errors import MigrationError, PlanError
+from .errors import BookkeepingError, MigrationError, PlanError
 from .execute import Item
 from .history import TableName
 from .model import Migration, Plan, Report, Result
@@ -101,7 +101,7 @@ def _run_plan(
             results = _run_steps(conn, plan, prepared, settings, limits, False)
             conn.execute("COMMIT")
             return Report(plan.track, plan.direction, results)
-        except MigrationError as exc:
+        except (MigrationError, BookkeepingError) as exc:
             if not conn.broken:
                 conn.rollback()
             if exc.sqlstate != contention.LOCK_NOT_AVAILABLE or attempt >= limits.lock_retries:
@@ -111,6 +111,13 @@ def _run_plan(
             time.sleep(pause)
         except psycopg.Error as exc:  # COMMIT of --single-transaction (e.g. a deferred constraint)
             last = prepared[plan.steps[-1].file.name][0]
+            if conn.closed or conn.broken:
+                outcome = (
+                    "The connection was lost during the run's COMMIT (--single-transaction): if it went through, "
+                    "every migration of the run is applied and recorded; if not, none is. The next up reads the "
+                    "history and applies only what it does not record."
+                )
+                raise bookkeeping.lost(exc, last, None, line=0, outcome=outcome) from exc
             raise MigrationError(
                 path=last.source.path,
                 name=last.file.name,

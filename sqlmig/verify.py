@@ -25,6 +25,7 @@ from .contention import Limits
 from .errors import DatabaseError, MigrationError
 from .files import discover_tracks
 from .history import TableName
+from .lock import lock_key
 from .model import Direction, MigrationFile, Plan, Step, Track
 from .output import path_text
 
@@ -107,6 +108,8 @@ def verify(
         scratch = dataclasses.replace(settings, database_url=url, url_source="the scratch database")
         with connect(None, scratch) as conn:
             run = _Run(conn, scratch, TableName.parse(settings.history_table), prepared)
+            # Nobody else uses the scratch database, but every migration checks that its run holds the lock.
+            conn.execute("SELECT pg_advisory_lock(%s)", (lock_key(run.table),))
             history.ensure(conn, run.table, history.read(conn, run.table).state)
             applied = run.apply_all(files, settings.idempotent)
             if applied is not None:

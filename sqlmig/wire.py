@@ -17,26 +17,39 @@ from psycopg import pq
 Conn = psycopg.Connection[Any]
 
 
+class Lost(psycopg.OperationalError):
+    """The connection failed while a script ran; ``done`` statements of it had completed (their results had
+    arrived), so statement number ``done`` (0-based) was running or had not started."""
+
+    def __init__(self, message: str, done: int) -> None:
+        super().__init__(message)
+        self.done = done
+
+
 def exchange(conn: Conn, script: str) -> list[pq.abc.PGresult]:
     """Send ``script`` (statements separated by ``;``) and return one result per statement run: the server stops at
-    the first error, whose result is the last. Raises :class:`psycopg.OperationalError` when the connection
-    fails. On an interrupt (Ctrl-C) the query is cancelled and its results drained before the interrupt goes on."""
+    the first error, whose result is the last. Raises :class:`Lost` when the connection fails. On an interrupt
+    (Ctrl-C) the query is cancelled and its results drained before the interrupt goes on."""
     pgconn = conn.pgconn
-    pgconn.send_query(script.encode(conn.info.encoding))
+    results: list[pq.abc.PGresult] = []
     try:
+        pgconn.send_query(script.encode(conn.info.encoding))
         while pgconn.flush():  # a non-blocking connection sends a large script in parts
             readable, _, _ = select.select([pgconn.socket], [pgconn.socket], [])
             if readable:
                 pgconn.consume_input()
-        return _results(pgconn)
+        return _results(pgconn, results)
     except KeyboardInterrupt:
         conn.cancel_safe()
-        _results(pgconn)
+        _results(pgconn, [])
         raise
+    except psycopg.OperationalError as exc:
+        # A terminated backend sends its error (a result for the statement it ran) before closing the connection.
+        failed = bool(results) and results[-1].status == pq.ExecStatus.FATAL_ERROR
+        raise Lost(str(exc), len(results) - failed) from exc
 
 
-def _results(pgconn: pq.abc.PGconn) -> list[pq.abc.PGresult]:
-    results: list[pq.abc.PGresult] = []
+def _results(pgconn: pq.abc.PGconn, results: list[pq.abc.PGresult]) -> list[pq.abc.PGresult]:
     while True:
         pgconn.consume_input()
         while not pgconn.is_busy():
