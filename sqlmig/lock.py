@@ -109,7 +109,8 @@ def _wait(conn: Conn, key: int, wait: float, recheck: Callable[[], bool]) -> boo
     listening = channel(key)
     conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(listening)))
     try:
-        held = _listening(conn, key, listening, wait, recheck)
+        with _last_word(conn):
+            held = _listening(conn, key, listening, wait, recheck)
     except BaseException:
         if not conn.closed and not conn.broken:
             try:
@@ -145,6 +146,34 @@ def _listening(conn: Conn, key: int, listening: str, wait: float, recheck: Calla
         # the caller's own (a connection passed in) only makes this waiter try again.
         notes = list(conn.notifies(timeout=timeout, stop_after=1))
         released = any(n.channel == listening for n in notes)
+
+
+@contextmanager
+def _last_word(conn: Conn) -> Iterator[None]:
+    """Raise the server's own error when it closes the connection while the session sits idle.
+
+    The server's last message (FATAL 57P01 for pg_terminate_backend() or a shutdown) then reaches libpq as a
+    notice, and the error raised says only that the server closed the connection, "probably" abnormally."""
+    fatal: list[tuple[str | None, str | None]] = []
+
+    def keep(diag: psycopg.errors.Diagnostic) -> None:
+        if diag.severity_nonlocalized == "FATAL":  # read now: the notice's fields are gone once this returns
+            fatal.append((diag.sqlstate, diag.message_primary))
+
+    conn.add_notice_handler(keep)
+    try:
+        yield
+    except psycopg.OperationalError as exc:
+        if exc.sqlstate or not fatal or not (conn.broken or conn.closed):
+            raise
+        sqlstate, message = fatal[-1]
+        try:
+            cls = psycopg.errors.lookup(sqlstate or "")
+        except KeyError:
+            cls = psycopg.OperationalError
+        raise cls(message or str(exc)) from exc
+    finally:
+        conn.remove_notice_handler(keep)
 
 
 def _unlisten(conn: Conn, listening: str) -> None:
