@@ -22,8 +22,9 @@ from .waiting import watching_waiters
 Conn = psycopg.Connection[tuple[object, ...]]
 TABLE = TableName("public", "migration_history")
 KEY = lock.lock_key(TABLE)
-# Any statement a waiter runs lasts milliseconds; a transaction open longer than this is one it waits in.
-LONGEST_TRANSACTION = 0.25
+# Any statement a waiter runs lasts milliseconds (more on a loaded machine); a transaction open longer than this
+# is one it waits in. A waiter inside a transaction would be seen in one for over a second.
+LONGEST_TRANSACTION = 0.75
 
 
 class Waiters:
