@@ -142,8 +142,8 @@ def _listening(conn: Conn, key: int, listening: str, wait: float, recheck: Calla
             report_at = now + _REPORT_EVERY
         timeout = min(left, report_at - now, _POLL * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not secrecy
         log.debug("listening on %s for the release of the migration lock", listening)
-        # Idle until a notification or the timeout: no transaction, no snapshot. A notification on a channel of
-        # the caller's own (a connection passed in) only makes this waiter try again.
+        # Idle until a notification or the timeout: no transaction, no snapshot. A notification on another channel
+        # that a connection passed in listens on is consumed here, and only makes this waiter try again.
         notes = list(conn.notifies(timeout=timeout, stop_after=1))
         released = any(n.channel == listening for n in notes)
 
