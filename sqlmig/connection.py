@@ -52,23 +52,72 @@ def connect(database: Database, settings: config.Settings) -> Iterator[psycopg.C
             raise _outside_migration(conn, exc, config.redact(url, url), url) from exc
 
 
+# What a server error in sqlmig's own work (the history table, the migration lock) means, by SQLSTATE: what
+# happened, and what to do. Only these name a cause; any other error is reported with the server's words alone.
+_REFUSED = "the server refused sqlmig's own work on the history table or the migration lock"
+_CAUSES: dict[str, tuple[str, str]] = {
+    "40P01": (
+        "deadlock detected in sqlmig's own work on the history table or the migration lock",
+        "The server ended sqlmig's query to break a cycle of sessions waiting for each other's locks (the detail "
+        "names them); the query changed nothing. Run again; if it recurs, look for a session that locks the history "
+        "table or takes the migration lock's key",
+    ),
+    "40001": (
+        "serialization failure in sqlmig's own work on the history table",
+        "Another transaction changed the same rows at the same time; the query changed nothing. Run again",
+    ),
+    "55P03": (
+        "a lock sqlmig needs on the history table was not granted in time",
+        "Another session holds a lock on it, and lock_timeout (set for this user or database) ended the wait; the "
+        "query changed nothing. Let that session finish and run again",
+    ),
+    "57014": (
+        "sqlmig's own query on the history table or the migration lock was cancelled",
+        "statement_timeout (set for this user or database) or pg_cancel_backend() ended it; the query changed "
+        "nothing. Run again, or raise that timeout for the user sqlmig connects as",
+    ),
+    "42501": (
+        _REFUSED,
+        "The role sqlmig runs as lacks a privilege it needs: let it create and write the history table (or "
+        "create the table as its owner first); nothing was applied by the failing step",
+    ),
+    "25006": (
+        _REFUSED,
+        "The session is read-only: a standby, or default_transaction_read_only set for this user or database. "
+        "Point sqlmig at the primary, or turn that setting off; nothing was applied by the failing step",
+    ),
+}
+# By SQLSTATE class, for the errors of a class that all mean the same here.
+_CLASS_CAUSES: dict[str, tuple[str, str]] = {
+    "53": (
+        "the server ran out of a resource during sqlmig's own work",
+        "Free it (disk space, memory, connection slots) and run again; the query changed nothing",
+    ),
+    "57": (
+        "the server stopped sqlmig's own work (it is shutting down or restarting, or an administrator ended it)",
+        "Run again once the server accepts connections: sqlmig reads the history first",
+    ),
+}
+
+
 def _outside_migration(
     conn: psycopg.Connection[Any], exc: psycopg.Error, where: str, url: str | None = None
 ) -> SqlmigError:
-    """A server error in sqlmig's own work (the history table, the lock), not in a migration's SQL."""
+    """A server error in sqlmig's own work (the history table, the lock), not in a migration's SQL: a
+    :class:`ConnectError` when the connection is gone, else a :class:`DatabaseError` saying what the SQLSTATE
+    means here and what to do."""
     reason = config.redact(str(exc).strip(), url)
     if conn.broken or conn.closed:
         return ConnectError(
-            f"lost the connection to {where}: {reason}. A migration that was running was rolled back by the server "
-            "unless its COMMIT had already gone through; run again once the server is back: sqlmig reads the "
-            "history first, so nothing runs twice."
+            f"lost the connection to {where}: {reason}\nWhatever sqlmig had not committed was rolled back by the "
+            "server. Run again once the server accepts connections: sqlmig reads the history first and applies "
+            "only what it does not record as applied."
         )
-    state = f" (SQLSTATE {exc.sqlstate})" if exc.sqlstate else ""
-    return DatabaseError(
-        f"{where}: the server refused sqlmig's own work on the history table or the migration lock: {reason}{state}. "
-        "Check that the user may create and write the history table and that the server is not read-only "
-        "(a standby); nothing was applied by the failing step."
-    )
+    code = exc.sqlstate or ""
+    summary, advice = _CAUSES.get(code) or _CLASS_CAUSES.get(code[:2]) or (_REFUSED, "Fix the cause and run again")
+    state = f" (SQLSTATE {code})" if code else ""
+    # The server's text may span lines (LINE, DETAIL): the advice goes on a line of its own after it.
+    return DatabaseError(f"{where}: {summary}{state}: {reason}\n{advice}.")
 
 
 def _starting_up(exc: psycopg.Error) -> bool:

@@ -10,11 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from sqlmig import lock
 from sqlmig.history import TableName
-from sqlmig.lock import lock_key
 
+from .faults.waiting import watching_waiters
 from .helpers import tree
 
 # Each process waits for the same moment, then calls apply() as an application would at start-up.
@@ -71,13 +72,6 @@ def _lock_modes(db: Conn, pid: int) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
-def _waiting(db: Conn, pids: list[int]) -> bool:
-    row = db.execute(
-        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND pid = ANY(%s)", (pids,)
-    ).fetchone()
-    return row == (len(pids),)
-
-
 def _until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -85,8 +79,13 @@ def _until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
         time.sleep(0.01)
 
 
-def test_waiters_that_find_the_work_done_all_return_without_the_lock(db_url: str, db: Conn) -> None:
-    """Released together (a shared wait), each rechecks once and never takes the lock itself."""
+def test_waiters_that_find_the_work_done_all_return_without_the_lock(
+    db_url: str, db: Conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Released together by the holder's notification, each rechecks once and never takes the lock itself."""
+    # No polling and no report during the test: the release must reach the waiters by the notification alone.
+    monkeypatch.setattr(lock, "_POLL", 60.0)
+    monkeypatch.setattr(lock, "_FIRST_REPORT", 60.0)
     waiters = [psycopg.connect(db_url, autocommit=True) for _ in range(4)]
     outcomes: list[tuple[bool, list[str]]] = []
     checks: list[int] = []
@@ -95,14 +94,14 @@ def test_waiters_that_find_the_work_done_all_return_without_the_lock(db_url: str
         with lock.hold(conn, KEY_TABLE, 30, recheck=lambda: bool(checks.append(1))) as held:
             outcomes.append((held, _lock_modes(db, conn.info.backend_pid)))
 
-    with psycopg.connect(db_url, autocommit=True) as holder:
-        holder.execute("SELECT pg_advisory_lock(%s)", (lock_key(KEY_TABLE),))
-        threads = [threading.Thread(target=wait, args=(w,)) for w in waiters]
-        for t in threads:
-            t.start()
-        _until(lambda: _waiting(db, [w.info.backend_pid for w in waiters]))
-        assert outcomes == []
-        holder.execute("SELECT pg_advisory_unlock(%s)", (lock_key(KEY_TABLE),))
+    with watching_waiters() as listening, psycopg.connect(db_url, autocommit=True) as holder:
+        with lock.hold(holder, KEY_TABLE, 5) as held:
+            assert held
+            threads = [threading.Thread(target=wait, args=(w,)) for w in waiters]
+            for t in threads:
+                t.start()
+            _until(lambda: listening.count() == len(waiters))
+            assert outcomes == []
         for t in threads:
             t.join(30)
     assert outcomes == [(False, [])] * 4 and len(checks) == 4
@@ -123,13 +122,12 @@ def test_waiters_with_work_left_take_the_lock_one_at_a_time(db_url: str, db: Con
             time.sleep(0.2)
             inside.remove(conn.info.backend_pid)
 
-    with psycopg.connect(db_url, autocommit=True) as holder:
-        holder.execute("SELECT pg_advisory_lock(%s)", (lock_key(KEY_TABLE),))
-        threads = [threading.Thread(target=wait, args=(w,)) for w in waiters]
-        for t in threads:
-            t.start()
-        _until(lambda: _waiting(db, [w.info.backend_pid for w in waiters]))
-        holder.execute("SELECT pg_advisory_unlock(%s)", (lock_key(KEY_TABLE),))
+    with watching_waiters() as listening, psycopg.connect(db_url, autocommit=True) as holder:
+        with lock.hold(holder, KEY_TABLE, 5):
+            threads = [threading.Thread(target=wait, args=(w,)) for w in waiters]
+            for t in threads:
+                t.start()
+            _until(lambda: listening.count() == len(waiters))
         for t in threads:
             t.join(30)
     assert overlaps == [1, 1, 1]

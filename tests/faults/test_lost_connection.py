@@ -47,7 +47,7 @@ def test_waiter_whose_connection_is_terminated_gets_a_connect_error(db_url: str,
     assert len(outcome) == 1 and isinstance(outcome[0], sqlmig.ConnectError), outcome
     message = str(outcome[0])
     assert message.startswith("lost the connection to postgresql://") and "terminating connection" in message
-    assert "run again once the server is back" in message
+    assert "Run again once the server accepts connections" in message
     assert db.execute("SELECT to_regclass('public.a')").fetchone() == (None,)
 
 
