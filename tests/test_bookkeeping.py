@@ -192,8 +192,10 @@ def test_migration_that_releases_the_lock_is_rolled_back(db_url: str, db: Conn, 
 
 
 def test_no_transaction_statement_that_releases_the_lock_is_rolled_back(db_url: str, db: Conn, tmp_path: Path) -> None:
-    body = "-- sqlmig: no-transaction\nINSERT INTO public.log SELECT 'x' WHERE pg_advisory_unlock_all() IS NULL;\n"
-    tree(tmp_path, {f"{A}.up.sql": CREATE_LOG, f"{B}.up.sql": body})
+    # Through a function: a statement that calls pg_advisory_unlock_all() itself is refused before anything runs.
+    release = "CREATE FUNCTION public.release() RETURNS void LANGUAGE sql AS $$SELECT pg_advisory_unlock_all()$$;\n"
+    body = "-- sqlmig: no-transaction\nINSERT INTO public.log SELECT 'x' WHERE public.release() IS NULL;\n"
+    tree(tmp_path, {f"{A}.up.sql": CREATE_LOG + release, f"{B}.up.sql": body})
     with pytest.raises(sqlmig.BookkeepingError) as info:
         sqlmig.apply(db_url, tmp_path)
     assert "released sqlmig's migration lock" in str(info.value)
