@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from pglast import ast, parse_sql
 from pglast.parser import ParseError, scan, split
@@ -24,7 +24,6 @@ _WIDE_TAG = re.compile(r"\$[^$\s]*[^\x00-\x7f][^$\s]*\$")
 _UNENCODABLE = re.compile("[\x00\ud800-\udfff]")  # cannot reach the scanner as UTF-8 (NUL: see above)
 _SURROGATE_SHIFT = 0xF0000 - 0xD800  # lone surrogates -> private use plane 15, one for one
 _LEADING = re.compile(r"(?:\s+|--[^\n]*|/\*(?:[^*/]|\*(?!/)|/(?!\*))*\*/)*([A-Za-z]*)")
-Tokens = tuple[list[int], list[int], int]  # starts, ends (inclusive), where the scan stopped knowing
 _T = TypeVar("_T")
 
 
@@ -134,11 +133,23 @@ def first_token(text: str, start: int, end: int) -> int | None:
     return None
 
 
-def quoted_spans(text: str, base: int) -> Tokens:
-    """Start and end (inclusive) offsets of the tokens of text[base:], and the offset from which the scanner
-    cannot tell what is quoted (an unterminated quote or comment, or a malformed token), else len(text)."""
-    tokens, bad, _ = lex(scan, text[base:])
-    return [base + t.start for t in tokens], [base + t.end for t in tokens], base + bad
+class Spans(NamedTuple):
+    """Start and end (inclusive) offsets of tokens, and where the scan behind them stopped knowing what is quoted:
+    an unterminated quote or comment, or a malformed token. ``more``: scanning further than it did may tell more."""
+
+    base: int
+    stop: int
+    starts: list[int]
+    ends: list[int]
+    known: int
+    more: bool
+
+
+def quoted_spans(text: str, base: int, stop: int) -> Spans:
+    """The tokens of text[base:stop] (see :class:`Spans`)."""
+    tokens, bad, opened = lex(scan, text[base:stop])
+    more = stop < len(text) and bad == opened < stop - base  # a quote or comment cut by `stop`, maybe
+    return Spans(base, stop, [base + t.start for t in tokens], [base + t.end for t in tokens], base + bad, more)
 
 
 def atomic_depth(text: str, depth: int) -> int:

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from .copydata import CopyData as CopyData  # re-exported: part of what iter_statements yields
 from .copydata import RawSource, copy_data
 from .sqlscan import SPACE as _SPACE
-from .sqlscan import Tokens as _Tokens
-from .sqlscan import atomic_depth, first_token, is_copy_in, keyword, quoted_spans, split_pieces
+from .sqlscan import Spans, atomic_depth, first_token, is_copy_in, keyword, quoted_spans, split_pieces
 
 _BATCH = 64 * 1024  # characters; one scanner call per batch, not per line
 _ATOMIC = re.compile("atomic", re.IGNORECASE)
@@ -126,12 +125,15 @@ class _Splitter:
         text, self.text, self.size, self.rel = self.text.getvalue(), io.StringIO(), 0, 0
         found: list[Statement | MetaCommand] = []
         begin = 0
-        quoted: _Tokens | None = None  # of the text from a quote holding a backslash line: its other ones are text
+        quoted: Spans | None = None  # of the text from a quote holding a backslash line: its other ones are text
         # A meta-command line ends the text before it, split on its own (which tells whether the line is in a
         # quote). The text may start mid-line: an open statement carried over, the rest of a COPY line.
         at = _next_meta(text, 0 if self.column == 1 else 1)
         while at >= 0:
             inside = False if quoted is None else _inside(quoted, at)
+            if inside is None and quoted is not None and quoted.more:  # scanned not far enough to tell
+                quoted = _quoted(text, quoted.base, at, quoted.stop)
+                continue
             if inside is None:  # in a quote that runs on past this text, or past a malformed token
                 break
             if inside:
@@ -141,7 +143,7 @@ class _Splitter:
             if copy:  # the line is COPY data, or comes after it: it is read again after the data
                 return found
             if safe < at:  # in a string, quoted identifier or comment: text, not a command
-                begin, quoted = safe if open_at is None else open_at, quoted_spans(text, safe)
+                begin, quoted = safe if open_at is None else open_at, _quoted(text, safe, at)
                 at = _next_meta(text, at + 1)
                 continue
             end = text.find("\n", at) + 1 or len(text)
@@ -246,11 +248,19 @@ def _next_meta(text: str, pos: int) -> int:
     return -1 if match is None else match.end() - 1
 
 
-def _inside(tokens: _Tokens, at: int) -> bool | None:
-    """Whether offset ``at`` is inside one of ``tokens`` (a string, quoted identifier or comment); None when the
-    scan behind them could not tell."""
-    starts, ends, known = tokens
-    if at >= known:
+def _quoted(text: str, base: int, at: int, scanned: int = 0) -> Spans:
+    """The tokens of text from ``base`` (a quote's start) to a line end past ``at``, twice as far from ``base``,
+    and four times as far as an earlier scan that reached ``scanned``: a quote holding many backslash lines is
+    scanned a few times in all, not once per line, and each of many quotes only about as far as its own lines."""
+    reach = max(at - base, 4096, 4 * (scanned - base))
+    stop = text.find("\n", at + reach) + 1 or len(text)
+    return quoted_spans(text, base, stop)
+
+
+def _inside(spans: Spans, at: int) -> bool | None:
+    """Whether offset ``at`` is inside one of the tokens of ``spans`` (a string, quoted identifier or comment);
+    None when the scan behind them could not tell."""
+    if at >= spans.known:
         return None
-    i = bisect.bisect_right(starts, at) - 1
-    return i >= 0 and starts[i] < at <= ends[i]
+    i = bisect.bisect_right(spans.starts, at) - 1
+    return i >= 0 and spans.starts[i] < at <= spans.ends[i]

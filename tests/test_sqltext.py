@@ -12,6 +12,7 @@ from pglast.parser import ParseError, split
 from sqlmig import sqltext
 from sqlmig.errors import DiscoveryError, FileProblem
 from sqlmig.files import read_directives
+from sqlmig.sqlscan import Spans
 from sqlmig.sqltext import CopyData, MetaCommand, Statement, iter_statements, locate, split_statements
 
 PATH = Path("migrations/migrate/20240101_000000_x.up.sql")
@@ -592,9 +593,9 @@ def test_backslash_lines_inside_a_long_string_scan_in_linear_time(monkeypatch: p
     calls = [0]
     tokens = sqltext.quoted_spans
 
-    def counting(text: str, base: int) -> tuple[list[int], list[int], int]:
+    def counting(text: str, base: int, stop: int) -> Spans:
         calls[0] += 1
-        return tokens(text, base)
+        return tokens(text, base, stop)
 
     monkeypatch.setattr(sqltext, "quoted_spans", counting)
     body = "".join(f"\\section{{part {i}}} it''s\n" for i in range(20_000))
