@@ -7,20 +7,27 @@ progress fails the example that made it spin. The bound is generous and says not
 from __future__ import annotations
 
 import io
+import json
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from pathlib import Path
 from types import FrameType
 
+import click
 import psycopg
 import pytest
+from click.testing import CliRunner
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from psycopg import pq
 
 from sqlmig import sqltext, wire
+from sqlmig.cli import main
 from sqlmig.sqltext import CopyData, Item, Statement, iter_statements, split_statements
 from sqlmig.stream import RawLines
+
+from .helpers import tree
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -243,3 +250,37 @@ def test_long_script_agrees_with_the_server(
     body = body * (80_000 // len(script("", body, True)) + 1)
     text = script("", body, True)
     assert len(split_every_way(text)) == len(body) == server_count(db, text)
+
+
+# --- end to end: a lexer error in a migration -----------------------------------------------------------------------
+
+BAD = "migrate/20240101_000000_bad.up.sql"
+SURROGATE = "CREATE TABLE public.ok (id int);\nSELECT E'wrong: \\udb99';\nCREATE TABLE public.after (id int);\n"
+
+
+def run(*args: str) -> click.testing.Result:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("head", ["", "-- sqlmig: no-transaction\n"], ids=["transaction", "no-transaction"])
+def test_migrate_up_reports_the_servers_error(
+    db_url: str, db: psycopg.Connection[tuple[object, ...]], tmp_path: Path, head: str
+) -> None:
+    tree(tmp_path / "migrations", {BAD: head + SURROGATE})
+    result = run("migrate", "up", "--database-url", db_url, "--dir", str(tmp_path / "migrations"))
+    assert result.exit_code == 1, result.output
+    line = 2 + head.count("\n")
+    assert f"{BAD}:{line}:23: invalid Unicode surrogate pair" in result.stderr and "(SQLSTATE 42601)" in result.stderr
+    created = {r[0] for r in db.execute("SELECT relname FROM pg_class WHERE relname IN ('ok', 'after')")}
+    assert created == ({"ok"} if head else set())  # a no-transaction file keeps what ran before the error
+    assert db.execute("SELECT to_regclass('public.migration_history')").fetchone() is not None
+
+
+@pytest.mark.timeout(60)
+def test_lint_reports_it(tmp_path: Path) -> None:
+    tree(tmp_path / "migrations", {BAD: SURROGATE})
+    result = run("lint", "--dir", str(tmp_path / "migrations"), "--json")
+    assert result.exit_code == 4
+    found = json.loads(result.stdout)["findings"]
+    assert {"code": "SQM001", "line": 2, "column": 23} in [{k: f[k] for k in ("code", "line", "column")} for f in found]
