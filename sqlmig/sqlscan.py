@@ -31,7 +31,7 @@ def lex(run: Callable[[str], _T], text: str) -> tuple[_T, int, int]:
     """run(text) on a copy of text that the scanner reads to its end: non-ASCII folded (see :func:`fold`) and
     blanked from the first malformed token (or the quote holding it). Returns run's result, where the blanking
     starts (else len(text)), and where a quote or comment that runs past the end of text starts (else len(text)).
-    Never raises ParseError."""
+    Raises ParseError only if the scanner rejects a text of blanks."""
     folded = fold(text)
     bad = opened = len(folded)
     # Each retry blanks strictly more of the text (see _cut), and blanks alone always scan: the loop ends.
@@ -39,6 +39,8 @@ def lex(run: Callable[[str], _T], text: str) -> tuple[_T, int, int]:
         try:
             return run(folded[:bad] + " " * (len(folded) - bad)), bad, opened
         except ParseError as exc:
+            if not bad:  # blanks alone failed: nothing is left to blank, so the error goes up
+                raise
             cut = _cut(folded, bad, exc)
             # Only on the first run: a bad escape blanked out can leave its quote unterminated, which is not a
             # quote running on past the text.
@@ -50,7 +52,7 @@ def lex(run: Callable[[str], _T], text: str) -> tuple[_T, int, int]:
 
 
 def fold(text: str) -> str:
-    """text with one character for each of its characters, that the scanner reads as it would read text itself.
+    """A copy of text, character for character, that the scanner reads as it reads text itself.
 
     pglast maps byte offsets to characters in time proportional to the number of multi-byte characters, per token,
     so any non-ASCII character becomes '_', which lexes the same inside identifiers, dollar-quote tags, quotes and
