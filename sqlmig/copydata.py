@@ -14,6 +14,11 @@ CHUNK = 1024 * 1024
 # The line that ends COPY data; searched for after a newline (a pattern starting with a literal is found fast).
 COPY_END = re.compile(rb"\n\\\.\r?\n")
 COPY_END_FIRST = re.compile(rb"\\\.\r?\n")
+# The same line read as a line: psql ends the data only at exactly these, and at a last line without its newline.
+# A RawSource gives its lines with CRLF as LF, so there "\\.\r\n" stands for "\\.\r\r\n" in the file: data.
+_END_LINES = frozenset({"\\.\n", "\\.\r\n", "\\.", "\\.\r"})
+_END_LINES_LF = _END_LINES - {"\\.\r\n"}
+_END_TAILS = frozenset({b"", b"\\.", b"\\.\r"})
 
 
 @dataclass(frozen=True)
@@ -26,7 +31,8 @@ class CopyData:
 
 @runtime_checkable
 class RawSource(Protocol):
-    """Lines of a file that can also give the bytes that follow as they are: COPY data is then read in blocks."""
+    """Lines of a file (with CRLF as LF) that can also give the bytes that follow as they are: COPY data is then
+    read in blocks."""
 
     def read_raw(self, size: int) -> bytes:
         """Up to ``size`` bytes."""
@@ -44,9 +50,10 @@ def copy_data(
     Text after the ``\\.`` line goes back to ``ahead``."""
     chunk: list[str] = []
     size = 0
+    ends = _END_LINES if raw is None else _END_LINES_LF
     while ahead or raw is None:
         data = read()
-        if data is None or data.rstrip("\r\n") == "\\.":
+        if data is None or data in ends:
             if chunk:
                 yield CopyData("".join(chunk))
             return number
@@ -75,7 +82,7 @@ def copy_data(
         if complete:
             yield CopyData(complete)
             number += complete.count(b"\n")
-    if tail.rstrip(b"\r") not in (b"", b"\\."):  # data running to the end of the file, without a final newline
+    if tail not in _END_TAILS:  # data running to the end of the file, without a final newline
         yield CopyData(tail)
         number += 1
     return number

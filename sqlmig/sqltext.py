@@ -1,7 +1,7 @@
 """SQL script text -> statements: statement splitting, COPY data blocks, psql meta-commands, error positions.
 
-Statements are found by PostgreSQL's own scanner through pglast, never by pattern matching. Scripts are read as
-lines and split in batches of about 64 KiB, so a file of any size streams. Pure: no files, no database.
+Statements are found by PostgreSQL's own scanner (see :mod:`sqlmig.sqlscan`), never by pattern matching. Scripts
+are read as lines and split in batches of about 64 KiB, so a file of any size streams. Pure: no files, no database.
 """
 
 from __future__ import annotations
@@ -10,30 +10,20 @@ import bisect
 import dataclasses
 import io
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import TypeVar
-
-from pglast import ast, parse_sql
-from pglast.parser import ParseError, scan, split
 
 from .copydata import CopyData as CopyData  # re-exported: part of what iter_statements yields
 from .copydata import RawSource, copy_data
+from .sqlscan import SPACE as _SPACE
+from .sqlscan import Spans, atomic_depth, first_token, is_copy_in, keyword, quoted_spans, split_pieces
 
 _BATCH = 64 * 1024  # characters; one scanner call per batch, not per line
-_SPACE = " \t\n\r\f\v"  # the scanner's whitespace; str.strip() also strips characters the scanner reads as tokens
-_COMMENTS = frozenset({"SQL_COMMENT", "C_COMMENT"})
-_SKIPPED = _COMMENTS | {"ASCII_59"}  # ';'
-
-_NON_ASCII = re.compile(r"[^\x00-\x7f]")
-_WIDE_TAG = re.compile(r"\$[^$\s]*[^\x00-\x7f][^$\s]*\$")
 _ATOMIC = re.compile("atomic", re.IGNORECASE)
 # Lines starting with a backslash, psql meta-commands unless in a quote (see _Splitter.run). Not re.MULTILINE's
 # '^': a pattern that starts with a literal is searched for many times faster.
 _META = re.compile(r"\n[ \t\r\f\v]*\\")
 _META_FIRST = re.compile(r"[ \t\r\f\v]*\\")
-_Tokens = tuple[list[int], list[int], int]  # starts, ends (inclusive), where the scan stopped knowing
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -135,12 +125,15 @@ class _Splitter:
         text, self.text, self.size, self.rel = self.text.getvalue(), io.StringIO(), 0, 0
         found: list[Statement | MetaCommand] = []
         begin = 0
-        quoted: _Tokens | None = None  # of the text from a quote holding a backslash line: its other ones are text
+        quoted: Spans | None = None  # of the text from a quote holding a backslash line: its other ones are text
         # A meta-command line ends the text before it, split on its own (which tells whether the line is in a
         # quote). The text may start mid-line: an open statement carried over, the rest of a COPY line.
         at = _next_meta(text, 0 if self.column == 1 else 1)
         while at >= 0:
             inside = False if quoted is None else _inside(quoted, at)
+            if inside is None and quoted is not None and quoted.more:  # scanned not far enough to tell
+                quoted = _quoted(text, quoted.base, at, quoted.stop)
+                continue
             if inside is None:  # in a quote that runs on past this text, or past a malformed token
                 break
             if inside:
@@ -150,7 +143,7 @@ class _Splitter:
             if copy:  # the line is COPY data, or comes after it: it is read again after the data
                 return found
             if safe < at:  # in a string, quoted identifier or comment: text, not a command
-                begin, quoted = safe if open_at is None else open_at, _tokens(text, safe)
+                begin, quoted = safe if open_at is None else open_at, _quoted(text, safe, at)
                 at = _next_meta(text, at + 1)
                 continue
             end = text.find("\n", at) + 1 or len(text)
@@ -181,23 +174,23 @@ class _Splitter:
         """Append the statements of text[begin:end], which starts at a statement boundary, to ``found``. Returns
         whether a COPY ... FROM STDIN statement ended them (its data follows), where a statement left open at
         ``end`` starts, and where a quote or comment still open at ``end`` starts (``end`` when there is none)."""
-        pieces, safe = _split(text[begin:end])
+        pieces, safe = split_pieces(text[begin:end])
         if begin:
             pieces = [(start + begin, semi + begin if semi >= 0 else -1) for start, semi in pieces]
             safe += begin
         pos, index, open_at = begin, 0, None  # pos: just after the last ';' that ended a statement
         while index < len(pieces):
             start, semi = pieces[index]
-            if (junk := _first(text, pos, start)) is not None:  # skipped by the splitter; the server must see it
+            if (junk := first_token(text, pos, start)) is not None:  # skipped by the splitter; the server must see it
                 found.append(self.statement(text, junk, pos + len(text[pos:start].rstrip(_SPACE + ";"))))
             index += 1
             # BEGIN ATOMIC bodies exist only in CREATE [OR REPLACE] FUNCTION/PROCEDURE: look no further in others
             # (a seed's INSERT of 100 kB would be searched in vain).
-            creates = _keyword(text, start, semi) in ("CREATE", None)
+            creates = keyword(text, start, semi) in ("CREATE", None)
             if semi >= 0 and creates and _ATOMIC.search(text, start, semi):  # its ';' end statements inside it
-                depth = _depth(text[start:semi], 0)
+                depth = atomic_depth(text[start:semi], 0)
                 while depth and index < len(pieces) and pieces[index][1] >= 0:
-                    depth = _depth(text[semi + 1 : pieces[index][1]], depth)
+                    depth = atomic_depth(text[semi + 1 : pieces[index][1]], depth)
                     semi, index = pieces[index][1], index + 1
                 semi = -1 if depth else semi
             if semi < 0:
@@ -211,16 +204,16 @@ class _Splitter:
                 self.rest, self.need = text[pos:], _BATCH
                 return True, None, end
         if open_at is None:
-            open_at = _first(text, pos, safe)
+            open_at = first_token(text, pos, safe)
             open_at = safe if open_at is None and safe < end else open_at
         return False, open_at, safe
 
     def statement(self, text: str, start: int, end: int) -> Statement:
         if text.startswith(("--", "/*"), start):
-            start = _first(text, start, end) or start
+            start = first_token(text, start, end) or start
         self.move(text, start)
         sql = text[start:end].rstrip(_SPACE)
-        return Statement(sql, self.line, self.column, copy=_is_copy_in(sql))
+        return Statement(sql, self.line, self.column, copy=is_copy_in(sql))
 
     def move(self, text: str, to: int) -> None:
         if self.jump and self.rel <= self.jump[0] <= to:
@@ -246,84 +239,6 @@ class _Splitter:
         self.size, self.jump = self.text.write(rest), (len(rest), line)
 
 
-def _lex(run: Callable[[str], _T], text: str) -> tuple[_T, int]:
-    """run(text) on an ASCII copy of text, and where a malformed token (or the quote holding it) starts, else
-    len(text); raises ParseError only for an unterminated quote or comment."""
-    # pglast maps byte offsets to characters in time proportional to the number of multi-byte characters, per
-    # token; any non-ASCII character lexes like '_' (inside identifiers, dollar-quote tags, quotes and comments).
-    folded = text if text.isascii() or _WIDE_TAG.search(text) else _NON_ASCII.sub("_", text)
-    bad = len(folded)
-    while True:  # at most three runs: a bad escape blanked out can leave its quote unterminated
-        try:
-            return run(folded[:bad] + " " * (len(folded) - bad)), bad
-        except ParseError as exc:
-            if bad == len(folded) and str(exc.args[0]).startswith("unterminated"):
-                raise
-            # Everything from a malformed token such as 1abc on is left to the server to report; blanking just the
-            # token would cost a pass per bad token, and COPY data read as SQL can hold thousands.
-            bad = _where(exc)
-
-
-def _where(exc: ParseError) -> int:
-    where = exc.args[1] if len(exc.args) > 1 else None
-    if not isinstance(where, int):
-        raise exc
-    return where
-
-
-def _split(text: str) -> tuple[list[tuple[int, int]], int]:
-    """Statements of text as (start, offset of the terminating ';' or -1), and where an unterminated quote or
-    comment starts (len(text) when there is none). Statements without a keyword are skipped (see _junk)."""
-    safe = len(text)
-    while True:
-        try:
-            (found, folded), _ = _lex(lambda s: (split(s, with_parser=False, only_slices=True), s), text[:safe])
-            break
-        except ParseError as exc:
-            safe = _where(exc)
-    pieces = []
-    for piece in found:
-        start, stop = piece.start, piece.stop
-        while start and folded[start - 1].isspace() and folded[start - 1] not in _SPACE:
-            start -= 1
-        while stop < safe and folded[stop].isspace():
-            stop += 1
-        pieces.append((start, stop if stop < safe and folded[stop] == ";" else -1))
-    return pieces, safe
-
-
-_LEADING = re.compile(r"(?:\s+|--[^\n]*|/\*(?:[^*/]|\*(?!/)|/(?!\*))*\*/)*([A-Za-z]*)")
-
-
-def _keyword(text: str, start: int, end: int) -> str | None:
-    """The first word of text[start:end] after blanks and comments, in upper case; None when a nested block
-    comment (which the pattern does not follow) hides it."""
-    match = _LEADING.match(text, start, end if end >= 0 else len(text))
-    if match is None or (not match[1] and text.startswith("/*", match.end())):
-        return None
-    return match[1].upper()
-
-
-def _first(text: str, start: int, end: int) -> int | None:
-    """Offset of the first token other than comments and ';' in text[start:end], or None; scans a few lines at a
-    time. Between the statements the scanner's splitter finds, such tokens are statements without a keyword: it
-    skips them, and the server will reject them."""
-    size = 256
-    while text[start:end].strip(_SPACE + ";"):
-        stop = text.find("\n", start + size, end) + 1 or end
-        try:
-            tokens, bad = _lex(scan, text[start:stop])
-        except ParseError as exc:  # a quote or a comment runs on past `stop`
-            bad = _where(exc)
-            tokens = _lex(scan, text[start : start + bad])[0]
-            bad = len(text) if stop < end and text.startswith("/*", start + bad) else bad
-        first = next((t.start for t in tokens if t.name not in _SKIPPED), bad if bad < stop - start else None)
-        if first is not None or stop >= end:
-            return None if first is None else start + first
-        size *= 8
-    return None
-
-
 def _next_meta(text: str, pos: int) -> int:
     """Offset of the backslash that starts the first line at or after ``pos`` whose first non-blank character is a
     backslash (offset 0 counts as the start of a line), or -1. Only a candidate: it may be in a quote."""
@@ -333,43 +248,19 @@ def _next_meta(text: str, pos: int) -> int:
     return -1 if match is None else match.end() - 1
 
 
-def _inside(tokens: _Tokens, at: int) -> bool | None:
-    """Whether offset ``at`` is inside one of ``tokens`` (a string, quoted identifier or comment); None when the
-    scan behind them could not tell."""
-    starts, ends, known = tokens
-    if at >= known:
+def _quoted(text: str, base: int, at: int, scanned: int = 0) -> Spans:
+    """The tokens of text from ``base`` (a quote's start) to a line end past ``at``, twice as far from ``base``,
+    and four times as far as an earlier scan that reached ``scanned``: a quote holding many backslash lines is
+    scanned a few times in all, not once per line, and each of many quotes only about as far as its own lines."""
+    reach = max(at - base, 4096, 4 * (scanned - base))
+    stop = text.find("\n", at + reach) + 1 or len(text)
+    return quoted_spans(text, base, stop)
+
+
+def _inside(spans: Spans, at: int) -> bool | None:
+    """Whether offset ``at`` is inside one of the tokens of ``spans`` (a string, quoted identifier or comment);
+    None when the scan behind them could not tell."""
+    if at >= spans.known:
         return None
-    i = bisect.bisect_right(starts, at) - 1
-    return i >= 0 and starts[i] < at <= ends[i]
-
-
-def _tokens(text: str, base: int) -> _Tokens:
-    """Start and end (inclusive) offsets of the tokens of text[base:], and the offset from which the scanner
-    cannot tell what is quoted (an unterminated quote or comment, or a malformed token), else len(text)."""
-    part = text[base:]
-    try:
-        tokens, bad = _lex(scan, part)
-    except ParseError as exc:
-        tokens, bad = _lex(scan, part[: _where(exc)])
-    return [base + t.start for t in tokens], [base + t.end for t in tokens], base + bad
-
-
-def _depth(text: str, depth: int) -> int:
-    """BEGIN ATOMIC nesting after text, from ``depth`` before it; inside a body, CASE ... END nests too."""
-    names = [t.name for t in _lex(scan, text)[0] if t.name not in _COMMENTS]
-    for i, name in enumerate(names):
-        if (name == "BEGIN_P" and names[i + 1 : i + 2] == ["ATOMIC"]) or (depth and name == "CASE"):
-            depth += 1
-        elif depth and name == "END_P":
-            depth -= 1
-    return depth
-
-
-def _is_copy_in(sql: str) -> bool:
-    if sql[:4].lower() != "copy":
-        return False
-    try:
-        stmt = parse_sql(sql)[0].stmt
-    except ParseError:
-        return False
-    return isinstance(stmt, ast.CopyStmt) and bool(stmt.is_from) and stmt.filename is None
+    i = bisect.bisect_right(spans.starts, at) - 1
+    return i >= 0 and spans.starts[i] < at <= spans.ends[i]

@@ -12,6 +12,7 @@ from pglast.parser import ParseError, split
 from sqlmig import sqltext
 from sqlmig.errors import DiscoveryError, FileProblem
 from sqlmig.files import read_directives
+from sqlmig.sqlscan import Spans
 from sqlmig.sqltext import CopyData, MetaCommand, Statement, iter_statements, locate, split_statements
 
 PATH = Path("migrations/migrate/20240101_000000_x.up.sql")
@@ -189,6 +190,48 @@ INVALID = [
         "bad escape without keyword",
         "select 1;\ne'\\uzzzz'; select 2",
         [("select 1", 1, 1), ("e'\\uzzzz'; select 2", 2, 1)],
+    ),
+    # Lexer errors that the scanner reports at the same offset after blanking, past it, or at no offset: each
+    # once made the splitter retry forever.
+    (
+        "high surrogate escape without its pair",
+        "SELECT E'wrong: \\udb99';\nSELECT 2;\n",
+        [("SELECT E'wrong: \\udb99';\nSELECT 2;", 1, 1)],
+    ),
+    ("two high surrogates", "select E'\\ud800\\ud800'; select 2;", [("select E'\\ud800\\ud800'; select 2;", 1, 1)]),
+    ("low surrogate first", "select E'\\udc00'; select 2;", [("select E'\\udc00'; select 2;", 1, 1)]),
+    (
+        "surrogate escape at the end of the text",
+        "select 1; select E'\\ud800",
+        [("select 1", 1, 1), ("select E'\\ud800", 1, 11)],
+    ),
+    (
+        "escape making invalid UTF-8",
+        "select 1; select E'\\xff'; select 2;",
+        [("select 1", 1, 1), ("select E'\\xff'; select 2;", 1, 11)],
+    ),
+    ("escape making NUL", "select E'\\000' as x; select 2;", [("select E'\\000' as x; select 2;", 1, 1)]),
+    (
+        "hex escapes making valid UTF-8",
+        "select 1; select E'caf\\xc3\\xa9'; select 2;",
+        [("select 1", 1, 1), ("select E'caf\\xc3\\xa9'", 1, 11), ("select 2", 1, 34)],
+    ),
+    (
+        "escape past the last code point",
+        "select 1; select E'\\U00110000'; select 2;",
+        [("select 1", 1, 1), ("select E'\\U00110000'; select 2;", 1, 11)],
+    ),
+    ("zero-length identifier", 'select ""; select 2;', [('select ""; select 2;', 1, 1)]),
+    ("bare hex prefix", "select 0x; select 2;", [("select 0x; select 2;", 1, 1)]),
+    # The scanner reads a C string: a NUL would hide the rest of the batch from it. It stays in the text sent.
+    ("NUL between statements", "select 1;\x00select 2;", [("select 1", 1, 1), ("\x00select 2;", 1, 10)]),
+    ("NUL in a word", "select 1; sel\x00ect 2;", [("select 1", 1, 1), ("sel\x00ect 2;", 1, 11)]),
+    # Text decoded with surrogateescape: lone surrogates cannot be encoded for the scanner.
+    ("lone surrogate in a string", "select '\udc80'; select 2;", [("select '\udc80'", 1, 1), ("select 2", 1, 13)]),
+    (
+        "lone surrogates in dollar tags",
+        "select $\udc80$ ; $\udc81$ $\udc80$; select 2;",
+        [("select $\udc80$ ; $\udc81$ $\udc80$", 1, 1), ("select 2", 1, 23)],
     ),
 ]
 
@@ -548,13 +591,13 @@ def test_backslash_lines_inside_a_long_string_scan_in_linear_time(monkeypatch: p
     """A document in a string (LaTeX, say) has a backslash at the start of every line: the scanner runs once per
     batch, not once per such line."""
     calls = [0]
-    tokens = sqltext._tokens
+    tokens = sqltext.quoted_spans
 
-    def counting(text: str, base: int) -> tuple[list[int], list[int], int]:
+    def counting(text: str, base: int, stop: int) -> Spans:
         calls[0] += 1
-        return tokens(text, base)
+        return tokens(text, base, stop)
 
-    monkeypatch.setattr(sqltext, "_tokens", counting)
+    monkeypatch.setattr(sqltext, "quoted_spans", counting)
     body = "".join(f"\\section{{part {i}}} it''s\n" for i in range(20_000))
     sql = f"select 1;\ninsert into docs values ('\n{body}');\n\\c db\nselect 2;\n"
     items = list(iter_statements(sql.splitlines(keepends=True)))
