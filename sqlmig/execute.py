@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from . import contention, failure, history, notx, wire
+from . import contention, failure, history, notx, stall, wire
 from .contention import Limits
 from .errors import DiscoveryError, FileProblem, MigrationError
 from .history import TableName
@@ -208,6 +208,8 @@ def _run_script(
     script = ";\n".join(parts)
     try:
         results = wire.exchange(conn, script)
+    except wire.Stalled as exc:
+        raise stall.to_error(conn, migration, None, exc, alone=own_transaction) from None
     except psycopg.Error as exc:
         raise failure.to_error(conn, exc, migration, None, applied, own_transaction) from exc
     errors = [i for i, res in enumerate(results) if res.status == psycopg.pq.ExecStatus.FATAL_ERROR]
