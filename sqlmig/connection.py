@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from . import config
 from .errors import ConfigError, ConnectError, DatabaseError, SqlmigError
@@ -138,7 +139,9 @@ def _connect_waiting(url: str, settings: config.Settings) -> psycopg.Connection[
         try:
             # No server-side prepared statements: they break behind transaction-mode poolers, and sqlmig repeats
             # few queries often enough to gain from them.
-            return psycopg.connect(url, autocommit=True, application_name="sqlmig", prepare_threshold=None)
+            return psycopg.connect(
+                url, autocommit=True, application_name="sqlmig", prepare_threshold=None, **_liveness(url)
+            )
         except psycopg.Error as exc:
             left = deadline - time.monotonic()
             if _starting_up(exc) and left > 0:
@@ -155,6 +158,24 @@ def _connect_waiting(url: str, settings: config.Settings) -> psycopg.Connection[
             todo = " Start the server, or wait for it with --wait SECONDS." if _starting_up(exc) else ""
             reason = config.redact(str(exc).strip(), url)
             raise ConnectError(f"cannot connect to {where}{waited}: {reason}.{todo}") from None
+
+
+# A server that dies, or a network that drops the connection, during a long migration would otherwise leave sqlmig
+# waiting for hours (the kernel's TCP defaults) while every other instance waits for the lock: probe an idle
+# connection after 30 s, give up after 3 unanswered probes 10 s apart, or when sent data stays unacknowledged for
+# 60 s. A busy server still acknowledges both, however long its statement runs. Values in the URL win.
+LIVENESS = {"keepalives": "1", "keepalives_idle": "30", "keepalives_interval": "10", "keepalives_count": "3"}
+LIVENESS_TCP_USER_TIMEOUT_MS = "60000"
+
+
+def _liveness(url: str) -> dict[str, Any]:
+    """The TCP keepalive and ``tcp_user_timeout`` parameters that ``url`` does not set itself."""
+    try:
+        given = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return {}  # psycopg.connect reports the malformed URL
+    wanted = {**LIVENESS, "tcp_user_timeout": LIVENESS_TCP_USER_TIMEOUT_MS}
+    return {key: value for key, value in wanted.items() if key not in given}
 
 
 def _check_role(conn: psycopg.Connection[Any], role: str) -> None:

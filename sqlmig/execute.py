@@ -20,7 +20,7 @@ from typing import Any, BinaryIO
 import psycopg
 from psycopg import sql
 
-from . import bookkeeping, checks, contention, failure, notx, wire
+from . import bookkeeping, checks, contention, failure, notx, stall, wire
 from .contention import Limits
 from .errors import BookkeepingError, DiscoveryError, FileProblem, MigrationError
 from .history import TableName
@@ -247,6 +247,8 @@ def _run_script(
     tail_start = first + len(statements)
     try:
         results = wire.exchange(conn, script)
+    except wire.Stalled as exc:
+        raise stall.to_error(conn, migration, None, exc, alone=own_transaction) from None
     except wire.Lost as exc:  # the results received say which part was running
         running = statements[exc.done - first] if first <= exc.done < tail_start else None
         raise failure.lost(exc, migration, running, applied, own_transaction=own_transaction) from exc

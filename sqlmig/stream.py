@@ -18,7 +18,7 @@ from psycopg import sql
 from psycopg.abc import Buffer
 from psycopg.copy import LibpqWriter
 
-from . import failure
+from . import failure, stall, wire
 from .checks import Validation
 from .errors import DiscoveryError, FileProblem
 from .model import Migration
@@ -32,6 +32,9 @@ Query = tuple[sql.Composed | str, tuple[object, ...]]
 # How much statement text may be sent ahead of the server's results: libpq buffers what the socket does not take.
 _IN_FLIGHT = 2 * 1024 * 1024
 _QUEUED = 4  # COPY data blocks (about 1 MiB each) waiting for the sending thread
+# A statement at least this long runs on its own, as a simple-protocol query, as psql sends it: in a pipeline
+# (extended protocol) the server takes twice as long to parse and plan a statement of tens of megabytes.
+_LARGE = 1024 * 1024
 
 
 class BackgroundWriter(LibpqWriter):
@@ -170,6 +173,14 @@ def run_sequential(
                     queued = 0
                     cursor = conn.cursor()
                     copy = stack.enter_context(cursor.copy(item.text, writer=BackgroundWriter(cursor)))
+                elif transactional and len(item.text) >= _LARGE:
+                    if piped is not None:  # the results of the statements before it come first
+                        wire.drain(conn, stall=None)
+                        pipeline.close()
+                        piped = None
+                        in_flight.clear()
+                        queued = 0
+                    run_alone(conn, item.text)
                 elif transactional:
                     if piped is None:
                         piped = pipeline.enter_context(conn.pipeline())
@@ -178,12 +189,16 @@ def run_sequential(
                     in_flight.append((item, cursor))
                     queued += len(item.text)
                     if queued > _IN_FLIGHT:  # wait for the server, so that memory stays flat
+                        # psycopg's sync flushes once and then waits for results: what the socket did not take
+                        # would never reach the server, which would wait for it as long as sqlmig waits for it.
+                        wire.drain(conn, stall=None)
                         piped.sync()
                         in_flight.clear()
                         queued = 0
                 else:
                     conn.execute(item.text, prepare=False)
             stack.close()
+            wire.drain(conn, stall=None)
             pipeline.close()
             current = None
             send(conn, tail)
@@ -193,7 +208,18 @@ def run_sequential(
         # In a pipeline an error surfaces later than its statement: it is the first one without a result.
         failed = next((st for st, cursor in in_flight if cursor.pgresult is None), current)
         raise failure.to_error(conn, exc, migration, failed, applied, begin) from exc
+    except wire.Stalled as exc:
+        raise stall.to_error(conn, migration, current, exc, alone=own_transaction) from None
     except DiscoveryError:
         if begin and not conn.broken:
             conn.rollback()
         raise
+
+
+def run_alone(conn: Conn, text: str) -> None:
+    """Run one statement as a simple-protocol query. Raises what the server raised, and
+    :class:`~sqlmig.wire.Stalled` when the connection stops taking it."""
+    results = wire.exchange(conn, text)
+    failed = next((r for r in results if r.status == psycopg.pq.ExecStatus.FATAL_ERROR), None)
+    if failed is not None:
+        raise wire.error(conn, failed)

@@ -16,6 +16,35 @@ from psycopg import pq
 
 Conn = psycopg.Connection[Any]
 
+# How long sending may make no progress at all while the server is waiting for the rest of a query. A server
+# reading a query takes the bytes as fast as the network carries them, however busy it is; one that takes none for
+# this long is unreachable, or behind a proxy or balancer that stopped forwarding.
+STALL = 60.0
+
+
+class Stalled(Exception):
+    """The connection took no bytes of a query for ``seconds``: the server has not received all of it."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the connection took no data for {seconds:g}s")
+        self.seconds = seconds
+
+
+def drain(conn: Conn, *, stall: float | None) -> None:
+    """Send everything libpq holds for the server. A non-blocking connection sends only what the socket takes at
+    once; the rest waits in libpq's buffer until someone flushes it, and a caller that waits for results first
+    waits forever, since the server is still waiting for the query. Results that arrive meanwhile are read into
+    libpq's buffer, so that a server blocked on writing them keeps reading. Raises :class:`Stalled` when neither
+    direction moves for ``stall`` seconds (None: no bound, for a server that may be running earlier statements),
+    :class:`psycopg.OperationalError` when the connection fails."""
+    pgconn = conn.pgconn
+    while pgconn.flush():
+        readable, writable, _ = select.select([pgconn.socket], [pgconn.socket], [], stall)
+        if not readable and not writable:
+            raise Stalled(stall or 0)
+        if readable:
+            pgconn.consume_input()
+
 
 class Lost(psycopg.OperationalError):
     """The connection failed while a script ran; ``done`` statements of it had completed (their results had
@@ -28,16 +57,14 @@ class Lost(psycopg.OperationalError):
 
 def exchange(conn: Conn, script: str) -> list[pq.abc.PGresult]:
     """Send ``script`` (statements separated by ``;``) and return one result per statement run: the server stops at
-    the first error, whose result is the last. Raises :class:`Lost` when the connection fails. On an interrupt
-    (Ctrl-C) the query is cancelled and its results drained before the interrupt goes on."""
+    the first error, whose result is the last. Raises :class:`Lost` when the connection fails, :class:`Stalled`
+    when it takes none of the script for :data:`STALL` seconds. On an interrupt (Ctrl-C) the query is cancelled and
+    its results drained before the interrupt goes on."""
     pgconn = conn.pgconn
     results: list[pq.abc.PGresult] = []
     try:
         pgconn.send_query(script.encode(conn.info.encoding))
-        while pgconn.flush():  # a non-blocking connection sends a large script in parts
-            readable, _, _ = select.select([pgconn.socket], [pgconn.socket], [])
-            if readable:
-                pgconn.consume_input()
+        drain(conn, stall=STALL)  # the server is idle, reading this script: it takes bytes as they come
         return _results(pgconn, results)
     except KeyboardInterrupt:
         conn.cancel_safe()

@@ -1,4 +1,5 @@
-"""A 100 MB pg_dump-style seed is streamed: the process applying it never holds the file in memory."""
+"""A 100 MB seed is streamed, as pg_dump-style COPY data or as multi-row INSERTs: the process applying it never
+holds the file in memory."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import sys
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from .helpers import tree
 
@@ -31,29 +33,39 @@ print(len(report), peak)
 """
 
 
-def write_seed(path: Path) -> int:
-    line = "{}\t" + "x" * 200 + "\t\\N\n"
+def write_seed(path: Path, style: str) -> int:
+    """A seed of about :data:`SIZE` bytes for ``public.big``: COPY data, or INSERTs of 1,000 rows each; returns
+    its row count."""
+    row = "{}\t" + "x" * 200 + "\t\\N\n" if style == "copy" else "({}, '" + "x" * 200 + "', NULL)"
     rows = 0
     with open(path, "w", encoding="utf-8") as fh:
-        fh.write("COPY public.big (id, payload, note) FROM stdin;\n")
+        if style == "copy":
+            fh.write("COPY public.big (id, payload, note) FROM stdin;\n")
         written = 0
         while written < SIZE:
-            chunk = "".join(line.format(rows + i) for i in range(10_000))
+            if style == "copy":
+                chunk = "".join(row.format(rows + i) for i in range(10_000))
+            else:
+                values = (",\n".join(row.format(rows + i + j) for j in range(1_000)) for i in range(0, 10_000, 1_000))
+                chunk = "".join(f"INSERT INTO public.big (id, payload, note) VALUES\n{v};\n" for v in values)
             fh.write(chunk)
             written += len(chunk)
             rows += 10_000
-        fh.write("\\.\n")
+        if style == "copy":
+            fh.write("\\.\n")
     return rows
 
 
-def test_hundred_megabyte_copy_seed_streams(
-    db_url: str, db: psycopg.Connection[tuple[object, ...]], tmp_path: Path
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("style", ["copy", "insert"])
+def test_hundred_megabyte_seed_streams(
+    db_url: str, db: psycopg.Connection[tuple[object, ...]], tmp_path: Path, style: str
 ) -> None:
     directory = tree(
         tmp_path, {"migrate/20240101_000000_big.up.sql": "CREATE TABLE public.big (id int, payload text, note text);\n"}
     )
     (directory / "seed").mkdir()
-    rows = write_seed(directory / "seed" / "20240101_000001_big.up.sql")
+    rows = write_seed(directory / "seed" / "20240101_000001_big.up.sql", style)
     out = subprocess.run(
         [sys.executable, "-c", WORKER, db_url, str(directory)], capture_output=True, text=True, timeout=300
     )

@@ -1,18 +1,33 @@
-"""Streamed files: COPY data read from the file in raw blocks must give exactly what line-by-line reading gives.
+"""Streamed files.
 
-Pure: no database. The block size is shrunk so that the ``\\.`` line, a CRLF and a multi-byte character fall on
-every possible block boundary.
+COPY data read from the file in raw blocks must give exactly what line-by-line reading gives (pure, no database):
+the block size is shrunk so that the ``\\.`` line, a CRLF and a multi-byte character fall on every possible
+block boundary. Then, on a real server: statements of tens of megabytes in a streamed file complete, alone or
+among small ones, and a connection that stops taking one is reported within a bound instead of waited on.
 """
 
 from __future__ import annotations
 
 import io
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from sqlmig import copydata, sqltext
+import sqlmig
+from sqlmig import config, connection, copydata, render, sqltext, wire
 from sqlmig.sqltext import CopyData, Statement, iter_statements
 from sqlmig.stream import RawLines
+
+from .helpers import history, tree
+
+Conn = psycopg.Connection[tuple[object, ...]]
 
 SCRIPTS = {
     "copy then statements": "CREATE TABLE t (a int);\nCOPY t FROM stdin;\n1\tx\n2\ty\n\\.\nSELECT 1;\nSELECT 2;\n",
@@ -91,3 +106,177 @@ def test_text_after_the_data_cut_inside_a_character(cut: int, monkeypatch: pytes
     monkeypatch.setattr(copydata, "CHUNK", cut)
     statements = [i for i in iter_statements(RawLines(io.BytesIO(raw))) if isinstance(i, Statement)]
     assert [(s.text, s.line) for s in statements[1:]] == [("SELECT 'żółw'", 4), ("SELECT 2", 5)]
+
+
+# Statements of tens of megabytes in a streamed file. psycopg's pipeline sync flushes the connection once and then
+# waits for results, so what the socket had not taken stayed in libpq's buffer: the server waited for the rest of
+# the statement, sqlmig for its result, both forever (and every other instance for the lock). On loopback the
+# server's receive window grows to tens of megabytes and the socket may take such a statement in the few flushes
+# psycopg makes; over a network it takes it in many parts. The tests connect through a proxy with small buffers,
+# which makes that so here too.
+BIG = 24 << 20
+CREATE = "CREATE TABLE public.t (id int PRIMARY KEY, note text);\n"
+
+
+def _values(first: int, size: int) -> tuple[str, int]:
+    """A multi-row INSERT of about ``size`` bytes, one row per line, ids from ``first``; and its row count."""
+    row = "({}, '" + "v" * 90 + "')"
+    count = size // (len(row) + 2)
+    rows = ",\n".join(row.format(first + i) for i in range(count))
+    return f"INSERT INTO public.t (id, note) VALUES\n{rows};\n", count
+
+
+def _smalls(first: int, count: int) -> str:
+    return "".join(f"INSERT INTO public.t VALUES ({first + i}, 'small {i}');\n" for i in range(count))
+
+
+def _migrate(tmp_path: Path, sql: str) -> Path:
+    assert len(sql) > render.STREAM_THRESHOLD  # streamed from the file, statement by statement
+    return tree(tmp_path, {"migrate/20240101_000000_big.up.sql": sql})
+
+
+@pytest.mark.timeout(120)
+def test_one_insert_of_tens_of_megabytes(db_url: str, db: Conn, tmp_path: Path) -> None:
+    insert, rows = _values(0, BIG)
+    directory = _migrate(tmp_path, CREATE + insert)
+    with proxy(db_url) as url:
+        assert sqlmig.apply(url, directory).names == ("20240101_000000_big",)
+    assert db.execute("SELECT count(*) FROM public.t").fetchone() == (rows,)
+    assert history(db) == ["20240101_000000_big"]
+
+
+@pytest.mark.timeout(120)
+def test_one_string_literal_of_tens_of_megabytes(db_url: str, db: Conn, tmp_path: Path) -> None:
+    literal = "żółw " * (BIG // 8)
+    directory = _migrate(tmp_path, f"{CREATE}INSERT INTO public.t VALUES (1, '{literal}');\nSELECT 1;\n")
+    with proxy(db_url) as url:
+        sqlmig.apply(url, directory)
+    assert db.execute("SELECT length(note), md5(note) = md5(%s) FROM public.t", (literal,)).fetchone() == (
+        len(literal),
+        True,
+    )
+    assert history(db) == ["20240101_000000_big"]
+
+
+@pytest.mark.timeout(150)
+def test_large_statement_among_small_ones(db_url: str, db: Conn, tmp_path: Path) -> None:
+    # Enough small statements on both sides for several pipeline syncs each.
+    insert, rows = _values(100_000, BIG)
+    directory = _migrate(tmp_path, CREATE + _smalls(0, 60_000) + insert + _smalls(60_000, 30_000))
+    with proxy(db_url) as url:
+        sqlmig.apply(url, directory)
+    assert db.execute("SELECT count(*) FROM public.t").fetchone() == (90_000 + rows,)
+    assert history(db) == ["20240101_000000_big"]
+
+
+@pytest.mark.timeout(150)
+def test_errors_before_in_and_after_a_large_statement(db_url: str, db: Conn, tmp_path: Path) -> None:
+    insert, _ = _values(100_000, BIG)
+    head = CREATE + _smalls(0, 20_000)
+    big_at = head.count("\n") + 1
+    after = big_at + insert.count("\n")
+    cases = {
+        # a duplicate key among the small statements just before the large one: reported before it is sent
+        "before": (head + "INSERT INTO public.t VALUES (5, 'dup');\n" + insert, big_at, 1, "23505"),
+        # a bad value on the large statement's last row, a line of its own
+        "in": (head + insert[:-2] + ",\n('x', 'y');\n", after, 2, "22P02"),
+        "after": (head + insert + _smalls(0, 1), after, 1, "23505"),
+    }
+    for name, (sql, line, column, sqlstate) in cases.items():
+        directory = _migrate(tmp_path / name, sql)
+        with proxy(db_url) as url, pytest.raises(sqlmig.MigrationError) as caught:
+            sqlmig.apply(url, directory)
+        assert (caught.value.line, caught.value.column, caught.value.sqlstate) == (line, column, sqlstate), name
+        assert db.execute("SELECT to_regclass('public.t')").fetchone() == (None,), name
+        assert history(db) == [], name
+
+
+@contextmanager
+def proxy(url: str, after: int | None = None) -> Iterator[str]:
+    """A URL that reaches ``url``'s server through a proxy with small buffers. With ``after``, on each connection
+    it stops taking data from the client once it has forwarded that many bytes, and keeps the connection open:
+    a proxy or balancer gone stuck."""
+    params = conninfo_to_dict(url)
+    host, port = str(params.get("host") or "/tmp"), int(params.get("port") or 5432)
+    listener = socket.create_server(("127.0.0.1", 0))
+    # A small receive buffer on the proxy's side: the client's socket takes a large statement in many parts.
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+    stop = threading.Event()
+    sockets: list[socket.socket] = [listener]
+
+    def upstream() -> socket.socket:
+        if host.startswith("/"):
+            sock = socket.socket(socket.AF_UNIX)
+            sock.connect(f"{host}/.s.PGSQL.{port}")
+            return sock
+        return socket.create_connection((host, port))
+
+    def pipe(src: socket.socket, dst: socket.socket, limit: int | None) -> None:
+        sent = 0
+        with suppress(OSError):  # the other side closed, or the test is over
+            while limit is None or sent < limit:
+                chunk = src.recv(min(65536, limit - sent) if limit is not None else 65536)
+                if not chunk:
+                    break
+                dst.sendall(chunk)
+                sent += len(chunk)
+            stop.wait()  # stuck: the connection stays open, and nothing more is read
+
+    def serve() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            server = upstream()
+            sockets.extend((client, server))
+            threading.Thread(target=pipe, args=(client, server, after), daemon=True).start()
+            threading.Thread(target=pipe, args=(server, client, None), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    proxied = {**params, "host": "127.0.0.1", "port": str(listener.getsockname()[1])}
+    try:
+        yield make_conninfo(**proxied)
+    finally:
+        stop.set()
+        thread.join()
+        for sock in sockets:
+            with suppress(OSError):
+                sock.close()
+
+
+@pytest.mark.timeout(90)
+def test_a_connection_that_stops_taking_a_statement_is_reported(
+    db_url: str, db: Conn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(wire, "STALL", 3.0)
+    insert, rows = _values(0, BIG)
+    directory = _migrate(tmp_path, CREATE + insert)
+    started = time.monotonic()
+    with proxy(db_url, after=2 << 20) as url, pytest.raises(sqlmig.ConnectError) as caught:
+        sqlmig.apply(url, directory, lock_wait=5)
+    assert time.monotonic() - started < 30
+    message = str(caught.value)
+    assert message.startswith(f"{directory / 'migrate' / '20240101_000000_big.up.sql'}:2: ")
+    assert "took none of the statement sqlmig was sending for 3s" in message
+    assert "ended the server's session" in message and "rolled back its open transaction" in message
+    assert caught.value.exit_code == 5
+    # The server's session is gone with its transaction and the lock: nothing applied, and a run right after works.
+    assert db.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'").fetchone() == (0,)
+    assert db.execute("SELECT to_regclass('public.t')").fetchone() == (None,)
+    assert sqlmig.apply(db_url, directory, lock_wait=5).names == ("20240101_000000_big",)
+    assert db.execute("SELECT count(*) FROM public.t").fetchone() == (rows,)
+
+
+def test_connections_probe_a_silent_server(db_url: str) -> None:
+    settings = config.load(cwd=Path("/"), environ={}, database_url=db_url)
+    with connection.connect(None, settings) as conn:
+        params = conn.info.get_parameters()
+    assert {k: params.get(k) for k in connection.LIVENESS} == connection.LIVENESS
+    assert params.get("tcp_user_timeout") == connection.LIVENESS_TCP_USER_TIMEOUT_MS
+    own = make_conninfo(db_url, keepalives_idle="7", tcp_user_timeout="9000")
+    with connection.connect(None, config.load(cwd=Path("/"), environ={}, database_url=own)) as conn:
+        params = conn.info.get_parameters()
+    assert (params.get("keepalives_idle"), params.get("tcp_user_timeout")) == ("7", "9000")
