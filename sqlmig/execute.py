@@ -25,7 +25,7 @@ from .contention import Limits
 from .errors import BookkeepingError, DiscoveryError, FileProblem, MigrationError
 from .history import TableName
 from .model import Applied, Migration, Result, SqlFile
-from .reader import changed
+from .reader import open_streamed
 from .render import source_position
 from .sqltext import CopyData, Statement, iter_statements
 from .stream import RawLines, items_of, run_sequential, send
@@ -43,11 +43,7 @@ def statements_of(migration: Migration) -> list[Item] | None:
     problem that makes sqlmig refuse the file (a file with no statements is not one: it is applied and recorded)."""
     source = migration.source
     if migration.sql is None:
-        try:
-            fh = open(source.path, "rb")  # noqa: SIM115 - closed below; only opening it is checked here
-        except OSError as exc:
-            raise changed(source, exc) from exc
-        with fh:
+        with open_streamed(source) as fh:
             if checks.needs_split(_line_chunks(fh)):
                 fh.seek(0)
                 _refuse(migration, checks.validate(iter_statements(RawLines(fh)), **_kind(source)))

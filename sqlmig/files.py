@@ -6,6 +6,7 @@ Pure apart from reading files. Every problem found is collected, so one run list
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import errno
 import hashlib
 import os
@@ -165,14 +166,28 @@ def scan_file(path: Path, problems: list[FileProblem], location: str | None = No
         with open(location or path, "rb") as fh:
             # Small files (the common case) are read whole: reading them into a 1 MiB buffer costs more than
             # reading them.
-            small = os.fstat(fh.fileno()).st_size < _CHUNK
+            before = os.fstat(fh.fileno())
+            small = before.st_size < _CHUNK
             chunk = fh.read() if small else fh.read(_CHUNK)
             if chunk.startswith(_BOM):
                 chunk = chunk[len(_BOM) :]
-            return _scan_small(path, chunk, problems) if small else _scan_large(path, fh, chunk, problems)
+            if small:
+                return _scan_small(path, chunk, problems)
+            found = _scan_large(path, fh, chunk, problems)
+            if found is None:
+                return None
+            if stamp(before) != stamp(after := os.fstat(fh.fileno())):
+                problems.append(FileProblem(path, 0, "was written to while sqlmig read it: run again once it is saved"))
+                return None
+            return dataclasses.replace(found, stamp=stamp(after))
     except OSError as exc:
         problems.append(FileProblem(path, 0, f"cannot read file: {exc.strerror or exc}; {_READ_HINT}"))
         return None
+
+
+def stamp(st: os.stat_result) -> tuple[int, ...]:
+    """What changes whenever a file's content does: device, inode, size, modification and change times."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _scan_small(path: Path, data: bytes, problems: list[FileProblem]) -> SqlFile | None:

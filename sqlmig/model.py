@@ -28,6 +28,9 @@ class SqlFile:
     checksum: str
     templated: bool
     size: int
+    # For a file read in chunks (1 MiB or more): (device, inode, size, mtime_ns, ctime_ns) as it was when its
+    # checksum was computed. A streamed file is held to it while it runs instead of being hashed a second time.
+    stamp: tuple[int, ...] | None = None
 
     @property
     def transactional(self) -> bool:

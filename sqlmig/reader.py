@@ -2,20 +2,23 @@
 
 The checksum recorded for a migration is that of exactly the text that ran. A file held in memory is read again
 once the lock is held (:func:`read_checked`) and must still have its checksum. A file too large to hold in memory
-is read while its statements run, so :class:`RawLines` hashes what it reads, normalised as discovery normalised it
-(BOM stripped, CRLF as LF), and the runner compares the result with the discovered checksum before the history
-row is written: a file edited between discovery and the end of its run is refused, not recorded under a checksum
-it does not have.
+is read while its statements run; hashing it again would cost as much as discovery did, so it is held instead to
+the file discovery hashed: the same device, inode, size and modification and change times when it is opened and
+when its last statement has run, before the history row is written (:func:`open_streamed`,
+:func:`check_unchanged`). A file edited between discovery and the end of its run is refused, not recorded under a
+checksum it does not have.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from .errors import DiscoveryError, FileProblem
+from .files import stamp
 from .model import SqlFile
 
 _BOM = b"\xef\xbb\xbf"
@@ -24,49 +27,55 @@ _BOM = b"\xef\xbb\xbf"
 class RawLines:
     """A UTF-8 file opened in binary mode, as :func:`~sqlmig.sqltext.iter_statements` reads it: iterating gives
     its lines decoded, without a BOM and with CRLF as LF (as ``open(..., encoding="utf-8-sig", newline=None)``
-    would), and ``read_raw(size)`` and ``readline_raw()`` give the raw bytes that follow, for COPY data. Once the
-    file has been read to its end, :meth:`checksum` is the SHA-256 of its text as discovery computes it."""
+    would), and ``read_raw(size)`` and ``readline_raw()`` give the raw bytes that follow, for COPY data."""
 
     def __init__(self, fh: BinaryIO) -> None:
         self._fh = fh
         self._first = True
-        self._digest = hashlib.sha256()
-        self._cr = b""  # a CR at the end of a raw block: half of a CRLF split across two reads
 
     def __iter__(self) -> Iterator[str]:
         return self
 
     def __next__(self) -> str:
-        line = self._read(self._fh.readline())
+        line = self._fh.readline()
         if not line:
             raise StopIteration
+        if self._first:
+            self._first = False
+            line = line.removeprefix(_BOM)
         text = line.decode()
         return text[:-2] + "\n" if text.endswith("\r\n") else text
 
     def read_raw(self, size: int) -> bytes:
         """Up to ``size`` bytes as they are in the file."""
-        return self._read(self._fh.read(size))
+        return self._fh.read(size)
 
     def readline_raw(self) -> bytes:
         """The rest of the current line as it is in the file."""
-        return self._read(self._fh.readline())
+        return self._fh.readline()
 
-    def checksum(self) -> str:
-        """SHA-256 (hex) of everything read so far, BOM stripped and CRLF normalised to LF: the file's checksum
-        once it has been read to its end."""
-        digest = self._digest.copy()
-        digest.update(self._cr)
-        return digest.hexdigest()
 
-    def _read(self, data: bytes) -> bytes:
-        if self._first:
-            self._first = False
-            data = data.removeprefix(_BOM)
-        block = self._cr + data
-        self._cr = b"\r" if block.endswith(b"\r") else b""
-        block = block[:-1] if self._cr else block
-        self._digest.update(block.replace(b"\r\n", b"\n") if b"\r" in block else block)
-        return data
+def open_streamed(source: SqlFile) -> BinaryIO:
+    """Open a file that is streamed as it runs, provided it is still the file discovery checksummed (see
+    :func:`check_unchanged`). Raises :class:`DiscoveryError` otherwise."""
+    try:
+        fh = open(source.path, "rb")  # noqa: SIM115 - the caller closes it
+    except OSError as exc:
+        raise changed(source, exc) from exc
+    try:
+        check_unchanged(source, fh)
+    except DiscoveryError:
+        fh.close()
+        raise
+    return fh
+
+
+def check_unchanged(source: SqlFile, fh: BinaryIO) -> None:
+    """Raise :class:`DiscoveryError` unless the open file ``fh`` is, by its device, inode, size and modification
+    and change times, the one whose checksum discovery computed: a second pass over a seed of hundreds of MB to
+    hash it again would cost as much as discovery did, and an edit changes those times."""
+    if source.stamp is not None and stamp(os.fstat(fh.fileno())) != source.stamp:
+        raise changed(source)
 
 
 def read_text(path: Path) -> str:

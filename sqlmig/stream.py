@@ -23,6 +23,7 @@ from .checks import Validation
 from .errors import DiscoveryError, FileProblem
 from .model import Migration
 from .reader import RawLines as RawLines  # re-exported: the file reader the runner streams from
+from .reader import check_unchanged, open_streamed
 from .sqltext import CopyData, Statement, iter_statements
 
 Conn = psycopg.Connection[Any]
@@ -95,37 +96,32 @@ def items_of(migration: Migration, items: list[Item] | None) -> Iterator[Item]:
     """``items``, or when None the statements and COPY data of the file, read as it runs. Each is checked again
     before it is handed on (:mod:`sqlmig.checks`; :func:`sqlmig.execute.statements_of` checked the file before
     anything ran), so that a refused statement is never sent even if the file changed since: raises
-    :class:`DiscoveryError` there (the caller rolls back what ran in a transaction). After the last item the text
-    read must still have the checksum discovery found, the one the history row will record: raises
-    :class:`DiscoveryError` when the file was edited since."""
+    :class:`DiscoveryError` there (the caller rolls back what ran in a transaction). When the file is opened and
+    after its last item it must still be the file discovery checksummed, whose checksum the history row will
+    record (:func:`~sqlmig.reader.check_unchanged`): raises :class:`DiscoveryError` when it was edited since."""
     if items is not None:
         yield from items
         return
     source = migration.source
     validation = Validation(transactional=source.transactional, templated=source.templated)
-    with open(source.path, "rb") as fh:
-        reader = RawLines(fh)
-        for item in iter_statements(reader):
+    with open_streamed(source) as fh:
+        for item in iter_statements(RawLines(fh)):
             refused = [p for p in validation.check(item) if p.refused]
             if refused:
                 raise DiscoveryError([FileProblem(source.path, p.line, str(p)) for p in refused])
             if isinstance(item, (Statement, CopyData)):
                 yield item
-    if reader.checksum() != source.checksum:
-        done = (
-            "what this migration did so far is rolled back and it is not recorded"
-            if source.transactional
-            else "its statements that ran stay applied (it runs without a transaction) and it is not recorded as done"
-        )
-        raise DiscoveryError(
-            [
-                FileProblem(
-                    source.path,
-                    0,
-                    f"was edited while sqlmig was running it: {done}. Run again once the file is as it should be",
-                )
-            ]
-        )
+        try:
+            check_unchanged(source, fh)
+        except DiscoveryError:
+            done = (
+                "what this migration did so far is rolled back and it is not recorded"
+                if source.transactional
+                else "its statements that ran stay applied (it runs without a transaction) and it is not recorded "
+                "as done"
+            )
+            why = f"was edited while sqlmig was running it: {done}. Run again once the file is as it should be"
+            raise DiscoveryError([FileProblem(source.path, 0, why)]) from None
 
 
 def run_sequential(

@@ -12,13 +12,11 @@ import psycopg
 import pytest
 
 import sqlmig
-from sqlmig.errors import FileProblem
-from sqlmig.files import discover, scan_file
+from sqlmig.files import discover
 from sqlmig.history import TableName
 from sqlmig.lock import lock_key
-from sqlmig.reader import RawLines
-from sqlmig.render import STREAM_THRESHOLD
-from sqlmig.sqltext import iter_statements
+from sqlmig.render import STREAM_THRESHOLD, TemplateContext, render
+from sqlmig.stream import items_of
 
 from .helpers import relations, tree
 
@@ -100,7 +98,7 @@ def _big(table: str) -> str:
     return f"CREATE TABLE public.{table} (id int, pad text);\n{rows}"
 
 
-def test_a_streamed_file_edited_during_the_lock_wait_is_rolled_back(db_url: str, db: Conn, tmp_path: Path) -> None:
+def test_a_streamed_file_edited_during_the_lock_wait_is_refused(db_url: str, db: Conn, tmp_path: Path) -> None:
     directory = tree(tmp_path / "m", {UP: _big("items")})
     path = directory / UP
     assert path.stat().st_size > STREAM_THRESHOLD
@@ -108,15 +106,33 @@ def test_a_streamed_file_edited_during_the_lock_wait_is_rolled_back(db_url: str,
     error = _apply_while_locked(db_url, db, directory, lambda: path.write_text(_big("other")))
 
     assert isinstance(error, sqlmig.DiscoveryError)
-    assert f"{path}: was edited while sqlmig was running it" in str(error)
-    assert "rolled back and it is not recorded" in str(error)
-    assert relations(db) <= {
-        "migration_history",
-        "migration_history_pkey",
-        "migration_history_name_key",
-        "migration_history_id_seq",
-    }
-    assert db.execute("SELECT count(*) FROM public.migration_history").fetchone() == (0,)
+    assert f"{path}: was edited while sqlmig was running" in str(error)
+    assert "nothing of it was applied" in str(error)
+    assert relations(db) == set()
+
+
+@pytest.mark.parametrize("transactional", [True, False], ids=["transactional", "no-transaction"])
+def test_a_streamed_file_edited_while_it_runs_is_not_recorded(tmp_path: Path, transactional: bool) -> None:
+    head = "" if transactional else "-- sqlmig: no-transaction\n"
+    directory = tree(tmp_path / "m", {UP: head + _big("items")})
+    path = directory / UP
+    (file,) = discover(directory, "migrate")
+    migration = render(file, "up", TemplateContext())
+    assert migration.sql is None  # streamed
+    items = items_of(migration, None)
+    next(items)
+    time.sleep(0.05)  # past the clock tick of the file's first write
+    with path.open("a") as fh:
+        fh.write("DROP TABLE public.items;\n")
+    with pytest.raises(sqlmig.DiscoveryError) as info:
+        for _ in items:
+            pass
+    message = str(info.value)
+    assert f"{path}: was edited while sqlmig was running it" in message
+    if transactional:
+        assert "what this migration did so far is rolled back and it is not recorded" in message
+    else:
+        assert "its statements that ran stay applied (it runs without a transaction)" in message
 
 
 def test_a_streamed_file_deleted_during_the_lock_wait_is_refused(db_url: str, db: Conn, tmp_path: Path) -> None:
@@ -130,25 +146,18 @@ def test_a_streamed_file_deleted_during_the_lock_wait_is_refused(db_url: str, db
     assert relations(db) == set()
 
 
-@pytest.mark.parametrize(
-    "raw",
-    [
-        b"SELECT 1;\nSELECT 2;\n",
-        b"\xef\xbb\xbfSELECT 1;\r\nSELECT 2;\r\n",
-        b"SELECT 1;\rSELECT 2;\r",  # lone CRs are text, not line ends: kept as they are
-        b"COPY public.t FROM stdin;\r\n" + b"1\tx\r\n" * 300_000 + b"\\.\r\nSELECT 3;\r\n",  # CRLF across blocks
-        b"COPY public.t FROM stdin;\n" + ("1\t\u017c\n" * 400_000).encode() + b"\\.\n",
-    ],
-    ids=["lf", "bom-crlf", "lone-cr", "copy-crlf", "copy-utf8"],
-)
-def test_a_streamed_read_has_the_checksum_discovery_found(tmp_path: Path, raw: bytes) -> None:
-    path = tmp_path / "f.sql"
-    path.write_bytes(raw)
-    problems: list[FileProblem] = []
-    found = scan_file(path, problems)
-    assert found is not None and problems == []
-    with open(path, "rb") as fh:
-        reader = RawLines(fh)
-        for _ in iter_statements(reader):
-            pass
-    assert reader.checksum() == found.checksum
+def test_a_streamed_file_rewritten_with_the_same_size_is_refused(db_url: str, db: Conn, tmp_path: Path) -> None:
+    directory = tree(tmp_path / "m", {UP: _big("items")})
+    path = directory / UP
+    same_size = _big("itemz")
+    assert len(same_size) == len(_big("items"))
+
+    def rewrite() -> None:
+        time.sleep(0.05)  # past the clock tick of the file's first write
+        path.write_text(same_size)
+
+    error = _apply_while_locked(db_url, db, directory, rewrite)
+
+    assert isinstance(error, sqlmig.DiscoveryError)
+    assert f"{path}: was edited while sqlmig was running" in str(error)
+    assert "itemz" not in relations(db) and "items" not in relations(db)
