@@ -20,7 +20,7 @@ import psycopg
 
 from . import bookkeeping, contention, failure, progress, wire
 from .contention import Limits
-from .errors import SqlmigError
+from .errors import BookkeepingError, SqlmigError
 from .history import TableName
 from .invalidindex import drop_invalid_index
 from .model import Applied, Migration
@@ -143,16 +143,7 @@ class _Run:
                 self.conn.rollback()  # the file's own BEGIN made the block explicit
             if errors[0] == 0:
                 raise failure.explain(self.conn, self._failed(error, item), self.limits, attempt)
-            outcome = f"Statement {self.done + 1} (line {line}) was rolled back together with its progress record. "
-            raise bookkeeping.failed(
-                self.conn,
-                error,
-                self.migration,
-                self.table,
-                outcome=outcome + self._recorded(),
-                applied=self.applied,
-                doing="record the progress of",
-            )
+            raise self._unrecorded(error, line)
 
     def alone(self, item: Statement, line: int, next_line: int | None) -> None:
         """Run ``item`` in autocommit (PostgreSQL refuses it in a transaction), then its progress write."""
@@ -197,18 +188,22 @@ class _Run:
                 raise self._lost(exc, item, line, rolled_back=not copied) from exc
             if not copied:
                 raise self._failed(exc, item) from exc
-            outcome = f"Statement {self.done + 1} (line {line}) was rolled back together with its progress record. "
-            raise bookkeeping.failed(
-                self.conn,
-                exc,
-                self.migration,
-                self.table,
-                outcome=outcome + self._recorded(),
-                applied=self.applied,
-                doing="record the progress of",
-            ) from exc
+            raise self._unrecorded(exc, line) from exc
         self._written(following)
         return pending
+
+    def _unrecorded(self, error: psycopg.Error, line: int) -> BookkeepingError:
+        """The error for a progress write that failed in the transaction of the statement it records."""
+        outcome = f"Statement {self.done + 1} (line {line}) was rolled back together with its progress record. "
+        return bookkeeping.failed(
+            self.conn,
+            error,
+            self.migration,
+            self.table,
+            outcome=outcome + self._recorded(),
+            applied=self.applied,
+            doing="record the progress of",
+        )
 
     def record(self, next_line: int | None, *, line: int, after: str | None) -> None:
         """Write the progress of the statements run so far, on its own; ``after`` begins the outcome when it

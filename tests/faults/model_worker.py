@@ -3,7 +3,7 @@
 Usage: ``python model_worker.py URL DIRECTORY BARRIER``. It imports everything it needs, writes
 ``BARRIER/ready-<pid>`` and waits for ``BARRIER/go``, so that all instances of a round start together. Prints
 ``{"applied": [names], "error": null}`` or ``{"applied": [...], "error": {"type", "sqlmig", "message",
-"exit_code", "traceback"}}``; exits 0, the SqlmigError's ``exit_code``, or 70 for any other exception.
+"exit_code", "applied", "traceback"}}``; exits 0, the SqlmigError's ``exit_code``, or 70 for any other exception.
 """
 
 from __future__ import annotations
@@ -11,10 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import traceback
 from pathlib import Path
 
-from worker import UNEXPECTED, wait_at_barrier  # beside this file, which runs as a script
+from worker import describe, wait_at_barrier  # beside this file, which runs as a script
 
 import sqlmig
 import sqlmig.api
@@ -29,14 +28,7 @@ def main(url: str, directory: str, barrier: str) -> int:
         for track in ("migrate", "seed"):
             applied += sqlmig.apply(url, directory, track=track).names
     except Exception as exc:
-        code = exc.exit_code if isinstance(exc, sqlmig.SqlmigError) else UNEXPECTED
-        error = {
-            "type": f"{type(exc).__module__}.{type(exc).__qualname__}",
-            "sqlmig": isinstance(exc, sqlmig.SqlmigError),
-            "message": str(exc),
-            "exit_code": code,
-            "traceback": traceback.format_exc(),
-        }
+        code, error = describe(exc)
         print(json.dumps({"applied": applied, "error": error}), flush=True)
         return code
     print(json.dumps({"applied": applied, "error": None}), flush=True)

@@ -130,3 +130,15 @@ def restart_immediately(server: PgServer) -> None:
         capture_output=True,
         text=True,
     )
+
+
+def release_together(barrier: Path, runners: Sequence[Runner]) -> None:
+    """Wait until every runner started with ``barrier`` is ready (has imported what it needs), then let them all
+    go at the same moment (see worker.py)."""
+    wait_until(
+        lambda: len(list(barrier.glob("ready-*"))) == len(runners),
+        timeout=60,
+        what=f"{len(runners)} processes to be ready",
+        runners=runners,
+    )
+    (barrier / "go").touch()

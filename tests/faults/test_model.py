@@ -43,7 +43,7 @@ import sqlmig
 
 from ..pgcluster import PgServer, temporary_database
 from .checks import advisory_locks, sqlmig_backends
-from .processes import Launcher, Runner, restart_immediately, wait_until
+from .processes import Launcher, Runner, release_together, restart_immediately, wait_until
 
 Conn = psycopg.Connection[tuple[object, ...]]
 MODEL_WORKER = Path(__file__).with_name("model_worker.py")
@@ -183,13 +183,7 @@ class Deploys(RuleBasedStateMachine):
             )
             for i, folder in enumerate(folders)
         ]
-        wait_until(
-            lambda: len(list(barrier.glob("ready-*"))) == len(runners),
-            timeout=60,
-            what="every instance to be ready",
-            runners=runners,
-        )
-        (barrier / "go").touch()
+        release_together(barrier, runners)
         return runners
 
     def inject(self, fault: str, delay: float, runners: list[Runner], rnd: random.Random) -> Runner | None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 
 from .checks import assert_end_state
-from .processes import Launcher, wait_until, worker
+from .processes import Launcher, release_together, worker
 from .scenario import Spec, names, spec, write
 
 PROCESSES = 32
@@ -45,13 +45,7 @@ def test_thirty_two_processes_apply_two_hundred_migrations_at_once(
     barrier.mkdir()
 
     procs = [runners.start(f"app-{i:02d}", worker(db_url, directory, barrier)) for i in range(PROCESSES)]
-    wait_until(
-        lambda: len(list(barrier.glob("ready-*"))) == PROCESSES,
-        timeout=60,
-        what=f"{PROCESSES} processes to be ready",
-        runners=procs,
-    )
-    (barrier / "go").touch()
+    release_together(barrier, procs)
     codes = [p.finish(timeout=60) for p in procs]
 
     assert [p.describe() for p, code in zip(procs, codes, strict=True) if code != 0] == []

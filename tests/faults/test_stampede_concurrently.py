@@ -23,7 +23,7 @@ from sqlmig.files import discover_tracks
 from sqlmig.history import TableName
 
 from .checks import assert_end_state, assert_no_advisory_lock, recorded
-from .processes import WAITING_LOG, Launcher, Runner, cli_up, wait_until, worker
+from .processes import WAITING_LOG, Launcher, Runner, cli_up, release_together, wait_until, worker
 from .scenario import Spec, names, spec, write
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -86,13 +86,7 @@ def test_instances_started_together_get_past_a_concurrent_statement(
     barrier = tmp_path / "barrier"
     barrier.mkdir()
     procs = [runners.start(f"app-{i}", worker(db_url, directory, barrier)) for i in range(PROCESSES)]
-    wait_until(
-        lambda: len(list(barrier.glob("ready-*"))) == PROCESSES,
-        timeout=60,
-        what=f"{PROCESSES} processes to be ready",
-        runners=procs,
-    )
-    (barrier / "go").touch()
+    release_together(barrier, procs)
     finish_all(procs)
 
     applied = [name for p in procs for name in p.outcome()["applied"]]

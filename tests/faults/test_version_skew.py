@@ -15,7 +15,7 @@ import sqlmig
 
 from ..helpers import tree
 from .checks import assert_end_state
-from .processes import Launcher, Runner, cli_up, wait_until, worker
+from .processes import Launcher, Runner, cli_up, release_together, worker
 from .scenario import Spec, names, spec, write
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -122,13 +122,7 @@ def test_old_and_new_release_instances_start_together(
 
     procs = [runners.start(f"new-{i}", worker(db_url, new_dir, barrier)) for i in range(NEW_PROCESSES)]
     procs += [runners.start(f"old-{i}", worker(db_url, old_dir, barrier)) for i in range(OLD_PROCESSES - 1)]
-    wait_until(
-        lambda: len(list(barrier.glob("ready-*"))) == len(procs),
-        timeout=60,
-        what=f"{len(procs)} processes to be ready",
-        runners=procs,
-    )
-    (barrier / "go").touch()
+    release_together(barrier, procs)
     cli = runners.start("old-cli", cli_up(old_dir), env={"SQLMIG_DATABASE_URL": db_url})
     everyone = [*procs, cli]
     codes = [p.finish(timeout=120) for p in everyone]

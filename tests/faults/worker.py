@@ -36,6 +36,20 @@ def wait_at_barrier(barrier: Path) -> None:
         time.sleep(BARRIER_POLL)
 
 
+def describe(exc: Exception) -> tuple[int, dict[str, object]]:
+    """The exit status and the ``error`` document for an exception raised by ``sqlmig.apply()`` (see the module
+    docstring)."""
+    code = exc.exit_code if isinstance(exc, sqlmig.SqlmigError) else UNEXPECTED
+    return code, {
+        "type": f"{type(exc).__module__}.{type(exc).__qualname__}",
+        "sqlmig": isinstance(exc, sqlmig.SqlmigError),
+        "message": str(exc),
+        "exit_code": code,
+        "applied": list(getattr(exc, "applied", ())),
+        "traceback": traceback.format_exc(),
+    }
+
+
 def main(url: str, directory: str, barrier: str | None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
     if barrier:
@@ -44,15 +58,7 @@ def main(url: str, directory: str, barrier: str | None) -> int:
     try:
         report = sqlmig.apply(url, directory)
     except Exception as exc:
-        code = exc.exit_code if isinstance(exc, sqlmig.SqlmigError) else UNEXPECTED
-        error = {
-            "type": f"{type(exc).__module__}.{type(exc).__qualname__}",
-            "sqlmig": isinstance(exc, sqlmig.SqlmigError),
-            "message": str(exc),
-            "exit_code": code,
-            "applied": list(getattr(exc, "applied", ())),
-            "traceback": traceback.format_exc(),
-        }
+        code, error = describe(exc)
         print(json.dumps({"started": started, "applied": [], "error": error}), flush=True)
         return code
     print(json.dumps({"started": started, "applied": list(report.names), "error": None}), flush=True)
