@@ -23,8 +23,17 @@ from .model import SqlFile
 LOCK_NOT_AVAILABLE = "55P03"
 QUERY_CANCELED = "57014"
 _MAX_BACKOFF = 60.0
-# RESET ALL leaves the role and the session authorization alone: they are reset by name.
-_TEARDOWN = ("RESET ALL", "RESET SESSION AUTHORIZATION", "RESET ROLE")
+# RESET ALL leaves the role and the session authorization alone: they are reset by name. What else a migration
+# leaves in the session (temporary tables, prepared statements, sequence values) goes in one DO block, in the
+# transaction (DISCARD ALL cannot run in one, and would release the migration lock). psycopg's own prepared
+# statements (_pg3_*) are kept: psycopg does not see a DEALLOCATE in sqlmig's scripts, and would then execute
+# statements that no longer exist on a connection the caller passed in.
+_SESSION_STATE = (
+    "DO $sqlmig$DECLARE n text; BEGIN FOR n IN SELECT name FROM pg_catalog.pg_prepared_statements"
+    " WHERE name !~ '^_pg3_' LOOP EXECUTE 'DEALLOCATE ' || pg_catalog.quote_ident(n); END LOOP;"
+    " DISCARD TEMP; DISCARD SEQUENCES; END$sqlmig$"
+)
+_TEARDOWN = ("RESET ALL", "RESET SESSION AUTHORIZATION", "RESET ROLE", _SESSION_STATE)
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "min": 60_000.0, "h": 3_600_000.0, "d": 86_400_000.0}
 
 BLOCKERS_QUERY = """
@@ -83,7 +92,9 @@ class Limits:
         """What ends a migration's session state, so that each migration starts from the connection's own
         settings and identity: ``RESET ALL``, then ``RESET SESSION AUTHORIZATION`` and ``RESET ROLE``, which
         ``RESET ALL`` leaves alone (a migration's ``SET ROLE`` or ``SET SESSION AUTHORIZATION`` would otherwise
-        own the next migration's objects and write its history row)."""
+        own the next migration's objects and write its history row), then drop its temporary tables, prepared
+        statements and sequence values (``DISCARD TEMP``, ``DEALLOCATE``, ``DISCARD SEQUENCES``), as a fresh
+        session would have none. Each may run inside a transaction."""
         return list(_TEARDOWN)
 
     def guard(self) -> tuple[str, tuple[object, ...]]:

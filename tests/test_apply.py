@@ -220,6 +220,46 @@ def test_session_settings_do_not_leak_between_migrations(
     assert len(history(db)) == 2
 
 
+# The same file in each of the three ways a migration runs: one script, statement by statement in a transaction
+# (a COPY), and without a transaction.
+WAYS = {
+    "script": "{sql}",
+    "streamed": "{sql}CREATE TABLE IF NOT EXISTS public.c (id int);\nCOPY public.c (id) FROM stdin;\n1\n\\.\n",
+    "no-transaction": "-- sqlmig: no-transaction\n{sql}",
+}
+
+
+@pytest.mark.parametrize("way", WAYS)
+@pytest.mark.parametrize(
+    "state",
+    ["CREATE TEMP TABLE staging (id int);\n", "PREPARE q AS SELECT 1;\n"],
+    ids=["temp-table", "prepared-statement"],
+)
+def test_each_migration_starts_in_a_fresh_session_state(
+    db_url: str, db: psycopg.Connection[tuple[object, ...]], tmp_path: Path, way: str, state: str
+) -> None:
+    """A temporary table or prepared statement of one migration is gone in the next, as in a fresh psql session,
+    so two migrations may use the same name."""
+    text = WAYS[way].format(sql=state)
+    tree(tmp_path, {f"{A}.up.sql": text, f"{B}.up.sql": text})
+    report = sqlmig.apply(db_url, tmp_path)
+    assert report.names == ("20240101_000000_create_a", "20240102_000000_create_b")
+
+
+def test_session_reset_keeps_the_callers_prepared_statements(db_url: str, tmp_path: Path) -> None:
+    """psycopg prepares a query it runs often on the caller's connection; the reset between migrations leaves
+    those alone, so that the caller's queries still run after apply()."""
+    tree(tmp_path, {f"{A}.up.sql": "PREPARE q AS SELECT 1;\n", f"{B}.up.sql": "PREPARE q AS SELECT 2;\n"})
+    with psycopg.connect(db_url, autocommit=True, prepare_threshold=0) as conn:
+        query = "SELECT count(*) FROM pg_catalog.pg_class WHERE relname = %s"
+        conn.execute(query, ("x",))
+        assert conn.execute("SELECT count(*) FROM pg_catalog.pg_prepared_statements").fetchone() != (0,)
+        assert len(sqlmig.apply(conn, tmp_path)) == 2
+        assert conn.execute(query, ("x",)).fetchone() == (0,)
+        names = [r[0] for r in conn.execute("SELECT name FROM pg_catalog.pg_prepared_statements", prepare=False)]
+        assert "q" not in names
+
+
 def test_single_transaction_rolls_back_everything(
     db_url: str, db: psycopg.Connection[tuple[object, ...]], tmp_path: Path
 ) -> None:
