@@ -45,7 +45,8 @@ def check_single_transaction(prepared: Mapping[str, tuple[Migration, Any]]) -> N
 
 
 # Errors of a first migration that finds its objects already there: with an empty history, the likely cause is a
-# history table that was emptied, dropped or renamed, not a bad migration.
+# history table that was emptied, dropped or renamed, not a bad migration. Only the first of the run: a later one
+# may find what an earlier migration of the same run created.
 _ALREADY_EXISTS = {"42P07", "42710", "42P06", "42723", "42701", "42P04"}
 
 
@@ -64,7 +65,8 @@ def run_plan(
     try:
         return _run_plan(conn, plan, prepared, settings, single_transaction)
     except MigrationError as exc:
-        if not empty_history or exc.sqlstate not in _ALREADY_EXISTS:
+        first = plan.steps[0].file.name if plan.steps else None
+        if not empty_history or exc.sqlstate not in _ALREADY_EXISTS or exc.name != first:
             raise
         hint = (
             f"the history table has no {plan.track} rows, yet this object exists: if the history was emptied, "

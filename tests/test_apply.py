@@ -260,6 +260,25 @@ def test_session_reset_keeps_the_callers_prepared_statements(db_url: str, tmp_pa
         assert "q" not in names
 
 
+@pytest.mark.parametrize("single_transaction", [False, True], ids=["per-migration", "single-transaction"])
+def test_duplicate_object_of_a_later_migration_is_not_blamed_on_a_lost_history(
+    db_url: str, db: psycopg.Connection[tuple[object, ...]], tmp_path: Path, single_transaction: bool
+) -> None:
+    """On a fresh database, a second migration that creates what the first created fails, without the hint that
+    the history was perhaps emptied and 'baseline' (which would record the broken migration as applied): the
+    first migration of the same run created the object."""
+    tree(
+        tmp_path,
+        {f"{A}.up.sql": "CREATE TABLE public.t (id int);\n", f"{B}.up.sql": "CREATE TABLE public.t (id int);\n"},
+    )
+    with pytest.raises(sqlmig.MigrationError) as info:
+        sqlmig.apply(db_url, tmp_path, single_transaction=single_transaction)
+    assert history(db) == ([] if single_transaction else ["20240101_000000_create_a"])
+    assert info.value.sqlstate == "42P07"
+    assert "has no migrate rows" not in str(info.value)
+    assert "baseline" not in str(info.value)
+
+
 def test_single_transaction_rolls_back_everything(
     db_url: str, db: psycopg.Connection[tuple[object, ...]], tmp_path: Path
 ) -> None:
