@@ -176,6 +176,7 @@ def _run_transactional(
             [],
             head=[limits.setup(local=True)],
             own_transaction=False,
+            whole_run=not own_transaction,
         )
     except (MigrationError, DiscoveryError):
         if own_transaction and not conn.closed and not conn.broken:
@@ -203,7 +204,7 @@ def _run_tail(
         send(conn, tail)
     except psycopg.Error as exc:
         if conn.closed or conn.broken:
-            raise failure.lost(exc, migration, None, applied, own_transaction=own_transaction) from exc
+            raise failure.lost(exc, migration, None, applied, whole_run=not own_transaction) from exc
         if own_transaction:
             conn.rollback()
         raise bookkeeping.failed(conn, exc, migration, table, outcome=outcome, applied=applied) from exc
@@ -247,9 +248,10 @@ def _run_script(
         raise stall.to_error(conn, migration, None, exc, alone=own_transaction) from None
     except wire.Lost as exc:  # the results received say which part was running
         running = statements[exc.done - first] if first <= exc.done < tail_start else None
-        raise failure.lost(exc, migration, running, applied, own_transaction=own_transaction) from exc
+        raise failure.lost(exc, migration, running, applied, whole_run=not own_transaction) from exc
     except psycopg.Error as exc:
-        raise failure.to_error(conn, exc, migration, None, applied, own_transaction) from exc
+        whole_run = not own_transaction
+        raise failure.to_error(conn, exc, migration, None, applied, own_transaction, whole_run=whole_run) from exc
     errors = [i for i, res in enumerate(results) if res.status == psycopg.pq.ExecStatus.FATAL_ERROR]
     if not errors:
         return
@@ -269,7 +271,9 @@ def _run_script(
     index = bisect.bisect_right(starts, int(position) - 1) - 1 if position else errors[0]
     failed = statements[index - first] if first <= index < first + len(statements) else None
     offset = starts[index]
-    raise failure.to_error(conn, server_error, migration, failed, applied, own_transaction, offset=offset)
+    raise failure.to_error(
+        conn, server_error, migration, failed, applied, own_transaction, offset=offset, whole_run=not own_transaction
+    )
 
 
 def _inline(conn: Conn, query: sql.Composed | str, params: tuple[object, ...]) -> str:

@@ -30,13 +30,15 @@ def to_error(
     rollback: bool,
     *,
     offset: int = 0,
+    whole_run: bool = False,
 ) -> MigrationError | ConnectionLostError:
     """The :class:`MigrationError` for ``exc``, raised by ``statement`` of ``migration`` (None: while committing),
     or :class:`ConnectionLostError` when the connection was lost. ``offset`` is where the statement starts in the
     query the server saw (its error position counts from there). Rolls the transaction back first when
-    ``rollback`` (the migration's own transaction)."""
+    ``rollback`` (the migration's own transaction, begun by the caller's caller when False). ``whole_run``: the
+    transaction is the run's (``--single-transaction``)."""
     if conn.closed or conn.broken:
-        return lost(exc, migration, statement, applied, own_transaction=rollback)
+        return lost(exc, migration, statement, applied, whole_run=whole_run)
     if rollback:
         conn.rollback()
     diag = exc.diag
@@ -75,15 +77,16 @@ def lost(
     statement: Statement | None,
     applied: Sequence[str],
     *,
-    own_transaction: bool,
+    whole_run: bool,
 ) -> ConnectionLostError:
     """The :class:`ConnectionLostError` for a connection lost while ``statement`` of ``migration`` ran (None:
-    after its statements, while sqlmig recorded or committed it)."""
+    after its statements, while sqlmig recorded or committed it), in the run's one transaction (``whole_run``,
+    ``--single-transaction``) or the migration's own."""
     name = migration.file.name
     if not migration.source.transactional:
         recorded = "its history row is unchanged" if migration.direction == "down" else "it is not recorded"
         outcome = f"{name} runs without a transaction: its statements before this one stay applied, and {recorded}."
-    elif not own_transaction:
+    elif whole_run:
         outcome = "The server rolled back the whole run (--single-transaction): the database is as it was before it."
     elif statement is None:
         outcome = bookkeeping.commit_unknown(migration)

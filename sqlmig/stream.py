@@ -134,10 +134,12 @@ def run_sequential(
     head: list[Query] = [],  # noqa: B006 - never mutated
     transactional: bool = True,
     own_transaction: bool = True,
+    whole_run: bool = False,
 ) -> None:
-    """Run ``items`` one by one, in one transaction (``BEGIN`` unless the caller holds one) or, with
-    ``transactional=False``, each on its own; ``head`` goes first and ``tail`` last. Writes. Raises
-    :class:`MigrationError` naming the failing statement."""
+    """Run ``items`` one by one, in one transaction (``BEGIN`` unless the caller holds one: the migration's own,
+    or with ``whole_run`` the run's, ``--single-transaction``) or, with ``transactional=False``, each on its own;
+    ``head`` goes first and ``tail`` last. Writes. Raises :class:`MigrationError` naming the failing statement,
+    :class:`~sqlmig.errors.ConnectionLostError` saying what the server rolled back."""
     # Statements of a transactional file go out in pipeline mode: the server runs one while sqlmig splits the
     # next, so a large seed takes the server's time, not the server's plus the splitter's. A COPY (not possible
     # in a pipeline) first waits for the statements before it. Autocommit statements run one at a time: in a
@@ -203,9 +205,9 @@ def run_sequential(
     except psycopg.Error as exc:
         # In a pipeline an error surfaces later than its statement: it is the first one without a result.
         failed = next((st for st, cursor in in_flight if cursor.pgresult is None), current)
-        raise failure.to_error(conn, exc, migration, failed, applied, begin) from exc
+        raise failure.to_error(conn, exc, migration, failed, applied, begin, whole_run=whole_run) from exc
     except wire.Stalled as exc:
-        raise stall.to_error(conn, migration, current, exc, alone=own_transaction) from None
+        raise stall.to_error(conn, migration, current, exc, alone=not whole_run) from None
     except DiscoveryError:
         if begin and not conn.broken:
             conn.rollback()

@@ -1,5 +1,6 @@
-"""Server errors outside a migration's own SQL: a waiting runner whose connection is terminated, and a server
-that refuses sqlmig's history table (read-only). Both end as sqlmig errors that say what happened."""
+"""Server errors outside a migration's own SQL: a waiting runner whose connection is terminated, a server that
+refuses sqlmig's history table (read-only), and a connection lost during a migration's COPY. Each ends as a sqlmig
+error that says what happened."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from sqlmig.cli import main
 from sqlmig.history import TableName
 from sqlmig.lock import lock_key
 
-from ..helpers import tree
+from ..helpers import history, tree
 from .processes import wait_until
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -61,3 +62,52 @@ def test_read_only_server_refuses_the_history_table(db_url: str, db: Conn, tmp_p
     result = CliRunner().invoke(main, ["migrate", "up", "--database-url", db_url, "--dir", str(directory)])
     assert result.exit_code == 5 and "read-only" in result.output
     assert db.execute("SELECT to_regclass('public.migration_history')").fetchone() == (None,)
+
+
+# A trigger that holds a COPY in the server, so that its session can be ended while the COPY runs.
+SLOW_TABLE = (
+    "CREATE TABLE public.s (id int);\n"
+    "CREATE FUNCTION public.slow() RETURNS trigger LANGUAGE plpgsql\n"
+    "  AS $$ BEGIN PERFORM pg_sleep(60); RETURN NEW; END $$;\n"
+    "CREATE TRIGGER slow BEFORE INSERT ON public.s FOR EACH ROW EXECUTE FUNCTION public.slow();\n"
+)
+
+
+def test_connection_lost_during_copy_rolls_back_only_that_migration(db_url: str, db: Conn, tmp_path: Path) -> None:
+    """A transactional file with COPY data runs statement by statement in its own transaction: a connection lost
+    during its COPY rolls back that migration only (not 'the whole run (--single-transaction)'), and the one
+    applied before it in the same run stays committed and is listed as such."""
+    directory = tree(
+        tmp_path,
+        {
+            "migrate/20240101_000000_a.up.sql": SLOW_TABLE,
+            "migrate/20240102_000000_b.up.sql": "COPY public.s (id) FROM stdin;\n1\n\\.\n",
+        },
+    )
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            sqlmig.apply(db_url, directory)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    query = (
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'COPY%'"
+        " AND wait_event = 'PgSleep'"
+    )
+    pid = wait_until(lambda: (db.execute(query).fetchone() or (None,))[0], timeout=30, what="a COPY in the trigger")
+    db.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    runner.join(60)
+    assert len(outcome) == 1 and isinstance(outcome[0], sqlmig.ConnectionLostError), outcome
+    error = outcome[0]
+    assert error.outcome == (
+        "The server rolled 20240102_000000_b back (it had not reached its COMMIT); it is not recorded."
+    )
+    assert error.applied == ("20240101_000000_a",)
+    assert "--single-transaction" not in str(error) and "whole run" not in str(error)
+    assert "applied before the failure in this run: 20240101_000000_a" in str(error)
+    assert history(db) == ["20240101_000000_a"]
+    assert db.execute("SELECT count(*) FROM public.s").fetchone() == (0,)
