@@ -279,7 +279,7 @@ class MigrationError(SqlmigError):
     def _text(self) -> str:
         parts = _located(self)
         if self.rolled_back:
-            parts.append(f"  {self.name} was rolled back; the database is as it was before it.")
+            parts.append(f"  {self.name} was rolled back.")
         elif self.resumable:
             parts.append(
                 f"  {self.name} runs without a transaction: the statements before this one stay applied and are"

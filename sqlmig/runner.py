@@ -14,7 +14,7 @@ import psycopg
 
 from . import bookkeeping, config, contention, execute, failure
 from .contention import Limits
-from .errors import BookkeepingError, MigrationError, PlanError
+from .errors import BookkeepingError, MigrationError, PlanError, SqlmigError
 from .execute import Item
 from .history import TableName
 from .model import Migration, Plan, Report, Result
@@ -48,6 +48,7 @@ def check_single_transaction(prepared: Mapping[str, tuple[Migration, Any]]) -> N
 # history table that was emptied, dropped or renamed, not a bad migration. Only the first of the run: a later one
 # may find what an earlier migration of the same run created.
 _ALREADY_EXISTS = {"42P07", "42710", "42P06", "42723", "42701", "42P04"}
+_VERBS = {"up": "applied", "down": "rolled back"}
 
 
 def run_plan(
@@ -102,12 +103,13 @@ def _run_plan(
             conn.execute("BEGIN")
             results = _run_steps(conn, plan, prepared, settings, limits, False)
             conn.execute("COMMIT")
+            log.info("committed the run (--single-transaction)")
             return Report(plan.track, plan.direction, results)
         except (MigrationError, BookkeepingError) as exc:
             if not conn.broken:
                 conn.rollback()
             if exc.sqlstate != contention.LOCK_NOT_AVAILABLE or attempt >= limits.lock_retries:
-                raise failure.explain(conn, exc, limits, attempt) from exc.__cause__
+                raise _whole_run(failure.explain(conn, exc, limits, attempt), plan) from exc.__cause__
             pause = limits.backoff(attempt)
             log.warning("lock_timeout reached in %s; the run was rolled back, trying again in %.1fs", exc.name, pause)
             time.sleep(pause)
@@ -120,7 +122,7 @@ def _run_plan(
                     "history and applies only what it does not record."
                 )
                 raise bookkeeping.lost(exc, last, None, line=0, outcome=outcome) from exc
-            raise MigrationError(
+            error = MigrationError(
                 path=last.source.path,
                 name=last.file.name,
                 line=0,
@@ -130,8 +132,22 @@ def _run_plan(
                 message=exc.diag.message_primary or str(exc),
                 detail=exc.diag.message_detail,
                 hint=exc.diag.message_hint,
-            ) from exc
+            )
+            raise _whole_run(error, plan) from exc
     raise AssertionError("unreachable")
+
+
+def _whole_run(exc: SqlmigError, plan: Plan) -> SqlmigError:
+    """``exc`` of a ``--single-transaction`` run, saying that every migration of the run was rolled back with it
+    (a :class:`BookkeepingError` already says so in its outcome)."""
+    if not isinstance(exc, MigrationError):
+        return exc
+    names = ", ".join(s.file.name for s in plan.steps)
+    return failure.amend(
+        exc,
+        detail=f"--single-transaction: the whole run was rolled back with it, and none of its migrations is "
+        f"{_VERBS[plan.direction]}: {names}; the database is as it was before the run",
+    )
 
 
 def _run_steps(
@@ -146,7 +162,7 @@ def _run_steps(
     table = TableName.parse(settings.history_table)
     results: list[Result] = []
     names: list[str] = []  # read only when a step fails: passing a growing list keeps the run linear
-    verb = "applied" if plan.direction == "up" else "rolled back"
+    verb = _VERBS[plan.direction]
     for step in plan.steps:
         migration, items = prepared[step.file.name]
         result = execute.run_step(
@@ -162,5 +178,8 @@ def _run_steps(
         )
         results.append(result)
         names.append(result.name)
-        log.info("%s %s (%.0f ms)", verb, step.file.name, result.duration_ms)
+        if own_transaction:
+            log.info("%s %s (%.0f ms)", verb, step.file.name, result.duration_ms)
+        else:  # in the run's one transaction, nothing is applied before the run commits
+            log.info("ran %s (%.0f ms): %s when the run commits", step.file.name, result.duration_ms, verb)
     return tuple(results)

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from click.testing import CliRunner
 
 import sqlmig
+from sqlmig.cli import main
 from sqlmig.history import TableName
 from sqlmig.lock import lock_key
 
@@ -293,6 +295,36 @@ def test_single_transaction_rolls_back_everything(
     (directory / f"{C}.up.sql").write_text("CREATE TABLE public.c (id int);\n")
     assert len(sqlmig.apply(db_url, directory, single_transaction=True)) == 3
     assert len(history(db)) == 3
+
+
+def test_single_transaction_failure_says_the_whole_run_was_rolled_back(
+    db_url: str, db: psycopg.Connection[tuple[object, ...]], tmp_path: Path
+) -> None:
+    """With --single-transaction nothing is applied before the run's COMMIT: the progress lines do not say that a
+    migration was applied, and the error of a later one says that the earlier ones were rolled back with it."""
+    tree(
+        tmp_path,
+        {
+            f"{A}.up.sql": "CREATE TABLE public.t (id int);\n",
+            f"{B}.up.sql": "CREATE TABLE public.u (id int);\nSELECT 1/0;\n",
+        },
+    )
+    args = ["migrate", "up", "--single-transaction", "--database-url", db_url, "--dir", str(tmp_path)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1, result.output
+    assert db.execute("SELECT to_regclass('public.t')").fetchone() == (None,)
+    assert "applied 20240101_000000_create_a" not in result.output
+    assert "ran 20240101_000000_create_a (" in result.output and "applied when the run commits" in result.output
+    assert (
+        "--single-transaction: the whole run was rolled back with it, and none of its migrations is applied: "
+        "20240101_000000_create_a, 20240102_000000_create_b; the database is as it was before the run"
+    ) in result.output
+    assert "20240102_000000_create_b was rolled back." in result.output
+    assert "as it was before it." not in result.output
+    tmp_path.joinpath(f"{B}.up.sql").write_text("CREATE TABLE public.u (id int);\n")
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "committed the run (--single-transaction)" in result.output.splitlines()[-2]
 
 
 def test_no_transaction_file_with_two_concurrent_index_builds(
