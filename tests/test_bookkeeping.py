@@ -308,7 +308,10 @@ def test_no_transaction_copy_whose_connection_is_lost_names_the_copy(db_url: str
         " $$ BEGIN PERFORM pg_sleep(60); RETURN NEW; END $$;\n"
         "CREATE TRIGGER slow BEFORE INSERT ON public.s FOR EACH ROW EXECUTE FUNCTION public.slow();\n"
     )
-    body = "-- sqlmig: no-transaction\nCREATE TABLE public.other (id int);\nCOPY public.s (id) FROM stdin;\n1\n\\.\n"
+    # 10 MB of data (a streamed file): the server stops reading it while the trigger sleeps, so the connection is
+    # lost while the data is being written.
+    copy = "COPY public.s (id) FROM stdin;\n" + "1\n" * 5_000_000 + "\\.\n"
+    body = "-- sqlmig: no-transaction\nCREATE TABLE public.other (id int);\n" + copy
     tree(tmp_path, {f"{A}.up.sql": slow, f"{B}.up.sql": body})
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1]))
     args = [sys.executable, "-m", "sqlmig", "migrate", "up", "--database-url", db_url, "--dir", str(tmp_path)]
