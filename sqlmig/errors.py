@@ -241,7 +241,8 @@ class MigrationError(SqlmigError):
     ``statement`` (the failing statement as sent), and the server's ``sqlstate``, ``message``, ``detail`` and
     ``hint``. ``applied`` names the migrations of the same run that were committed before the failure.
     ``rolled_back`` is False for a ``no-transaction`` file, whose earlier statements stay applied; ``resumable``
-    says that they were recorded, so that the next run continues at the failed statement.
+    says that they were recorded, so that the next run continues at the failed statement. ``outcome``, when given,
+    says instead what of a ``no-transaction`` file stays applied, what was rolled back and what is recorded.
     """
 
     exit_code = 1
@@ -261,6 +262,7 @@ class MigrationError(SqlmigError):
         applied: tuple[str, ...] = (),
         rolled_back: bool = True,
         resumable: bool = False,
+        outcome: str | None = None,
     ) -> None:
         self.path = path
         self.name = name
@@ -274,12 +276,15 @@ class MigrationError(SqlmigError):
         self.applied = applied
         self.rolled_back = rolled_back
         self.resumable = resumable
+        self.outcome = outcome
         super().__init__(self._text())
 
     def _text(self) -> str:
         parts = _located(self)
         if self.rolled_back:
             parts.append(f"  {self.name} was rolled back.")
+        elif self.outcome:
+            parts.append(f"  {self.outcome}")
         elif self.resumable:
             parts.append(
                 f"  {self.name} runs without a transaction: the statements before this one stay applied and are"

@@ -128,9 +128,14 @@ def explain(conn: Conn, exc: SqlmigError, limits: Limits, attempt: int) -> Sqlmi
 
 
 def amend(
-    exc: MigrationError, *, message: str | None = None, detail: str | None = None, hint: str | None = None
+    exc: MigrationError,
+    *,
+    message: str | None = None,
+    detail: str | None = None,
+    hint: str | None = None,
+    outcome: str | None = None,
 ) -> MigrationError:
-    """``exc`` with ``message`` replacing its message, and ``detail`` and ``hint`` added to its own."""
+    """``exc`` with ``message`` and ``outcome`` replacing its own, and ``detail`` and ``hint`` added to its own."""
     return MigrationError(
         path=exc.path,
         name=exc.name,
@@ -144,4 +149,5 @@ def amend(
         applied=exc.applied,
         rolled_back=exc.rolled_back,
         resumable=exc.resumable,
+        outcome=outcome or exc.outcome,
     )

@@ -18,9 +18,9 @@ from typing import Any
 
 import psycopg
 
-from . import bookkeeping, contention, failure, progress, wire
+from . import bookkeeping, contention, failure, notxoutcome, progress, wire
 from .contention import Limits
-from .errors import BookkeepingError, SqlmigError
+from .errors import BookkeepingError, MigrationError, SqlmigError
 from .history import TableName
 from .invalidindex import drop_invalid_index
 from .model import Applied, Migration
@@ -62,6 +62,7 @@ def run_up(
             line = failure.file_line(migration, item)
             following = failure.file_line(migration, pending) if isinstance(pending, Statement) else None
             drop_invalid_index(conn, migration, item, line, invalid_index)
+            run.start(line)
             if item.copy:
                 pending = run.copy(item, line, pending, source)
             elif progress.runs_alone(item):
@@ -84,24 +85,37 @@ class _Run:
         self, conn: Conn, migration: Migration, table: TableName, limits: Limits, applied: Sequence[str], exists: bool
     ) -> None:
         self.conn, self.migration, self.table, self.limits, self.applied = conn, migration, table, limits, applied
-        self.started = time.perf_counter()
-        self.digest = hashlib.sha256()
-        self.done = 0
-        self.exists = exists  # whether its history row exists
+        self.started, self.digest = time.perf_counter(), hashlib.sha256()
+        self.done = 0  # statements completed
+        self.exists = exists  # whether its history row exists, as this session sees it
+        self.kept = exists  # whether its history row exists, committed
         self.complete = False
         self.recorded = 0  # statements recorded as done, committed
         self.resume_at = 0  # the line the recorded progress continues at
+        self.opened = (1, 0)  # the number and line of the last statement started outside a transaction block
 
     def advance(self, text: str) -> None:
         self.digest.update(text.encode() + b"\0")
         self.done += 1
 
+    def start(self, line: int) -> None:
+        """Statement ``done + 1``, at ``line``, is about to run; a ``BEGIN`` of the file's own makes the ones after
+        it part of a transaction block that an error rolls back."""
+        if self.conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            self.opened = (self.done + 1, line)
+
     def settle(self, next_line: int = 0) -> None:
         """What ran so far is recorded and committed (unless the file opened a transaction of its own)."""
         if self.conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-            self.recorded, self.resume_at = self.done, next_line
+            self.recorded, self.resume_at, self.kept = self.done, next_line, self.exists  # all of it committed
 
-    def script(self, next_line: int | None) -> str:
+    def script(self, next_line: int | None, *, may_end_block: bool = False) -> str:
+        """The progress write; ``may_end_block``: it follows a statement that may end the file's own transaction
+        block (COMMIT, ROLLBACK), after which the row is as last committed, which may not be as this session saw
+        it inside the block."""
+        exists: bool | None = self.exists
+        if may_end_block and self.exists != self.kept and not self._idle():
+            exists = None
         elapsed = round((time.perf_counter() - self.started) * 1000)
         return progress.write_script(
             self.conn,
@@ -111,7 +125,7 @@ class _Run:
             done=self.done,
             checksum=self.digest.hexdigest(),
             next_line=next_line,
-            exists=self.exists,
+            exists=exists,
             elapsed_ms=elapsed,
         )
 
@@ -122,7 +136,8 @@ class _Run:
             self.advance(item.text)
             try:
                 # The newline ends a line comment the statement may end with, which would hide the ';'.
-                results = wire.exchange(self.conn, f"{item.text}\n;\n{self.script(next_line)}")
+                script = self.script(next_line, may_end_block=True)
+                results = wire.exchange(self.conn, f"{item.text}\n;\n{script}")
             except wire.Lost as exc:
                 self._rewind(before)
                 raise self._lost(exc, item, line, rolled_back=exc.done == 0) from exc
@@ -133,17 +148,15 @@ class _Run:
             self._rewind(before)
             error = wire.error(self.conn, results[errors[0]])
             idle = self.conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-            if errors[0] == 0 and error.diag.sqlstate == "25001" and idle:
-                self.alone(item, line, next_line)  # refused in a transaction block: it runs on its own
+            if errors[0] == 0 and error.diag.sqlstate in progress.ALONE_AFTER and idle:
+                self.alone(item, line, next_line)  # nothing of it committed: it runs on its own
                 return
             if error.diag.sqlstate == contention.LOCK_NOT_AVAILABLE and attempt < self.limits.lock_retries and idle:
                 self._pause(attempt)
                 continue
-            if not idle:
-                self.conn.rollback()  # the file's own BEGIN made the block explicit
             if errors[0] == 0:
-                raise failure.explain(self.conn, self._failed(error, item), self.limits, attempt)
-            raise self._unrecorded(error, line)
+                raise failure.explain(self.conn, self._failed(error, item, line), self.limits, attempt)
+            raise self._unrecorded(error, line, self._end_block(line))
 
     def alone(self, item: Statement, line: int, next_line: int | None) -> None:
         """Run ``item`` in autocommit (PostgreSQL refuses it in a transaction), then its progress write."""
@@ -152,13 +165,13 @@ class _Run:
                 self.conn.execute(item.text, prepare=False)
                 break
             except psycopg.errors.LockNotAvailable as exc:
-                if attempt == self.limits.lock_retries:
-                    raise failure.explain(self.conn, self._failed(exc, item), self.limits, attempt) from exc
+                if attempt == self.limits.lock_retries or not self._idle():
+                    raise failure.explain(self.conn, self._failed(exc, item, line), self.limits, attempt) from exc
                 self._pause(attempt)
             except psycopg.Error as exc:
                 if self.conn.closed or self.conn.broken:
                     raise self._lost(exc, item, line, rolled_back=None) from exc
-                raise self._failed(exc, item) from exc
+                raise failure.explain(self.conn, self._failed(exc, item, line), self.limits, attempt) from exc
         self.advance(item.text)
         self.record(next_line, line=line, after=f"Statement {self.done} (line {line}) completed, but ")
 
@@ -170,7 +183,7 @@ class _Run:
         following: int | None = None
         copied = False
         try:
-            with self.conn.transaction():
+            with self.conn.transaction(), notxoutcome.quiet_copy_end():
                 with self.conn.cursor().copy(item.text) as copy:
                     while isinstance(pending, CopyData):
                         copy.write(copy_payload(self.conn, pending))
@@ -183,24 +196,26 @@ class _Run:
                 if errors:
                     raise wire.error(self.conn, errors[0])  # leaving the block rolls the COPY back with it
         except psycopg.Error as exc:
-            self._rewind(before)
+            if copied:  # its progress was counted for the write that failed with it
+                self._rewind(before)
             if self.conn.closed or self.conn.broken:
                 raise self._lost(exc, item, line, rolled_back=not copied) from exc
             if not copied:
-                raise self._failed(exc, item) from exc
-            raise self._unrecorded(exc, line) from exc
+                raise self._failed(exc, item, line) from exc
+            raise self._unrecorded(exc, line, self._end_block(line)) from exc
         self._written(following)
         return pending
 
-    def _unrecorded(self, error: psycopg.Error, line: int) -> BookkeepingError:
-        """The error for a progress write that failed in the transaction of the statement it records."""
+    def _unrecorded(self, error: psycopg.Error, line: int, block: str) -> BookkeepingError:
+        """The error for a progress write that failed in the transaction of the statement it records; ``block``
+        says what of the file's own transaction block was rolled back with them."""
         outcome = f"Statement {self.done + 1} (line {line}) was rolled back together with its progress record. "
         return bookkeeping.failed(
             self.conn,
             error,
             self.migration,
             self.table,
-            outcome=outcome + self._recorded(),
+            outcome=block + outcome + self._recorded(),
             applied=self.applied,
             doing="record the progress of",
         )
@@ -219,9 +234,9 @@ class _Run:
                 self._written(next_line)
                 return
             error = wire.error(self.conn, errors[0])
-            if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-                self.conn.rollback()
-            elif error.diag.sqlstate == contention.LOCK_NOT_AVAILABLE and attempt < self.limits.lock_retries:
+            block = self._end_block(line)
+            retry = error.diag.sqlstate == contention.LOCK_NOT_AVAILABLE and attempt < self.limits.lock_retries
+            if retry and not block:
                 self._pause(attempt)
                 continue
             outcome = (after + "it runs outside a transaction, so it could not be recorded with it. ") if after else ""
@@ -230,7 +245,7 @@ class _Run:
                 error,
                 self.migration,
                 self.table,
-                outcome=outcome + self._recorded(),
+                outcome=block + outcome + self._recorded(),
                 applied=self.applied,
                 doing="record the progress of",
             )
@@ -245,47 +260,40 @@ class _Run:
         self.done -= 1
 
     def _recorded(self) -> str:
-        name = self.migration.file.name
-        if not self.recorded and not self.exists:
-            return (
-                f"{name} runs without a transaction: none of its statements is recorded, and up runs it from the start."
-            )
-        where = f" (line {self.resume_at})" if self.resume_at else ""
-        return (
-            f"{name} runs without a transaction: its first {self.recorded} statement(s) stay applied and are recorded "
-            f"as done; up continues at statement {self.recorded + 1}{where}."
-        )
+        return notxoutcome.recorded(self.migration.file.name, count=self.recorded, kept=self.kept, at=self.resume_at)
 
-    def _failed(self, exc: psycopg.Error, item: Statement) -> SqlmigError:
-        return failure.to_error(self.conn, exc, self.migration, item, self.applied, rollback=False)
+    def _idle(self) -> bool:
+        return self.conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
+    def _end_block(self, line: int) -> str:
+        """Roll back the file's own transaction block, if the failure at ``line`` left one open; says which
+        statements it rolled back ("" when none was open)."""
+        if self._idle() or self.conn.closed or self.conn.broken:
+            return ""
+        self.conn.rollback()
+        self.exists = self.kept
+        return notxoutcome.block(*self.opened, self.done + 1, line)
+
+    def _failed(self, exc: psycopg.Error, item: Statement, line: int) -> SqlmigError:
+        """The error for ``item`` (statement ``done + 1``, at ``line``) failing on the server, saying what of the
+        file stays applied, what was rolled back and where up continues."""
+        block = self._end_block(line)
+        error = failure.to_error(self.conn, exc, self.migration, item, self.applied, rollback=False)
+        if not isinstance(error, MigrationError):
+            return error
+        number = self.done + 1
+        part = notxoutcome.committed_part(number) if progress.may_commit(item) and not block else ""
+        fix = notxoutcome.fix(number, line, kept=self.kept)
+        return failure.amend(error, outcome=block + part + self._recorded() + fix)
 
     def _lost(
         self, exc: psycopg.Error, item: Statement | None, line: int, *, rolled_back: bool | None, prefix: str = ""
     ) -> SqlmigError:
-        n = self.done + 1
-        if rolled_back:
-            what = f"The server rolled statement {n} (line {line}) back. "
-        elif rolled_back is None and item is not None:
-            what = (
-                f"Whether statement {n} (line {line}) completed is unknown: it runs outside a transaction, and up "
-                "runs it again (an INVALID index from an unfinished CREATE INDEX CONCURRENTLY is dropped first). "
-            )
-        elif item is not None:
-            what = (
-                f"Statement {n} (line {line}) commits together with its progress record: if that commit went "
-                "through, the history records it and up continues after it; if not, up runs it again. "
-            )
-        else:
-            what = ""
+        what = notxoutcome.lost(self.done + 1, line, rolled_back=rolled_back, known=item is not None)
         outcome = prefix + what + self._recorded()
         return bookkeeping.lost(exc, self.migration, item, line=line, outcome=outcome, applied=self.applied)
 
     def _pause(self, attempt: int) -> None:
-        pause = self.limits.backoff(attempt)
-        log.warning(
-            "%s: lock_timeout (%s) reached; trying again in %.1fs",
-            self.migration.file.name,
-            self.limits.lock_timeout,
-            pause,
-        )
+        pause, name = self.limits.backoff(attempt), self.migration.file.name
+        log.warning("%s: lock_timeout (%s) reached; trying again in %.1fs", name, self.limits.lock_timeout, pause)
         time.sleep(pause)

@@ -4,8 +4,9 @@ After each statement, the row says how many statements completed (``statements_d
 (``resume_line``) and a SHA-256 of the completed ones (``done_checksum``); after the last, it becomes an ordinary
 history row. A statement that can run in a transaction is sent together with that write, in one implicit
 transaction: either both commit or neither does, so a resume never repeats it, whatever fails in between. The
-statements PostgreSQL runs only outside a transaction (``CREATE INDEX CONCURRENTLY``, ``VACUUM``, …) run on their
-own, and their progress is written right after.
+statements PostgreSQL runs only outside a transaction (``CREATE INDEX CONCURRENTLY``, ``VACUUM``, …) and those that
+may end transactions of their own (``DO`` and ``CALL``, which may ``COMMIT``) run on their own, and their progress
+is written right after.
 """
 
 from __future__ import annotations
@@ -27,14 +28,26 @@ from .sqltext import CopyData, Statement
 
 Conn = psycopg.Connection[Any]
 
-# Statements that PostgreSQL refuses inside a transaction block (or that gain nothing from one). A statement this
-# misses is refused by the server before it runs (SQLSTATE 25001) and is then run on its own.
+# Statements that PostgreSQL refuses inside a transaction block (or that gain nothing from one), and DO and CALL:
+# their code may COMMIT or ROLLBACK (a backfill in batches), which PostgreSQL allows only when the statement is not
+# part of a multi-statement query. A statement this misses is refused by the server before anything of it commits
+# (SQLSTATE 25001, or 2D000 from a COMMIT in its code) and is then run on its own.
 _OWN_RUN = re.compile(
-    r"\s*(VACUUM|DISCARD|CLUSTER|REINDEX|ALTER\s+SYSTEM|(CREATE|DROP)\s+(DATABASE|TABLESPACE)|"
+    r"\s*(DO|CALL|VACUUM|DISCARD|CLUSTER|REINDEX|ALTER\s+SYSTEM|(CREATE|DROP)\s+(DATABASE|TABLESPACE)|"
     r"(CREATE|ALTER|DROP)\s+SUBSCRIPTION|(COMMIT|ROLLBACK)\s+PREPARED)\b",
     re.IGNORECASE,
 )
+# Errors of a statement sent with its progress write after which it runs on its own: refused in a transaction block
+# (25001), or a COMMIT or ROLLBACK in the code of a DO block or procedure, refused in a multi-statement query
+# (2D000). Either way the implicit transaction of that send, with what the statement did, was rolled back.
+ALONE_AFTER = ("25001", "2D000")
+_MAY_COMMIT = re.compile(r"\s*(DO|CALL)\b", re.IGNORECASE)
 _CONCURRENTLY = re.compile(r"\bCONCURRENTLY\b", re.IGNORECASE)
+
+
+def may_commit(statement: Statement) -> bool:
+    """Whether ``statement`` runs code that may COMMIT part of its work (DO, CALL)."""
+    return _MAY_COMMIT.match(statement.text) is not None
 
 
 def runs_alone(statement: Statement) -> bool:
@@ -94,14 +107,20 @@ def write_script(
     done: int,
     checksum: str,
     next_line: int | None,
-    exists: bool,
+    exists: bool | None,
     elapsed_ms: int,
 ) -> str:
     """The statements that record ``done`` completed statements (``next_line`` None: all of them, so the row
-    becomes an ordinary history row), as one simple-protocol script to send after the statement or alone."""
+    becomes an ordinary history row), as one simple-protocol script to send after the statement or alone.
+    ``exists``: whether the row exists (None: unknown, so it is deleted and written again)."""
     f = migration.file
+    writes: list[tuple[sql.Composed, tuple[object, ...]]] = []
+    if exists is None:
+        writes.append((history.unrecord_query(table), (f.name, f.track)))
     write: tuple[sql.Composed, tuple[object, ...]]
-    if next_line is None and exists:
+    if next_line is None and exists is None:
+        write = (history.record_query(table), history.record_params(f, migration.rendered_checksum, elapsed_ms))
+    elif next_line is None and exists:
         write = (
             complete_query(table),
             (f.up.checksum, migration.rendered_checksum, elapsed_ms, __version__, f.name, f.track),
@@ -115,5 +134,7 @@ def write_script(
         write = (history.progress_query(table), values)
     mogrify = psycopg.ClientCursor(conn).mogrify
     guard, bounds = limits.guard()
-    parts = [bookkeeping.AS_CONNECTING_USER, mogrify(guard, bounds), bookkeeping.lock_check(table), mogrify(*write)]
+    writes.append(write)
+    parts = [bookkeeping.AS_CONNECTING_USER, mogrify(guard, bounds), bookkeeping.lock_check(table)]
+    parts += [mogrify(*w) for w in writes]
     return ";\n".join(parts)

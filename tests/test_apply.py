@@ -516,7 +516,7 @@ def test_failing_no_transaction_file_reports_what_stayed(
         sqlmig.apply(db_url, tmp_path)
     err = info.value
     assert (err.line, err.sqlstate, err.rolled_back, err.resumable) == (3, "42703", False, True)
-    assert "without a transaction: the statements before this one stay applied and are recorded" in str(err)
+    assert "its first 1 statement(s) stay applied and are recorded as done; up continues at statement 2" in str(err)
     assert "a_id" in relations(db) and history(db) == ["20240101_000000_create_a", "20240102_000000_create_b"]
     assert sqlmig.status(db_url, tmp_path).pending[0].state == "partial"
 

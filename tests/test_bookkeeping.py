@@ -5,6 +5,9 @@ is reported as what it is, with exit code 5, and says only what is true of the d
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -296,3 +299,41 @@ def test_no_transaction_file_whose_connection_is_lost_says_what_stays(db_url: st
     tree(tmp_path, {f"{B}.up.sql": body.replace("pg_sleep(60)", "pg_sleep(0)")})
     assert sqlmig.apply(db_url, tmp_path).names == (NAME_B,)
     assert log_rows(db) == 1
+
+
+def test_no_transaction_copy_whose_connection_is_lost_names_the_copy(db_url: str, db: Conn, tmp_path: Path) -> None:
+    # A trigger holds the COPY (statement 2, line 3) on the server until its session is ended.
+    slow = (
+        "CREATE TABLE public.s (id int);\nCREATE FUNCTION public.slow() RETURNS trigger LANGUAGE plpgsql AS"
+        " $$ BEGIN PERFORM pg_sleep(60); RETURN NEW; END $$;\n"
+        "CREATE TRIGGER slow BEFORE INSERT ON public.s FOR EACH ROW EXECUTE FUNCTION public.slow();\n"
+    )
+    # 10 MB of data (a streamed file): the server stops reading it while the trigger sleeps, so the connection is
+    # lost while the data is being written.
+    copy = "COPY public.s (id) FROM stdin;\n" + "1\n" * 5_000_000 + "\\.\n"
+    body = "-- sqlmig: no-transaction\nCREATE TABLE public.other (id int);\n" + copy
+    tree(tmp_path, {f"{A}.up.sql": slow, f"{B}.up.sql": body})
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1]))
+    args = [sys.executable, "-m", "sqlmig", "migrate", "up", "--database-url", db_url, "--dir", str(tmp_path)]
+    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as proc:
+        try:
+            copying = (
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'COPY%'"
+                " AND wait_event = 'PgSleep'"
+            )
+            pid = wait_until(lambda: (db.execute(copying).fetchone() or (None,))[0], timeout=30, what="the COPY")
+            db.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            _, stderr = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 5, stderr
+    assert "statement: COPY public.s (id) FROM stdin" in stderr
+    assert (
+        f"The server rolled statement 2 (line 3) back. {NAME_B} runs without a transaction: its first 1 statement(s) "
+        "stay applied and are recorded as done; up continues at statement 2 (line 3)." in stderr
+    )
+    assert "statement 1 (line 3)" not in stderr and "error ignored" not in stderr, stderr
+    assert history(db) == [NAME_A, NAME_B] and "other" in relations(db)  # B as partial
+    progress = "SELECT statements_done, resume_line FROM public.migration_history WHERE name = %s"
+    assert db.execute(progress, (NAME_B,)).fetchone() == (1, 3)

@@ -166,3 +166,80 @@ def test_run_killed_mid_file_resumes_without_repeating(db_url: str, db: Conn, tm
     assert sqlmig.apply(db_url, tmp_path).names == (NAME_B,)
     assert db.execute("SELECT count(*) FROM public.log").fetchone() == (1,)
     assert index_valid(db, "a_id") and progress(db) == (None, None, False)
+
+
+@pytest.mark.parametrize(
+    "backfill",
+    [
+        "DO $$ BEGIN INSERT INTO public.t VALUES (1); COMMIT; INSERT INTO public.t VALUES (2); END $$;\n",
+        "CREATE PROCEDURE public.fill() LANGUAGE plpgsql AS $$ BEGIN INSERT INTO public.t VALUES (1); COMMIT;"
+        " INSERT INTO public.t VALUES (2); END $$;\nCALL public.fill();\n",
+    ],
+    ids=["do", "call"],
+)
+def test_do_block_or_procedure_that_commits_runs_as_in_autocommit(
+    db_url: str, db: Conn, tmp_path: Path, backfill: str
+) -> None:
+    # The usual backfill in batches: psql runs it, since each statement of a file runs in autocommit.
+    tree(tmp_path, {f"{B}.up.sql": "-- sqlmig: no-transaction\nCREATE TABLE public.t (id int);\n" + backfill})
+    assert sqlmig.apply(db_url, tmp_path).names == (NAME_B,)
+    assert db.execute("SELECT count(*) FROM public.t").fetchone() == (2,)
+    assert history(db) == [NAME_B] and progress(db) == (None, None, False)
+
+
+def test_first_statement_failing_after_a_commit_in_its_code_says_nothing_is_recorded(
+    db_url: str, db: Conn, tmp_path: Path
+) -> None:
+    procedure = (
+        "CREATE TABLE public.t (id int);\nCREATE PROCEDURE public.fill() LANGUAGE plpgsql AS $$ BEGIN"
+        " INSERT INTO public.t VALUES (1); COMMIT; INSERT INTO public.t VALUES ('x'); END $$;\n"
+    )
+    tree(tmp_path, {f"{A}.up.sql": procedure, f"{B}.up.sql": "-- sqlmig: no-transaction\nCALL public.fill();\n"})
+    with pytest.raises(sqlmig.MigrationError) as info:
+        sqlmig.apply(db_url, tmp_path)
+    message = str(info.value)
+    assert (info.value.line, info.value.sqlstate) == (2, "22P02")
+    assert "partial" not in message and "statements before this one" not in message
+    assert (
+        f"If statement 1 committed part of its work before it failed (a COMMIT in its code), that part stays "
+        f"applied: make it safe to repeat. {NAME_B} runs without a transaction: none of its statements is recorded, "
+        "and up runs it from the start. Fix statement 1 (line 2) and run up again." in message
+    )
+    assert db.execute("SELECT count(*) FROM public.t").fetchone() == (1,)  # committed by the procedure
+    assert progress(db) is None and sqlmig.status(db_url, tmp_path).pending[0].state == "pending"
+
+
+def test_failure_in_the_files_own_transaction_block_says_which_statements_were_rolled_back(
+    db_url: str, db: Conn, tmp_path: Path
+) -> None:
+    head = "-- sqlmig: no-transaction\nCREATE TABLE public.t (id int);\nBEGIN;\nINSERT INTO public.t VALUES (1);\n"
+    tree(tmp_path, {f"{B}.up.sql": head + "INSERT INTO public.t VALUES ('x');\nCOMMIT;\n"})
+    with pytest.raises(sqlmig.MigrationError) as info:
+        sqlmig.apply(db_url, tmp_path)
+    message = str(info.value)
+    assert db.execute("SELECT count(*) FROM public.t").fetchone() == (0,)  # the block's INSERT was rolled back
+    assert "statements before this one stay applied" not in message
+    assert (
+        "Statements 2 to 4 (lines 3 to 5) ran in the file's own transaction block, and the server rolled them all "
+        f"back. {NAME_B} runs without a transaction: its first 1 statement(s) stay applied and are recorded as done; "
+        "up continues at statement 2 (line 3). Fix statement 4 (line 5) and run up again ('status' shows it as "
+        "partial)." in message
+    )
+    assert progress(db) == (1, 3, True)
+
+    tree(tmp_path, {f"{B}.up.sql": head + "INSERT INTO public.t VALUES (2);\nCOMMIT;\n"})
+    assert sqlmig.apply(db_url, tmp_path).names == (NAME_B,)
+    assert db.execute("SELECT id FROM public.t ORDER BY id").fetchall() == [(1,), (2,)]
+    assert history(db) == [NAME_B] and progress(db) == (None, None, False)
+
+
+@pytest.mark.parametrize("first", ["BEGIN;\n", "SELECT 1;\nBEGIN;\n"], ids=["block-first", "block-second"])
+def test_files_own_transaction_block_ended_by_rollback_is_recorded(
+    db_url: str, db: Conn, tmp_path: Path, first: str
+) -> None:
+    # The progress row written inside the block is rolled back with it: what follows must write it again.
+    body = f"-- sqlmig: no-transaction\n{first}CREATE TABLE public.x (id int);\nROLLBACK;\nSELECT 1;\n"
+    tree(tmp_path, {f"{B}.up.sql": body})
+    assert sqlmig.apply(db_url, tmp_path).names == (NAME_B,)
+    assert history(db) == [NAME_B] and progress(db) == (None, None, False)
+    assert sqlmig.apply(db_url, tmp_path).names == ()
