@@ -12,7 +12,7 @@ from contextvars import ContextVar
 from typing import Any
 
 # Far above what a migration template needs (a few hundred iterations, values of a few kilobytes).
-MAX_STEPS = 500_000  # loop iterations and calls (macros, functions, methods) in one render
+MAX_STEPS = 500_000  # loop iterations, calls, and items taken by map, sort, ... in one render
 MAX_VALUE = 1_000_000  # characters or items of one value made by an operator, method or filter
 MAX_OUTPUT = 100_000_000  # characters of output in one render, beyond the file's own text
 MAX_INT_BITS = 65_536  # an integer made by * or ** (about 20,000 digits)

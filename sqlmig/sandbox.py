@@ -29,6 +29,13 @@ from .renderlimits import (
     check_str_format,
 )
 
+# Filters that run Python code for each item: each item they take is a step, so that one in a loop over a long
+# list cannot run for hours.
+PER_ITEM_FILTERS = frozenset(
+    {"map", "select", "reject", "selectattr", "rejectattr", "groupby", "unique", "sort", "batch", "slice"}
+    | {"sum", "min", "max"}
+)
+
 
 def lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:
     """Jinja2's ``lipsum``, refused when it would make more than :data:`MAX_VALUE` words."""
@@ -73,6 +80,8 @@ def _bounded_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
         start = 1 if getattr(func, "jinja_pass_arg", None) is not None else 0
         value, rest = (args[start] if len(args) > start else None), args[start + 1 :]
         check_filter(name, value, rest, kwargs)
+        if name in PER_ITEM_FILTERS and value is not None:
+            args = (*args[:start], counted(value), *args[start + 1 :])
         result = func(*args, **kwargs)
         check_size(result, f"the {name} filter")
         return result

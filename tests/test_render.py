@@ -236,6 +236,12 @@ ENDLESS = [
         "{% for i in range(100000) %}{% for j in range(100000) %}{{ loop.cycle('a', 'b') }}{% endfor %}{% endfor %}",
         "500,000 loop",
     ),
+    (
+        "filters over a list in a loop",
+        "{% set l = range(100000)|list %}{% for i in range(100000) %}{{ l|map('string')|select|list|length }}"
+        "{% endfor %}",
+        "500,000 loop",
+    ),
     ("string times a number", "{{ 'x' * 10**10 }}", "'*' would have 10,000,000,000 characters"),
     ("list times a number", "{{ ([1] * 10**9) | length }}", "'*' would have 1,000,000,000"),
     ("power", "{{ 2 ** 100000000 }}", "'**' would make an integer of more than 65,536 bits"),
