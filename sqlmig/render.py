@@ -145,8 +145,8 @@ def render_text(path: Path, text: str, context: TemplateContext) -> str:
 
 
 def _generate(path: Path, template: jinja2.Template, context: TemplateContext, limit: int) -> str:
-    """``template.render``, stopped once the output passes ``limit`` characters: text a loop repeats is output
-    without any call that could count it."""
+    """``template.render``, stopped once the output passes ``limit`` characters: the loops' and macros' own count
+    is an estimate made before their text is output, this is the total actually output."""
     from .renderlimits import LIMIT_HINT, MAX_OUTPUT
 
     chunks: list[str] = []
