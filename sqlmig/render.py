@@ -75,7 +75,7 @@ def quote_literal(value: object) -> str:
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     """The one Jinja2 environment: sandboxed and immutable, StrictUndefined, no autoescape, trailing newline kept,
-    ident/literal filters.
+    ident/literal filters, and a bound on the work of one render (:mod:`sqlmig.renderlimits`).
 
     Templates come with the files under review (``lint`` runs them on pull requests), so they must not reach
     Python's internals: ``cycler.__init__.__globals__`` would read every environment variable past the ``env``
@@ -84,13 +84,8 @@ def environment() -> jinja2.Environment:
     template cannot change what the next one sees. Any refused access raises, never renders as an undefined value.
     """
     import jinja2
-    from jinja2.exceptions import SecurityError
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    class Sandbox(ImmutableSandboxedEnvironment):
-        def unsafe_undefined(self, obj: Any, attribute: str) -> jinja2.Undefined:
-            # Jinja2 returns an undefined value here, which e.g. map(attribute='__class__') renders silently.
-            raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} object is not allowed")
+    from .sandbox import Sandbox
 
     env = Sandbox(
         undefined=jinja2.StrictUndefined,
@@ -119,21 +114,58 @@ def render(file: MigrationFile, direction: Direction, context: TemplateContext) 
 
 
 def render_text(path: Path, text: str, context: TemplateContext) -> str:
-    """Render template ``text`` read from ``path``; raises :class:`RenderError` naming the file and line."""
+    """Render template ``text`` read from ``path``; raises :class:`RenderError` naming the file and line, also when
+    the template does more work than one render may (:mod:`sqlmig.renderlimits`)."""
     import jinja2
     from jinja2.exceptions import SecurityError
 
+    from .renderlimits import BUDGET, LIMIT_HINT, MAX_OUTPUT, Budget, TemplateLimit
+
+    token = BUDGET.set(Budget())
     try:
         template = environment().from_string(text)
-        return template.render(context.as_dict())
+        return _generate(path, template, context, len(text) + MAX_OUTPUT)
+    except RenderError:
+        raise
     except jinja2.TemplateSyntaxError as exc:
         raise RenderError(path, exc.lineno, exc.message or str(exc), NO_TEMPLATE_HINT) from exc
     except jinja2.UndefinedError as exc:
         raise RenderError(path, _template_line(exc.__traceback__), str(exc), _undefined_hint(str(exc))) from exc
     except SecurityError as exc:
         raise RenderError(path, _template_line(exc.__traceback__), str(exc), SANDBOX_HINT) from exc
+    except TemplateLimit as exc:
+        raise RenderError(path, _template_line(exc.__traceback__), str(exc), LIMIT_HINT) from exc
+    except RecursionError as exc:
+        message = "macros or recursive loops call themselves more deeply than Python allows"
+        raise RenderError(path, _template_line(exc.__traceback__), message, LIMIT_HINT) from exc
     except Exception as exc:  # a filter or expression failing at render time
         raise RenderError(path, _template_line(exc.__traceback__), f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        BUDGET.reset(token)
+
+
+def _generate(path: Path, template: jinja2.Template, context: TemplateContext, limit: int) -> str:
+    """``template.render``, stopped once the output passes ``limit`` characters: the loops' and macros' own count
+    is an estimate made before their text is output, this is the total actually output."""
+    from .renderlimits import LIMIT_HINT, MAX_OUTPUT
+
+    chunks: list[str] = []
+    size = 0
+    generator = template.root_render_func(template.new_context(context.as_dict()))
+    try:
+        for chunk in generator:
+            size += len(chunk)
+            if size > limit:
+                frame = getattr(generator, "gi_frame", None)
+                line = template.get_corresponding_lineno(frame.f_lineno) if frame is not None else 0
+                message = f"the template rendered more than {MAX_OUTPUT:,} characters beyond the file's own text"
+                raise RenderError(path, line, message, LIMIT_HINT)
+            chunks.append(chunk)
+    except RenderError:
+        raise
+    except Exception:
+        template.environment.handle_exception()  # re-raises with the template's own line numbers
+    return "".join(chunks)
 
 
 def _undefined_hint(message: str) -> str:

@@ -198,3 +198,130 @@ def test_a_template_cannot_change_what_the_next_one_sees(tmp_path: Path) -> None
     with pytest.raises(RenderError, match="'append' of 'list' object is not allowed"):
         render(file, "up", TemplateContext(vars={"tables": tables}))
     assert tables == ["a"]
+
+
+# --- the bound on one render's work -------------------------------------------------------------------------------
+
+# (id, line 2 of a template, what the error says): each would run for hours or exhaust memory without the bound.
+ENDLESS = [
+    (
+        "nested loops",
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        "500,000 loop",
+    ),
+    (
+        "loops over a huge string",
+        "{% for a in 'x' * 999999 %}{% for b in 'x' * 999999 %}{% endfor %}{% endfor %}",
+        "500,000",
+    ),
+    (
+        "loops over a list",
+        "{% set l = range(100000)|list %}{% for a in l %}{% for b in l %}{% endfor %}{% endfor %}",
+        "500,000 loop",
+    ),
+    (
+        "recursive loop",
+        "{% set l = range(100000)|list %}{% for x in [1] recursive %}{% if loop.depth < 4 %}{{ loop(l) }}{% endif %}"
+        "{% endfor %}",
+        "500,000 loop",
+    ),
+    (
+        "macro calling itself twice",
+        "{% macro f(n) %}{% if n < 40 %}{{ f(n + 1) }}{{ f(n + 1) }}{% endif %}{% endmacro %}{{ f(0) }}",
+        "500,000 loop",
+    ),
+    ("macro calling itself for ever", "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", "more deeply"),
+    (
+        "loop.cycle",
+        "{% for i in range(100000) %}{% for j in range(100000) %}{{ loop.cycle('a', 'b') }}{% endfor %}{% endfor %}",
+        "500,000 loop",
+    ),
+    (
+        "filters over a list in a loop",
+        "{% set l = range(100000)|list %}{% for i in range(100000) %}{{ l|map('string')|select|list|length }}"
+        "{% endfor %}",
+        "500,000 loop",
+    ),
+    ("string times a number", "{{ 'x' * 10**10 }}", "'*' would have 10,000,000,000 characters"),
+    ("list times a number", "{{ ([1] * 10**9) | length }}", "'*' would have 1,000,000,000"),
+    ("power", "{{ 2 ** 100000000 }}", "'**' would make an integer of more than 65,536 bits"),
+    (
+        "repeated squaring",
+        "{% set n = namespace(v=3) %}{% for i in range(64) %}{% set n.v = n.v * n.v %}{% endfor %}",
+        "'*'",
+    ),
+    (
+        "doubling with ~",
+        "{% set n = namespace(s='x') %}{% for i in range(64) %}{% set n.s = n.s ~ n.s %}{% endfor %}",
+        "'~'",
+    ),
+    (
+        "doubling with +",
+        "{% set n = namespace(s='x') %}{% for i in range(64) %}{% set n.s = n.s + n.s %}{% endfor %}",
+        "'+'",
+    ),
+    (
+        "batch",
+        "{% for b in [1] | batch(10**12, 0) %}{% endfor %}",
+        "batch filter asks for a width of 1,000,000,000,000",
+    ),
+    ("slice", "{{ [1] | slice(10**12) | list }}", "slice filter"),
+    ("center", "{{ 'x' | center(10**10) }}", "center filter"),
+    ("str.center", "{{ 'x'.center(10**10) }}", "str.center"),
+    ("indent", "{{ ('\\n' * 999999) | indent(999999) }}", "indent filter"),
+    ("wordwrap", "{{ ('ab ' * 333333) | wordwrap(1, wrapstring='x' * 999999) }}", "wordwrap filter"),
+    ("replace", "{{ ('x' * 1000) | replace('x', 'y' * 10000) }}", "replace filter"),
+    ("join", "{{ (['x' * 999999] * 999999) | join }}", "join filter"),
+    ("format filter width", "{{ '%99999999s' | format(1) }}", "'%' format asks for a width of 99,999,999"),
+    ("format filter star width", "{{ '%*s' | format(99999999, 1) }}", "'%' format"),
+    ("percent operator", "{{ '%99999999s' % 1 }}", "'%' format"),
+    ("str.format width", "{{ '{:>99999999}'.format(1) }}", "'{}' format asks for a width of 99,999,999"),
+    ("str.format nested width", "{{ '{:>{w}}'.format(1, w=99999999) }}", "'{}' format"),
+    ("lipsum", "{{ lipsum(10**6) }}", "lipsum"),
+    ("output", "{% set s = 'x' * 999999 %}{% for i in range(100000) %}{{ s }}{% endfor %}", "100,000,000 characters"),
+    (
+        "text in a loop",
+        "{% for i in range(100000) %}{% for j in range(4) %}" + "y" * 1000 + "{% endfor %}{% endfor %}",
+        "100,000,000",
+    ),
+    (
+        "text in a set block",
+        "{% set x %}{% for i in range(100000) %}{% for j in range(4) %}"
+        + "y" * 1000
+        + "{% endfor %}{% endfor %}{% endset %}",
+        "100,000,000 characters",
+    ),
+    (
+        "text of a macro",
+        "{% macro m() %}"
+        + "y" * 10000
+        + "{% endmacro %}{% set x %}{% for i in range(20000) %}{{ m() }}{% endfor %}{% endset %}",
+        "100,000,000 characters",
+    ),
+]
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize(("template", "message"), [e[1:] for e in ENDLESS], ids=[e[0] for e in ENDLESS])
+def test_a_template_that_would_run_for_ever_is_stopped_with_file_and_line(
+    tmp_path: Path, template: str, message: str
+) -> None:
+    file = one_file(tmp_path, f"SELECT 1;\n{template}\nSELECT 2;\n")
+    with pytest.raises(RenderError) as info:
+        render(file, "up", CONTEXT)
+    assert info.value.path == file.up.path and info.value.line == 2, str(info.value)
+    assert message in info.value.message
+    assert "500,000 loop iterations and calls" in info.value.hint and "no-template" in info.value.hint
+
+
+@pytest.mark.timeout(30)
+def test_the_bound_is_far_above_what_templates_need(tmp_path: Path) -> None:
+    text = (
+        "{% macro row(i) %}({{ i }}, {{ ('n' ~ i) | literal }}){% endmacro %}"
+        "INSERT INTO t VALUES\n{% for i in range(100000) %}{{ row(i) }}{{ ',' if not loop.last }}\n{% endfor %};\n"
+        "-- {{ ('x' * 1000) | length }} {{ '%-8s|' | format('a') }} {{ '{:>4}'.format(7) }} {{ 2 ** 64 }}\n"
+    )
+    sql = render(one_file(tmp_path, text), "up", CONTEXT).sql or ""
+    assert sql.count("\n") == 100_003
+    assert "(99999, 'n99999')\n;" in sql
+    assert sql.endswith("-- 1000 a       |    7 18446744073709551616\n")

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -162,6 +165,45 @@ def test_templates_cannot_escape_under_render_lint_or_up(
         sqlmig.apply(db_url, "migrations")
     assert SECRET not in str(info.value) and info.value.line == 3
     assert not (tmp_path / "MARKER").exists()
+    assert db.execute("SELECT to_regclass('public.t')").fetchone() == (None,)
+
+
+ENDLESS = "SELECT 1;\n{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}\n"
+
+
+@pytest.mark.timeout(90)
+def test_lint_of_a_template_that_would_loop_for_hours_ends(tmp_path: Path) -> None:
+    """lint renders the templates of files under review (CI on pull requests): 10^10 loop iterations must end
+    with a template error, not keep the job busy for hours."""
+    directory = tree(tmp_path / "m", {"migrate/20240101_000000_a.up.sql": ENDLESS})
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1]))
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "sqlmig", "lint", "--dir", str(directory)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("lint did not end within 60 s")
+    assert done.returncode == 4, done.stdout + done.stderr
+    assert "20240101_000000_a.up.sql:2" in done.stdout + done.stderr
+    assert "500,000 loop iterations and calls" in done.stdout + done.stderr
+
+
+@pytest.mark.timeout(60)
+def test_up_of_a_template_that_would_loop_for_hours_changes_nothing(db_url: str, db: Conn, tmp_path: Path) -> None:
+    directory = tree(
+        tmp_path / "migrations",
+        {
+            "migrate/20240101_000000_t.up.sql": "CREATE TABLE public.t (id int);\n",
+            "migrate/20240102_000000_a.up.sql": ENDLESS,
+        },
+    )
+    with pytest.raises(sqlmig.RenderError) as info:
+        sqlmig.apply(db_url, directory)
+    assert info.value.line == 2 and "500,000 loop iterations" in info.value.message
     assert db.execute("SELECT to_regclass('public.t')").fetchone() == (None,)
 
 
