@@ -4,7 +4,8 @@
 :mod:`sqlmig.lintfile`) pass every item of a file through one :class:`Validation`, so that they refuse the same
 files for the same reasons:
 
-- a psql meta-command (SQM003): only psql can run it;
+- a psql meta-command (SQM003), on a line of its own or after SQL (``SELECT ... \\gexec``): only psql can run it;
+- ``COPY ... TO STDOUT`` (SQM003 too): its rows would go to psql's output, and a migration has none;
 - a NUL byte in rendered text (SQM005; discovery finds it in the files themselves): it would end the SQL sent there;
 - ``BEGIN``/``COMMIT``/``ROLLBACK``/``PREPARE TRANSACTION`` in a transactional file (SQM008): sqlmig already runs
   each migration in one transaction, and its history row must commit with it;
@@ -24,16 +25,20 @@ from typing import Any
 
 from pglast import ast, parse_sql
 from pglast.enums import DiscardMode, TransactionStmtKind
-from pglast.parser import ParseError
+from pglast.parser import ParseError, scan
 
 from .files import NUL_ADVICE, NUL_MESSAGE
 from .lintnames import walk
+from .sqlscan import lex
 from .sqltext import CopyData, MetaCommand, Statement, locate
 
 Item = Statement | CopyData | MetaCommand
 
 META, NUL, TX_CONTROL, LOCK_RELEASE, NO_STATEMENTS = "SQM003", "SQM005", "SQM008", "SQM009", "SQM010"
 _TX_ADVICE = "remove BEGIN/COMMIT, or add '-- sqlmig: no-transaction' at its top"
+_COPY_OUT_ADVICE = (
+    "remove it; if the rows are meant for a file on the database server, write COPY ... TO '/path/on/server'"
+)
 _UNLOCK_ADVICE = (
     "remove it; for a lock of the migration's own, take pg_advisory_xact_lock(...), which the migration's "
     "transaction releases"
@@ -92,8 +97,15 @@ class Validation:
         if isinstance(item, CopyData):
             return []
         self.statements += 1
+        # A backslash outside quotes and comments starts a psql meta-command wherever it is on a line; only the
+        # statements that hold a backslash at all are scanned.
+        if "\\" in item.text and (meta := _meta_after_sql(item)) is not None:
+            return [meta]
         match = _FIRST_WORD.match(item.text)
         first = match[0].upper() if match else ""
+        if first == "COPY" and not item.copy and _copies_to_stdout(item.text):
+            message = "COPY ... TO STDOUT sends its rows to the client, and a migration's output goes nowhere"
+            return [Problem(META, item.line, item.column, message, _COPY_OUT_ADVICE)]
         if first in _TX_WORDS and self.transactional and _ends_transaction(item.text):
             message = f"'{first}' controls the transaction, but sqlmig already runs each migration in one"
             return [Problem(TX_CONTROL, item.line, item.column, message, _TX_ADVICE)]
@@ -125,6 +137,28 @@ def nul_problem(text: str) -> Problem | None:
         return None
     line = text.count("\n", 0, at) + 1
     return Problem(NUL, line, at - text.rfind("\n", 0, at), NUL_MESSAGE, NUL_ADVICE)
+
+
+def _meta_after_sql(item: Statement) -> Problem | None:
+    """A psql meta-command within a statement's text (a backslash token outside quotes and comments), as psql
+    reads it: the backslash and the letters after it, up to a blank or another backslash."""
+    tokens = lex(scan, item.text)[0]
+    at = next((t.start for t in tokens if t.name == "ASCII_92"), None)
+    if at is None:
+        return None
+    end = at + 1
+    while end < len(item.text) and not item.text[end].isspace() and item.text[end] != "\\":
+        end += 1
+    line, column = locate(item, at + 1)
+    return Problem(META, line, column, *meta_advice(item.text[at:end]))
+
+
+def _copies_to_stdout(text: str) -> bool:
+    try:
+        stmts = parse_sql(text)
+    except ParseError:  # the server rejects it too, before it does anything
+        return False
+    return any(isinstance(s.stmt, ast.CopyStmt) and not s.stmt.is_from and s.stmt.filename is None for s in stmts)
 
 
 def _ends_transaction(text: str) -> bool:
@@ -179,6 +213,11 @@ def meta_advice(command: str) -> tuple[str, str]:
         )
     elif command in ("\\i", "\\ir", "\\include", "\\include_relative"):
         todo = "put the SQL of the included file in its place"
+    elif command.startswith("\\g") and command not in ("\\getenv", "\\gdesc"):
+        todo = (
+            "end the statement with ';' instead; for \\gexec, write the statements it would run into the file, or "
+            "run them with EXECUTE in a DO block"
+        )
     elif command in ("\\set", "\\unset"):
         todo = "remove the line and use a template variable instead: {{ name }} in the file, --var name=VALUE"
     else:
@@ -187,16 +226,17 @@ def meta_advice(command: str) -> tuple[str, str]:
 
 
 # Where a statement may start: after ';', at the start of a chunk (a line start, so also of the file), and after
-# what ends a comment: a line end (only after a '--' comment, or before a meta-command's backslash), a CR, or '*/'.
+# what ends a comment: a line end (only after a '--' comment), a CR, or '*/'. Any backslash may start a
+# meta-command, and 'stdout' may end a COPY ... TO STDOUT: a chunk holding either is split.
 # The text is lowered first, because case-insensitive patterns are searched several times slower; the rarer
 # anchors are searched for only in chunks that hold them.
 _KEYWORDS = rb"(?:begin|start|commit|end|rollback|abort|prepare|discard)\b"
 _WS = rb"[ \t\n\r\f\v]*"
-_AT_START = re.compile(_WS + rb"(?:" + _KEYWORDS + rb"|\\)")
+_AT_START = re.compile(_WS + _KEYWORDS)
 _AFTER_SEMICOLON = re.compile(rb";" + _WS + _KEYWORDS)
+_ANYWHERE = (_UNLOCK.encode(), b"from stdin", b"\\", b"stdout")
 _RARER = (
     (b"--", re.compile(rb"\n" + _WS + _KEYWORDS)),
-    (b"\\", re.compile(rb"\n[ \t\r\f\v]*\\")),  # a backslash first on a line: a meta-command
     (b"\r", re.compile(rb"\r" + _WS + _KEYWORDS)),
     (b"*/", re.compile(rb"\*/" + _WS + _KEYWORDS)),
 )
@@ -205,13 +245,13 @@ _RARER = (
 def needs_split(chunks: Iterable[bytes]) -> bool:
     """Whether a file given as raw byte ``chunks`` (UTF-8, BOM stripped, each ending at a line end) must be split
     into statements to be checked. False is certain to mean that :class:`Validation` refuses nothing in it: nowhere
-    is there a transaction or DISCARD keyword where a statement may start, a backslash first on a line, or the name
-    of an unlock function, one of which every refusal needs. On a 50 MB seed of INSERTs this pass costs a few
+    is there a transaction or DISCARD keyword where a statement may start, a backslash, 'stdout', or the name of an
+    unlock function, one of which every refusal needs. On a 50 MB seed of INSERTs this pass costs a few
     percent of the server's time, a tenth of a split; COPY data, which the splitter passes over in blocks faster
     than this pass reads it, sends the file to the splitter at once."""
     for chunk in chunks:
         low = chunk.lower()
-        if _UNLOCK.encode() in low or b"from stdin" in low or _AT_START.match(low) or _AFTER_SEMICOLON.search(low):
+        if any(marker in low for marker in _ANYWHERE) or _AT_START.match(low) or _AFTER_SEMICOLON.search(low):
             return True
         if any(marker in low and pattern.search(low) for marker, pattern in _RARER):
             return True

@@ -24,7 +24,8 @@ _END_TAILS = frozenset({b"", b"\\.", b"\\.\r"})
 @dataclass(frozen=True)
 class CopyData:
     """A chunk of COPY data: whole lines, at most about 1 MiB (a longer line is a chunk of its own), without the
-    terminating ``\\.`` line; bytes as they are in the file when read from a file's raw blocks."""
+    terminating ``\\.`` line; when read from a file's raw blocks, bytes as they are in the file but with CRLF as
+    LF."""
 
     data: str | bytes
 
@@ -74,15 +75,22 @@ def copy_data(
         if found:
             end = 0 if found.re is COPY_END_FIRST else found.start() + 1
             if end:
-                yield CopyData(complete[:end])
+                yield CopyData(_lf(complete[:end]))
             after = (complete[found.end() :] + tail + (raw.readline_raw() if tail else b"")).decode()
             after = after.replace("\r\n", "\n")  # as the lines the splitter reads
             ahead.extend(reversed(io.StringIO(after).readlines()))
             return number + complete.count(b"\n", 0, end)
         if complete:
-            yield CopyData(complete)
+            yield CopyData(_lf(complete))
             number += complete.count(b"\n")
     if tail not in _END_TAILS:  # data running to the end of the file, without a final newline
         yield CopyData(tail)
         number += 1
     return number
+
+
+def _lf(block: bytes) -> bytes:
+    """``block`` with CRLF as LF, as in the text the checksum is taken of and a file held in memory runs: the
+    server refuses data whose lines end in CRLF after some that end in LF (the lines read ahead). A block always
+    ends at a line end, so a CR and its LF are never in two blocks; a block without a CR is not copied."""
+    return block.replace(b"\r\n", b"\n") if b"\r" in block else block

@@ -76,6 +76,10 @@ def exchange(conn: Conn, script: str) -> list[pq.abc.PGresult]:
         raise Lost(str(exc), len(results) - failed) from exc
 
 
+# Sent to end a COPY ... FROM STDIN that a script started: its data is not in the script, so there is none to send.
+NO_COPY_DATA = b"COPY FROM STDIN in a script run by sqlmig has no data to read"
+
+
 def _results(pgconn: pq.abc.PGconn, results: list[pq.abc.PGresult]) -> list[pq.abc.PGresult]:
     while True:
         pgconn.consume_input()
@@ -83,8 +87,31 @@ def _results(pgconn: pq.abc.PGconn, results: list[pq.abc.PGresult]) -> list[pq.a
             result = pgconn.get_result()
             if result is None:
                 return results
+            # A COPY result does not end by itself: the server waits for its data, or sends its rows, and no
+            # further result comes until the COPY ends. The validation refuses COPY ... TO STDOUT, and COPY data
+            # goes another way; these are for text that reached here anyway, which must still end.
+            if result.status == pq.ExecStatus.COPY_OUT:
+                _discard_copy_out(pgconn)
+                continue
+            if result.status == pq.ExecStatus.COPY_IN:
+                while not pgconn.put_copy_end(NO_COPY_DATA):  # 0: libpq's buffer is full for now
+                    select.select([], [pgconn.socket], [])
+                while pgconn.flush():
+                    select.select([], [pgconn.socket], [])
+                continue
             results.append(result)
         select.select([pgconn.socket], [], [])
+
+
+def _discard_copy_out(pgconn: pq.abc.PGconn) -> None:
+    """Read and drop the rows of a COPY ... TO STDOUT: a migration's output goes nowhere."""
+    while True:
+        size, _ = pgconn.get_copy_data(1)  # async: 0 means nothing has arrived yet
+        if size == -1:  # the COPY has ended; its command result follows
+            return
+        if size == 0:
+            select.select([pgconn.socket], [], [])
+            pgconn.consume_input()
 
 
 def error(conn: Conn, result: pq.abc.PGresult) -> psycopg.Error:
