@@ -49,7 +49,7 @@ RULES: Mapping[str, Rule] = MappingProxyType(
             Rule(
                 "SQM003",
                 "error",
-                "a psql meta-command (\\connect, \\i, \\set, …), which only psql can run",
+                "a psql meta-command (\\connect, \\i, \\set, \\gexec, …) or COPY … TO STDOUT, which need psql",
                 suppressible=False,
             ),
             Rule("SQM004", "warning", "an .up.sql file without its .down.sql"),

@@ -560,6 +560,32 @@ REFUSED = [
     Refused(
         "meta-command, no-transaction", "SELECT 1;\n\\i more.sql\n", 2, "SQM003", "\\i is a psql meta-command", NO_TX
     ),
+    Refused(
+        "meta-command after SQL, no-transaction",
+        "SELECT 1;\nSELECT 'CREATE INDEX CONCURRENTLY t_id ON public.bad (t)' \\gexec\n",
+        2,
+        "SQM003",
+        "\\gexec is a psql meta-command",
+        NO_TX,
+    ),
+    Refused(
+        "meta-command after SQL",
+        "SELECT E'\\\\', $$\\$$ /* \\ */, 1 -- \\x\n  , format('%I', 'x') \\g out.txt\n",
+        2,
+        "SQM003",
+        "\\g is a psql meta-command",
+    ),
+    Refused(
+        "COPY TO STDOUT", "SELECT 1;\nCOPY (SELECT 1) TO STDOUT;\n", 2, "SQM003", "COPY ... TO STDOUT sends its rows"
+    ),
+    Refused(
+        "COPY TO STDOUT, no-transaction",
+        "SELECT 1;\ncopy public.bad to\n  stdout;\n",
+        2,
+        "SQM003",
+        "a migration's output goes nowhere: remove it",
+        NO_TX,
+    ),
 ]
 REFUSAL_CODES = {"SQM003", "SQM005", "SQM008", "SQM009"}  # lint's findings for what up refuses to run
 # Five INSERTs of 1 MB each: with them before its tail, a file is larger than 4 MiB and streamed from disk.
@@ -599,6 +625,36 @@ def test_up_dry_run_verify_and_lint_refuse_the_same(
     assert [(f.path, f.line, f.code) for f in found] == [(*where_, case.code)]
     assert case.says in f"{found[0].message}: {found[0].hint}"
     assert db.execute("SELECT datname FROM pg_database WHERE datname LIKE 'sqlmig_verify_%'").fetchall() == []
+
+
+def test_backslashes_in_quotes_and_comments_are_sql(db_url: str, db: Conn, project: Path) -> None:
+    """Only a backslash outside quotes, dollar quotes and comments starts a psql meta-command; the others run."""
+    text = (
+        "CREATE TABLE public.bad (t text);\n"
+        "INSERT INTO public.bad VALUES (E'a\\\\b'), ('c\\d'), ($$e\\f$$), ($x$\\gexec$x$) /* \\g */; -- \\x\n"
+    )
+    tree(project, {UP: text})
+    sqlmig.apply(db_url, project)
+    assert db.execute("SELECT t FROM public.bad").fetchall() == [("a\\b",), ("c\\d",), ("e\\f",), ("\\gexec",)]
+
+
+def test_copy_to_stdout_in_a_migration_ends(db_url: str, project: Path) -> None:
+    """psql prints what COPY ... TO STDOUT sends; sqlmig has nowhere to print it. It is refused with advice, before
+    anything runs, instead of leaving the run reading results for ever while it holds the migration lock."""
+    tree(
+        project,
+        {UP: "CREATE TABLE public.bad (id int);\nCOPY (SELECT 1) TO STDOUT;\nCREATE TABLE public.u (id int);\n"},
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1]))
+    done = subprocess.run(
+        [sys.executable, "-m", "sqlmig", "migrate", "up", "--database-url", db_url, "--dir", str(project)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert done.returncode == 4, done.stderr
+    assert f"{project / UP}:2: COPY ... TO STDOUT sends its rows to the client" in done.stderr
 
 
 NOTHING = [

@@ -620,6 +620,13 @@ VALIDATION = [
     ("CREATE FUNCTION app.f() RETURNS void BEGIN ATOMIC SELECT pg_advisory_unlock_all(); END;", True, []),
     ("DO $$ BEGIN PERFORM PG_ADVISORY_UNLOCK_ALL(); END $$;", False, ["SQM009"]),
     ("\\set x 1\nSELECT 1;", False, ["SQM003"]),
+    ("SELECT format('CREATE TABLE %I ()', 'x') \\gexec", False, ["SQM003"]),
+    ("SELECT 1 \\g\nSELECT 2;", True, ["SQM003"]),
+    ("SELECT 1;\nSELECT 2 \\x \\\\ SELECT 3;", True, ["SQM003"]),
+    ("SELECT E'\\\\', '\\', $$\\$$, \"a\\b\", U&'\\0041' /* \\g */; -- \\gexec", True, []),
+    ("COPY (SELECT 1) TO STDOUT;", True, ["SQM003"]),
+    ("copy app.t (a) to\n stdout with (format csv);", False, ["SQM003"]),
+    ("COPY app.t TO '/tmp/t.csv';\nCOPY app.t TO PROGRAM 'cat';\nCOPY app.t FROM stdin;\n\\.", True, []),
     ("-- only a comment\n;", True, ["SQM010"]),
     ("", False, ["SQM010"]),
 ]
@@ -677,6 +684,8 @@ _FRAGMENTS = st.sampled_from(
         "DO $$ BEGIN PERFORM pg_advisory_unlock(1); END $$",
         "COPY t FROM stdin",
         "\\.",
+        "SELECT 1 \\gexec",
+        "COPY t TO STDOUT",
     ]
 )
 
@@ -698,4 +707,14 @@ def test_needs_split_lets_plain_data_through() -> None:
     rows = b"INSERT INTO app.t VALUES\n(1, 'the end'),\n(2, 'begin, commit'),\n(3, 'a -- b');\n" * 1000
     assert not needs_split([b"-- a seed\n" + rows, rows])
     assert needs_split([rows, rows + b"  COMMIT;\n"])
+    assert needs_split([rows, rows + b"SELECT 1 \\g\n"])
+    assert needs_split([rows + b"COPY (SELECT 1) TO\nSTDOUT;\n"])
+
+
+def test_meta_command_after_sql_names_the_command_and_its_place() -> None:
+    sql = "SELECT 1;\nSELECT 'a\\b',\n  'CREATE TABLE app.x ()' \\gexec\n"
+    problems = validate(iter_statements(io.StringIO(sql)), transactional=True, templated=False)
+    assert [(p.line, p.column, p.code) for p in problems] == [(3, 27, "SQM003")]
+    assert problems[0].message.startswith("\\gexec is a psql meta-command")
+    assert "EXECUTE in a DO block" in problems[0].advice
     assert needs_split([b"COPY app.t FROM stdin;\n1\n\\.\n"])  # COPY data goes to the splitter, which skips it fast

@@ -50,7 +50,7 @@ def _normalised(items: list[sqltext.Item]) -> tuple[list[object], str]:
     for item in items:
         if isinstance(item, CopyData):
             text = item.data if isinstance(item.data, str) else item.data.decode()
-            data.append(text.replace("\r\n", "\n"))
+            data.append(text)  # exactly: blocks read raw must give the text the lines give, CRLF as LF
             others.append("<data>") if not others or others[-1] != "<data>" else None
         else:
             others.append(item)
@@ -74,24 +74,20 @@ def test_blocks_match_lines(name: str, chunk: int, monkeypatch: pytest.MonkeyPat
     assert any(isinstance(i, CopyData) and isinstance(i.data, bytes) for i in got) or not _normalised(got)[1]
 
 
-def test_data_goes_as_file_bytes() -> None:
-    raw = b"COPY t FROM stdin;\n" + b"".join(b"%d\tline\r\n" % i for i in range(150000)) + b"\\.\r\nSELECT 1;\n"
+@pytest.mark.parametrize("eol", [b"\n", b"\r\n"], ids=["lf", "crlf"])
+def test_data_goes_as_file_bytes_with_crlf_as_lf(eol: bytes) -> None:
+    """Raw blocks carry the file's bytes with CRLF as LF, like the lines the splitter read ahead (a mix of the two
+    is refused by the server) and like the text the checksum is taken of. A lone CR is data and stays."""
+    rows = b"".join(b"%d\tli\rne%s" % (i, eol) for i in range(150000))
+    raw = b"COPY t FROM stdin;" + eol + rows + b"\\." + eol + b"SELECT 1;" + eol
     items = list(iter_statements(RawLines(io.BytesIO(raw))))
     chunks = [i.data for i in items if isinstance(i, CopyData)]
     raw_chunks = [c for c in chunks if isinstance(c, bytes)]
     assert len(raw_chunks) > 1 and chunks[-len(raw_chunks) :] == raw_chunks  # text read ahead, then raw blocks
-    data = b"".join(raw_chunks)
-    assert data.endswith(b"149999\tline\r\n") and data.count(b"\r\n") == data.count(b"\n")
-    assert len(data) == len(raw) - len(b"COPY t FROM stdin;\n") - len(b"\\.\r\nSELECT 1;\n") - _read_ahead(items)
+    text = "".join(c for c in chunks if isinstance(c, str)).encode()
+    assert text + b"".join(raw_chunks) == rows.replace(b"\r\n", b"\n")
     last = items[-1]
     assert isinstance(last, Statement) and last.text == "SELECT 1" and last.line == 150003
-
-
-def _read_ahead(items: list[sqltext.Item]) -> int:
-    """The file bytes of the data that came as text (read ahead by the splitter before the raw blocks), whose
-    CRLFs came as LFs."""
-    texts = [i.data for i in items if isinstance(i, CopyData) and isinstance(i.data, str)]
-    return sum(len(t.encode()) + t.count("\n") for t in texts)
 
 
 def test_raw_lines_decode_like_text_mode() -> None:
@@ -280,3 +276,33 @@ def test_connections_probe_a_silent_server(db_url: str) -> None:
     with connection.connect(None, config.load(cwd=Path("/"), environ={}, database_url=own)) as conn:
         params = conn.info.get_parameters()
     assert (params.get("keepalives_idle"), params.get("tcp_user_timeout")) == ("7", "9000")
+
+
+def test_streamed_file_with_crlf_line_endings_and_copy_data(tmp_path: Path, db_url: str, db: Conn) -> None:
+    """A pg_dump seed over 4 MiB checked out with CRLF (Windows, autocrlf) loads as the same file under 4 MiB does:
+    its COPY data goes to the server with CRLF as LF throughout, the lines read ahead and the raw blocks alike."""
+    rows = "".join(f"{i}\tname {i}\r\n" for i in range(400_000))
+    text = (
+        "CREATE TABLE public.s (id int, name text);\r\nCOPY public.s (id, name) FROM stdin;\r\n"
+        + rows
+        + "\\.\r\nINSERT INTO public.s VALUES (-1, 'end');\r\n"
+    )
+    assert len(text) > 4 << 20
+    directory = tree(tmp_path / "m", {"migrate/20240101_000000_a.up.sql": text})
+    sqlmig.apply(db_url, directory)
+    assert db.execute("SELECT count(*) FROM public.s").fetchone() == (400_001,)
+    assert db.execute("SELECT name FROM public.s WHERE id = 399999").fetchone() == ("name 399999",)
+
+
+def test_copy_results_of_a_script_end(db: Conn, db_url: str) -> None:
+    """A script's COPY ... TO STDOUT or FROM STDIN gives a result that does not end by itself. The rows of the one
+    are read and dropped, the other is ended with an error, and the script's results go on to its end."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        results = wire.exchange(conn, "COPY (SELECT g FROM generate_series(1, 100000) g) TO STDOUT; SELECT 2")
+        assert [r.status for r in results] == [psycopg.pq.ExecStatus.COMMAND_OK, psycopg.pq.ExecStatus.TUPLES_OK]
+        assert results[-1].get_value(0, 0) == b"2"
+        conn.execute("CREATE TEMP TABLE c (id int)")
+        results = wire.exchange(conn, "COPY c FROM STDIN; SELECT 3")
+        assert [r.status for r in results] == [psycopg.pq.ExecStatus.FATAL_ERROR]
+        assert wire.NO_COPY_DATA.decode() in str(wire.error(conn, results[0]))
+        assert conn.execute("SELECT 4").fetchone() == (4,)  # the connection is usable again
