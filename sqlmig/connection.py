@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,6 +18,15 @@ from .errors import ConfigError, ConnectError, DatabaseError, SqlmigError
 
 log = logging.getLogger("sqlmig")
 Database = str | psycopg.Connection[Any] | None
+
+
+# Connections sqlmig opened itself (and closes): psycopg prepares no statements on them.
+_OWNED: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
+
+
+def owned(conn: psycopg.Connection[Any]) -> bool:
+    """Whether ``conn`` is a connection sqlmig opened itself, rather than one the caller passed in."""
+    return conn in _OWNED
 
 
 @contextmanager
@@ -139,9 +149,11 @@ def _connect_waiting(url: str, settings: config.Settings) -> psycopg.Connection[
         try:
             # No server-side prepared statements: they break behind transaction-mode poolers, and sqlmig repeats
             # few queries often enough to gain from them.
-            return psycopg.connect(
+            conn = psycopg.connect(
                 url, autocommit=True, application_name="sqlmig", prepare_threshold=None, **_liveness(url)
             )
+            _OWNED.add(conn)
+            return conn
         except psycopg.Error as exc:
             left = deadline - time.monotonic()
             if _starting_up(exc) and left > 0:

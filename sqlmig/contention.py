@@ -34,6 +34,16 @@ _SESSION_STATE = (
     " DISCARD TEMP; DISCARD SEQUENCES; END$sqlmig$"
 )
 _TEARDOWN = ("RESET ALL", "RESET SESSION AUTHORIZATION", "RESET ROLE", _SESSION_STATE)
+# On a connection sqlmig opened itself, psycopg prepares nothing (prepare_threshold=None), so plain statements do
+# the same as the DO block, without compiling PL/pgSQL in every migration's transaction.
+_TEARDOWN_OWN = (
+    "RESET ALL",
+    "RESET SESSION AUTHORIZATION",
+    "RESET ROLE",
+    "DEALLOCATE ALL",
+    "DISCARD TEMP",
+    "DISCARD SEQUENCES",
+)
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "min": 60_000.0, "h": 3_600_000.0, "d": 86_400_000.0}
 
 BLOCKERS_QUERY = """
@@ -59,6 +69,8 @@ class Limits:
     # PostgreSQL 14+: notice a dead client during a long statement, so that the killed run's migration is rolled
     # back and its lock released at once, not when the statement ends.
     check_connection: bool = False
+    # The connection is sqlmig's own, not one the caller passed in: see _TEARDOWN_OWN.
+    own_connection: bool = False
 
     def for_file(self, source: SqlFile) -> Limits:
         """These limits with the file's ``-- sqlmig: lock-timeout=…`` style directives applied."""
@@ -69,6 +81,7 @@ class Limits:
             lock_retries=int(retries) if retries is not None else self.lock_retries,
             role=self.role,
             check_connection=self.check_connection,
+            own_connection=self.own_connection,
         )
 
     def setup(self, *, local: bool) -> tuple[str, tuple[object, ...]]:
@@ -94,8 +107,9 @@ class Limits:
         ``RESET ALL`` leaves alone (a migration's ``SET ROLE`` or ``SET SESSION AUTHORIZATION`` would otherwise
         own the next migration's objects and write its history row), then drop its temporary tables, prepared
         statements and sequence values (``DISCARD TEMP``, ``DEALLOCATE``, ``DISCARD SEQUENCES``), as a fresh
-        session would have none. Each may run inside a transaction."""
-        return list(_TEARDOWN)
+        session would have none: as plain statements on sqlmig's own connection, in a DO block that keeps
+        psycopg's prepared statements on a connection the caller passed in. Each may run inside a transaction."""
+        return list(_TEARDOWN_OWN if self.own_connection else _TEARDOWN)
 
     def guard(self) -> tuple[str, tuple[object, ...]]:
         """The query that sets ``lock_timeout`` and ``statement_timeout`` again for the rest of the transaction

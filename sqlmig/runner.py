@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from . import bookkeeping, config, contention, execute, failure
+from . import bookkeeping, config, connection, contention, execute, failure
 from .contention import Limits
 from .errors import BookkeepingError, MigrationError, PlanError, SqlmigError
 from .execute import Item
@@ -94,6 +94,7 @@ def _run_plan(
         settings.lock_retries,
         settings.role,
         check_connection=conn.info.server_version >= 140000,
+        own_connection=connection.owned(conn),
     )
     if not single_transaction:
         return Report(plan.track, plan.direction, _run_steps(conn, plan, prepared, settings, limits, True))
