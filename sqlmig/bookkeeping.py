@@ -26,25 +26,37 @@ from .sqltext import Statement
 Conn = psycopg.Connection[Any]
 Query = tuple[sql.Composed | str, tuple[object, ...]]
 
-# SQLSTATE of the lock check's error: object_not_in_prerequisite_state.
+# SQLSTATE reported for a migration that released the migration lock: object_not_in_prerequisite_state.
 LOCK_LOST = "55000"
 # Inside a no-transaction file's progress write: the file's own SET ROLE / SET SESSION AUTHORIZATION stay in force
 # for its next statements, but the history is written as the connecting user (or its configured role).
 AS_CONNECTING_USER = "SET LOCAL SESSION AUTHORIZATION DEFAULT;\nSET LOCAL ROLE TO DEFAULT"
 
 
+# The setting the lock check reads only when the lock is gone: reading a setting that does not exist is an error
+# (SQLSTATE 42704) that plain SQL can raise, without compiling PL/pgSQL in every migration's transaction.
+_LOCK_RELEASED = "sqlmig.migration_lock_released"
+
+
 @functools.lru_cache(maxsize=8)
 def lock_check(table: TableName) -> str:
-    """A statement that fails (SQLSTATE 55000) when this session no longer holds the migration lock of
-    ``table``: a migration that called ``pg_advisory_unlock_all()`` or ran ``DISCARD ALL`` released it (a
-    session-level advisory lock is not given back by a rollback). One catalog read, in the transaction's script."""
-    unsigned = lock_key(table) & 0xFFFFFFFFFFFFFFFF
+    """A statement that fails when this session no longer holds the migration lock of ``table``: a migration that
+    called ``pg_advisory_unlock_all()`` (in a function, where the validation cannot see it) released it, and a
+    session-level advisory lock is not given back by a rollback.
+
+    :func:`sqlmig.lock.hold` takes the lock twice, so that giving one back and taking it again here never leaves
+    it free for an instant: when the session still holds it, the unlock succeeds and the try takes it back at once.
+    When the migration released both, the unlock finds nothing and the statement fails."""
+    key = lock_key(table)
     return (
-        "DO $sqlmig$BEGIN IF NOT EXISTS (SELECT FROM pg_catalog.pg_locks WHERE locktype = 'advisory'"
-        f" AND pid = pg_catalog.pg_backend_pid() AND classid = {unsigned >> 32} AND objid = {unsigned & 0xFFFFFFFF}"
-        " AND objsubid = 1 AND mode = 'ExclusiveLock' AND granted) THEN RAISE EXCEPTION USING ERRCODE = '55000',"
-        " MESSAGE = 'sqlmig: this session no longer holds the migration lock'; END IF; END$sqlmig$"
+        f"SELECT CASE WHEN (CASE WHEN pg_catalog.pg_advisory_unlock({key}) THEN pg_catalog.pg_try_advisory_lock({key})"
+        f" ELSE false END) THEN true ELSE pg_catalog.current_setting('{_LOCK_RELEASED}')::boolean END"
     )
+
+
+def lock_released_error(diag: psycopg.errors.Diagnostic) -> bool:
+    """Whether a server error is the one :func:`lock_check` raises."""
+    return diag.sqlstate == "42704" and _LOCK_RELEASED in (diag.message_primary or "")
 
 
 def history_tail(migration: Migration, table: TableName, limits: Limits, duration_ms: int | None = None) -> list[Query]:
@@ -74,7 +86,7 @@ def failed(
     locks on the history table. Read-only."""
     diag = exc.diag
     name = migration.file.name
-    if diag.sqlstate == LOCK_LOST:
+    if lock_released_error(diag):
         return lock_released(migration, table, outcome=outcome, applied=applied)
     detail = diag.message_detail
     if diag.sqlstate == contention.LOCK_NOT_AVAILABLE:

@@ -86,6 +86,9 @@ def hold(conn: Conn, table: TableName, wait: float, recheck: Callable[[], bool] 
         yield False
         return
     try:
+        # Held twice: the check that a migration did not release it gives one back and takes it again, which
+        # must never leave it free (see sqlmig.bookkeeping.lock_check). The second time never waits.
+        conn.execute("SELECT pg_advisory_lock(%s)", (key,))
         yield True
     finally:
         _release(conn, key)
@@ -186,7 +189,10 @@ def _release(conn: Conn, key: int) -> None:
     try:
         if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             conn.rollback()
-        # One autocommit statement: the notification goes out when it commits, after the lock is released.
-        conn.execute("SELECT pg_advisory_unlock(%s), pg_notify(%s, '')", (key, channel(key)))
+        # One autocommit statement: the notification goes out when it commits, after the lock is released (it is
+        # held twice, see hold()).
+        conn.execute(
+            "SELECT pg_advisory_unlock(%s), pg_advisory_unlock(%s), pg_notify(%s, '')", (key, key, channel(key))
+        )
     except psycopg.OperationalError:
         log.debug("could not release the migration lock; the server releases it when the session ends")
