@@ -210,12 +210,17 @@ class _Run:
         """The error for a progress write that failed in the transaction of the statement it records; ``block``
         says what of the file's own transaction block was rolled back with them."""
         outcome = f"Statement {self.done + 1} (line {line}) was rolled back together with its progress record. "
+        return self._progress_failed(error, block + outcome)
+
+    def _progress_failed(self, error: psycopg.Error, outcome: str) -> BookkeepingError:
+        """The error for a failed progress write; ``outcome`` (what was rolled back) comes before what is
+        recorded."""
         return bookkeeping.failed(
             self.conn,
             error,
             self.migration,
             self.table,
-            outcome=block + outcome + self._recorded(),
+            outcome=outcome + self._recorded(),
             applied=self.applied,
             doing="record the progress of",
         )
@@ -240,15 +245,7 @@ class _Run:
                 self._pause(attempt)
                 continue
             outcome = (after + "it runs outside a transaction, so it could not be recorded with it. ") if after else ""
-            raise bookkeeping.failed(
-                self.conn,
-                error,
-                self.migration,
-                self.table,
-                outcome=block + outcome + self._recorded(),
-                applied=self.applied,
-                doing="record the progress of",
-            )
+            raise self._progress_failed(error, block + outcome)
 
     def _written(self, next_line: int | None) -> None:
         self.exists = True
