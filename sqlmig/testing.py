@@ -165,7 +165,8 @@ def _server_url(config: pytest.Config) -> tuple[str | None, str]:
 
 @contextlib.contextmanager
 def _embedded_server() -> Iterator[tuple[str, str]]:
-    """Start a PostgreSQL of the pgserver wheel in a new temporary folder; stop it and delete the folder on exit."""
+    """Start the embedded PostgreSQL (PostgreSQL 18) in a new temporary folder; stop it and delete the folder on
+    exit."""
     from . import devdb
 
     _sweep_embedded()

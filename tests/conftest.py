@@ -14,6 +14,7 @@ import pytest
 from psycopg.rows import TupleRow
 
 from .pgcluster import (
+    EVERY_MAJOR_ENV,
     EXTERNAL_URL_ENV,
     PgInstall,
     PgServer,
@@ -60,6 +61,26 @@ def db(db_url: str) -> Iterator[psycopg.Connection[TupleRow]]:
         yield conn
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the whole suite on the oldest and the newest major under test, and on the majors between them only the
+    tests marked ``core`` (and every test with SQLMIG_TEST_EVERY_MAJOR=1): see docs/testing.md."""
+    if os.environ.get(EVERY_MAJOR_ENV) == "1":
+        return
+    majors = sorted({p.major for p in server_params() if isinstance(p, PgInstall)})
+    between = set(majors[1:-1])
+    kept, deselected = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        param = callspec.params.get("pg_server") if callspec is not None else None
+        if isinstance(param, PgInstall) and param.major in between and item.get_closest_marker("core") is None:
+            deselected.append(item)
+        else:
+            kept.append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
     """Name every server the database tests will run against."""
     url = os.environ.get(EXTERNAL_URL_ENV)
@@ -73,6 +94,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     if not installs:
         return ["postgresql: none found, database tests will be skipped"]
     lines = [f"postgresql pg{i.major}: {i.version}, {i.bindir}" for i in installs]
+    if len(installs) > 2 and os.environ.get(EVERY_MAJOR_ENV) != "1":
+        between = ", ".join(f"pg{i.major}" for i in installs[1:-1])
+        lines.append(f"postgresql {between}: the core tests only ({EVERY_MAJOR_ENV}=1 runs every test on every major)")
     required = required_majors()
     if required:
         lines.append(f"postgresql majors required (fail if missing): {', '.join(map(str, required))}")

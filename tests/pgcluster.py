@@ -9,8 +9,8 @@ server instead, and then none is started.
 from __future__ import annotations
 
 import functools
-import json
 import importlib.util
+import json
 import os
 import pwd
 import re
@@ -55,6 +55,8 @@ MIN_MAJOR = int(PostgreSQLExecutor.MIN_SUPPORTED_VERSION.major)
 # CI=true a major that is missing, or a server that cannot be started, fails its tests instead of skipping them.
 CI_MAJORS = (14, 15, 16, 17, 18)
 MAJORS_ENV = "SQLMIG_TEST_MAJORS"
+# 1: every test on every major, instead of the core tests only on the majors between the oldest and the newest.
+EVERY_MAJOR_ENV = "SQLMIG_TEST_EVERY_MAJOR"
 # More folders of PostgreSQL binaries, separated by the OS path separator.
 BINDIRS_ENV = "SQLMIG_TEST_PG_BINDIRS"
 # Where `make pgbin` installs the npm packages of the majors that neither the system nor the wheel brings.
@@ -338,10 +340,11 @@ def _wrap_pg_ctl(pg_ctl: Path, owner: str, into: Path) -> Path:
 
 
 def _copy_install(bindir: Path, into: Path) -> Path:
-    """Copy a wheel's PostgreSQL to ``into`` and return the copy's bin folder: for binaries in a folder the
-    cluster's owner cannot enter (a virtualenv under /root). The layout is kept from the wheel's package folder
-    up (``<site>/<package>/<install>/bin`` and ``<site>/<package>.libs``), as the binaries find their libraries
-    by relative paths (``$ORIGIN/../../../<package>.libs``)."""
+    """Copy a packaged PostgreSQL (a wheel's, an npm package's) to ``into`` and return the copy's bin folder: for
+    binaries in a folder the cluster's owner cannot enter (a virtualenv under /root). The layout is kept from the
+    package folder up (a wheel's ``<site>/<package>/<install>/bin`` and ``<site>/<package>.libs``, an npm
+    package's ``node_modules/<package>/native/bin`` and ``native/lib``), as the binaries find their libraries by
+    relative paths (``$ORIGIN/../../../<package>.libs``, ``$ORIGIN/../lib``)."""
     package = bindir.parent.parent
     site = package.parent
     shutil.copytree(bindir.parent, into / bindir.parent.relative_to(site), symlinks=True)

@@ -293,7 +293,7 @@ def test_embedded_default_and_dev_commands(embedded: Path) -> None:
     result = run("migrate", "up", "--schema", "public")
     assert result.exit_code == 0, result.output
     first = result.output.splitlines()[0]
-    assert first.startswith("Using the embedded PostgreSQL 16.") and str(embedded / ".sqlmig") in first
+    assert first.startswith("Using the embedded PostgreSQL 18.") and str(embedded / ".sqlmig") in first
     assert "(started;" in first
     assert result.output.splitlines()[-1] == "Applied 2 migrate migration(s)."
     result = run("status", "--json")
@@ -303,8 +303,8 @@ def test_embedded_default_and_dev_commands(embedded: Path) -> None:
     with psycopg.connect(url) as conn:
         assert history(conn) == ["20240101_000000_create_a", "20240102_000000_create_b"]
     started = run("dev", "start")
-    assert started.output.startswith("Already running: PostgreSQL 16.") and url in started.output
-    assert run("dev", "status").output.startswith("Running: PostgreSQL 16.")
+    assert started.output.startswith("Already running: PostgreSQL 18.") and url in started.output
+    assert run("dev", "status").output.startswith("Running: PostgreSQL 18.")
     assert run("dev", "stop").output == "Stopped.\n"
     assert run("dev", "stop").output == "Not running.\n"
     result = run("dev", "url")

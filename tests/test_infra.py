@@ -199,10 +199,10 @@ def test_a_required_major_that_is_missing_is_a_server_group_of_its_own(monkeypat
     assert "PostgreSQL 99 is required" in missing_reason(params[-1])
 
 
-def test_ci_requires_the_system_and_embedded_majors(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ci_requires_every_supported_major(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(MAJORS_ENV, raising=False)
     monkeypatch.setenv("CI", "true")
-    assert required_majors() == (15, 16)
+    assert required_majors() == (14, 15, 16, 17, 18)
     monkeypatch.setenv("CI", "false")
     assert required_majors() == ()
 
@@ -216,12 +216,14 @@ def test_an_unavailable_server_fails_under_ci_and_skips_elsewhere(monkeypatch: p
         unavailable("no server")
 
 
-def test_a_copy_of_a_wheels_postgresql_runs(tmp_path: Path) -> None:
-    # What the suite runs when the cluster's OS user cannot enter the virtualenv holding the wheel.
-    wheels = [i for i in find_installs() if "site-packages" in i.bindir.parts]
-    if not wheels:
-        pytest.skip("no PostgreSQL from a wheel is installed")
-    bindir = _copy_install(wheels[0].bindir, tmp_path / "copy")
+@pytest.mark.parametrize("source", ["site-packages", "node_modules"])
+def test_a_copy_of_a_packaged_postgresql_runs(tmp_path: Path, source: str) -> None:
+    # What the suite runs when the cluster's OS user cannot enter the virtualenv holding the wheel or the npm
+    # packages: the copy must still find its libraries (postgres links ICU, OpenSSL and libxml2 from them).
+    packaged = [i for i in find_installs() if source in i.bindir.parts]
+    if not packaged:
+        unavailable(f"no PostgreSQL from {source} is installed (`make pgbin` installs the npm ones)")
+    bindir = _copy_install(packaged[0].bindir, tmp_path / "copy")
     assert tmp_path in bindir.parents
-    out = subprocess.run([str(bindir / "initdb"), "--version"], capture_output=True, text=True, check=True).stdout
-    assert wheels[0].version.split()[0] in out
+    out = subprocess.run([str(bindir / "postgres"), "--version"], capture_output=True, text=True, check=True).stdout
+    assert packaged[0].version.split()[0] in out

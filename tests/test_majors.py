@@ -8,6 +8,7 @@ differ in), and the NOT NULL constraints that PostgreSQL 18 keeps in ``pg_constr
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import psycopg
@@ -15,6 +16,7 @@ import pytest
 
 import sqlmig
 from sqlmig import catalog, verify
+from sqlmig.connection import untested_version
 from sqlmig.lint import lint
 
 from .helpers import history, tree
@@ -179,7 +181,7 @@ def test_the_catalog_snapshot_of_one_schema_on_each_major(
     assert {k: v for k, v in snapshot.items() if k not in expected} == {}
     assert snapshot == expected
     # PostgreSQL 18 keeps each NOT NULL in pg_constraint (17 a domain's), under names no snapshot shows.
-    kept = db.execute("SELECT count(*) FROM pg_constraint WHERE contype = 'n' AND connamespace::regnamespace::text = 'app'")
+    kept = db.execute("SELECT count(*) FROM pg_constraint WHERE contype = 'n' AND connamespace = 'app'::regnamespace")
     row = kept.fetchone()
     assert row is not None
     assert (row[0] > 0) == (pg_server.version >= 17)
@@ -236,3 +238,27 @@ def test_verify_finds_a_forgotten_not_null_on_each_major(pg_server: PgServer, tm
     assert changed == expected
     (directory / "migrate/20240102_000000_tighten.down.sql").write_text(down)
     assert verify.verify(pg_server.url(), directory).ok
+
+
+@pytest.mark.parametrize(
+    ("server_version", "said"),
+    [
+        (90624, "PostgreSQL 9.6 is older than the oldest major sqlmig is tested on (14)"),
+        (130022, "PostgreSQL 13.22 is older than the oldest major sqlmig is tested on (14)"),
+        (140000, None),
+        (180006, None),
+        (190000, "PostgreSQL 19.0 is newer than the newest major sqlmig is tested on (18)"),
+    ],
+)
+def test_what_is_said_of_an_untested_major(server_version: int, said: str | None) -> None:
+    note = untested_version(server_version)
+    assert (note if said is None else (note or "").split(":")[0]) == said
+
+
+def test_a_supported_major_runs_without_a_warning(
+    db_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    directory = tree(tmp_path, {"migrate/20240101_000000_a.up.sql": "CREATE TABLE public.a (id int);\n"})
+    with caplog.at_level(logging.WARNING, logger="sqlmig"):
+        sqlmig.apply(db_url, directory)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []

