@@ -265,6 +265,8 @@ def dev_start() -> None:
     server, started = devdb.start()
     click.echo(f"{'Started' if started else 'Already running'}: PostgreSQL {server.version}, pid {server.pid}")
     click.echo(server.url)
+    if server.note:
+        click.echo(f"note: {server.note}", err=True)
 
 
 @dev.command(name="stop", help="Stop the embedded server.")
@@ -282,6 +284,8 @@ def dev_status() -> None:
 
     server = devdb.status()
     click.echo(f"Running: PostgreSQL {server.version}, pid {server.pid}, {server.url}" if server else "Not running.")
+    if server and server.note:
+        click.echo(f"note: {server.note}", err=True)
 
 
 @dev.command(name="url", help="Print the embedded server's URL (for DATABASE_URL=$(sqlmig dev url)).")

@@ -109,6 +109,8 @@ def database(opts: dict[str, Any], quiet: bool = False) -> str | None:
         "'sqlmig dev stop' stops it)",
         err=quiet,
     )
+    if server.note:
+        click.echo(f"note: {server.note}", err=True)
     return server.url
 
 

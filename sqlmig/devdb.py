@@ -36,12 +36,14 @@ _PGDATA = "pgdata"
 @dataclass(frozen=True)
 class DevServer:
     """A running embedded server: a libpq ``url`` to its ``postgres`` database (no password), its PGDATA
-    directory, the postmaster's pid and the version of the PostgreSQL running it (e.g. ``"18.6"``)."""
+    directory, the postmaster's pid and the version of the PostgreSQL running it (e.g. ``"18.6"``). ``note`` says
+    what to do when that is not the major this sqlmig embeds (a server an earlier release started), else None."""
 
     url: str
     data_dir: Path
     pid: int | None
     version: str
+    note: str | None = None
 
 
 def start(base: Path | None = None) -> tuple[DevServer, bool]:
@@ -109,7 +111,14 @@ def status(base: Path | None = None) -> DevServer | None:
     dsn = f"postgresql://postgres@/postgres?host={quote(str(socket_dir), safe='/')}"
     if port != 5432:
         dsn += f"&port={port}"
-    return DevServer(url=dsn, data_dir=data_dir, pid=pid, version=_running_version(pid, data_dir))
+    version = _running_version(pid, data_dir)
+    note = None
+    if version.split(".")[0] != _version().split(".")[0]:
+        note = (
+            f"this PostgreSQL {version} was started by an earlier sqlmig; this one embeds PostgreSQL {_version()},"
+            ' which cannot open its data once it stops: see "Upgrading the embedded server" in the README'
+        )
+    return DevServer(url=dsn, data_dir=data_dir, pid=pid, version=version, note=note)
 
 
 def url(base: Path | None = None) -> str:

@@ -287,7 +287,19 @@ def test_a_running_server_of_an_older_major_is_reused_and_stopped(old_cluster: t
     running = devdb.status(root)
     assert running is not None
     assert running.version == install.version.split()[0]  # the running server's own version, not the wheel's
+    assert running.note == (
+        f"this PostgreSQL {running.version} was started by an earlier sqlmig; this one embeds PostgreSQL 18.6,"
+        ' which cannot open its data once it stops: see "Upgrading the embedded server" in the README'
+    )
     assert devdb.start(root) == (running, False)
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    (root.parent / "migrations" / "migrate").mkdir(parents=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "sqlmig", "status"], cwd=root.parent, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"Using the embedded PostgreSQL {running.version} in {root.resolve()} (running;")
+    assert done.stderr == f"note: {running.note}\n"
     with psycopg.connect(running.url) as conn:
         assert conn.execute("show server_version").fetchone() == (running.version,)
     assert running.pid is not None
