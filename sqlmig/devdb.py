@@ -326,8 +326,8 @@ def _start_failed(root: Path, data_dir: Path, exc: BaseException, errors: list[l
         logged = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
         lines += [f"  | {line}" for line in logged[-10:]]
     lines.append(
-        "  hint: fix what the log reports. If the data directory is damaged or from another PostgreSQL"
-        f" version, run `sqlmig dev stop` and delete {root} to start over with an empty database (its data is"
-        " lost); or set DATABASE_URL to use another server"
+        "  hint: fix what the log reports. If the data directory is damaged, move it aside"
+        f" (`mv {root} {root}-broken`) to start over with an empty database, and delete it once nothing in it is"
+        " needed; or set DATABASE_URL to use another server"
     )
     return "\n".join(lines)

@@ -71,8 +71,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     kept, deselected = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
-        param = callspec.params.get("pg_server") if callspec is not None else None
-        if isinstance(param, PgInstall) and param.major in between and item.get_closest_marker("core") is None:
+        params = callspec.params.values() if callspec is not None else ()
+        majors_of_item = {p.major for p in params if isinstance(p, PgInstall)}  # pg_server's, or own_server's
+        if majors_of_item & between and item.get_closest_marker("core") is None:
             deselected.append(item)
         else:
             kept.append(item)

@@ -18,6 +18,9 @@ from sqlmig.history import TableName
 from .faults.waiting import watching_waiters
 from .helpers import tree
 
+# Runs on every PostgreSQL major (docs/testing.md): the migration lock may differ between majors.
+pytestmark = pytest.mark.core
+
 # Each process waits for the same moment, then calls apply() as an application would at start-up.
 WORKER = """
 import sys, time

@@ -186,7 +186,7 @@ def test_start_failure_names_data_dir_and_log(tmp_path: Path) -> None:
     assert message.startswith(f"could not start the embedded PostgreSQL in {data_dir}: initdb exited with status 1")
     assert "exists but is not empty" in message  # initdb's own stderr
     assert f"server log: {data_dir / 'log'}" in message
-    assert f"delete {folder.resolve()} to start over" in message
+    assert f"(`mv {folder.resolve()} {folder.resolve()}-broken`) to start over" in message
     assert devdb.status(folder) is None
 
 

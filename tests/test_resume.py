@@ -19,6 +19,9 @@ from sqlmig.cli import main
 
 from .helpers import history, tree
 
+# Runs on every PostgreSQL major (docs/testing.md): resumption and INVALID indexes may differ between majors.
+pytestmark = pytest.mark.core
+
 A = "migrate/20240101_000000_create_a"
 B = "migrate/20240102_000000_index_a"
 NAME_B = "20240102_000000_index_a"

@@ -19,6 +19,9 @@ from sqlmig.history import TableName
 from .processes import wait_until
 from .waiting import watching_waiters
 
+# Runs on every PostgreSQL major (docs/testing.md): the lock wait may differ between majors.
+pytestmark = pytest.mark.core
+
 Conn = psycopg.Connection[tuple[object, ...]]
 TABLE = TableName("public", "migration_history")
 KEY = lock.lock_key(TABLE)

@@ -295,6 +295,7 @@ def old_sqlmig(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
     return into
 
 
+@pytest.mark.core  # the promise, on every major (docs/testing.md)
 @pytest.mark.timeout(TIMEOUT)
 def test_deploys_with_faults_keep_the_promise(own_server: PgServer, tmp_path: Path, old_sqlmig: Path | None) -> None:
     run_state_machine_as_test(
