@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import functools
 import logging
 import logging.handlers
 import os
-import re
 import signal
 import subprocess
 import time
@@ -27,6 +25,7 @@ from pathlib import Path
 from types import ModuleType
 from urllib.parse import quote
 
+from sqlmig import devdbmajors as majors
 from sqlmig.errors import ConfigError, ConnectError
 
 DEFAULT_DIR = ".sqlmig"
@@ -70,7 +69,7 @@ def start(base: Path | None = None) -> tuple[DevServer, bool]:
         running = status(root)
         if running is not None:
             return running, False
-        _check_major(root, data_dir)
+        majors.check_data_dir(root, data_dir)
         _launch(root, data_dir)
         running = status(root)
     if running is None:
@@ -111,14 +110,8 @@ def status(base: Path | None = None) -> DevServer | None:
     dsn = f"postgresql://postgres@/postgres?host={quote(str(socket_dir), safe='/')}"
     if port != 5432:
         dsn += f"&port={port}"
-    version = _running_version(pid, data_dir)
-    note = None
-    if version.split(".")[0] != _version().split(".")[0]:
-        note = (
-            f"this PostgreSQL {version} was started by an earlier sqlmig; this one embeds PostgreSQL {_version()},"
-            ' which cannot open its data once it stops: see "Upgrading the embedded server" in the README'
-        )
-    return DevServer(url=dsn, data_dir=data_dir, pid=pid, version=version, note=note)
+    version = majors.running_version(pid, data_dir)
+    return DevServer(url=dsn, data_dir=data_dir, pid=pid, version=version, note=majors.note(version))
 
 
 def url(base: Path | None = None) -> str:
@@ -243,56 +236,6 @@ def _clear_stale_locks(data_dir: Path) -> None:
         (data_dir / "postmaster.pid").unlink()
         if lines[4].strip():
             (Path(lines[4].strip()) / f".s.PGSQL.{int(lines[3])}.lock").unlink(missing_ok=True)
-
-
-def _check_major(root: Path, data_dir: Path) -> None:
-    """Refuse, changing nothing, a stopped cluster that another PostgreSQL major made: the server would not open
-    it, and the way forward (start afresh, or carry the data over) is the user's choice."""
-    try:
-        made_by = (data_dir / "PG_VERSION").read_text().strip()
-    except OSError:
-        return  # a new cluster, or one the server will report on
-    ours = _version().split(".")[0]
-    if made_by == ours:
-        return
-    raise ConfigError(
-        f"the embedded PostgreSQL's data in {data_dir} was made by PostgreSQL {made_by}, and this sqlmig embeds"
-        f" PostgreSQL {ours}, which cannot open it; nothing was changed\n"
-        f"  hint: to start afresh, move the folder aside (`mv {root} {root}-pg{made_by}`) and run again: a new"
-        f" PostgreSQL {ours} starts empty and the migrations rebuild the schema. To keep the data, dump it with"
-        f" PostgreSQL {made_by} and load the dump into the new server, as the README's \"Upgrading the embedded"
-        ' server" says. Or set DATABASE_URL to use another server'
-    )
-
-
-@functools.cache
-def _version() -> str:
-    """The version of the PostgreSQL this sqlmig embeds, e.g. ``"18.6"``."""
-    return _binary_version(Path(_wheel()._commands.POSTGRES_BIN_PATH) / "postgres") or "unknown"
-
-
-def _binary_version(binary: Path | str) -> str | None:
-    try:
-        out = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False, timeout=30).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    match = re.search(r"\(PostgreSQL\) (\d+(?:\.\d+)*)", out)  # "postgres (PostgreSQL) 18.6"
-    return match.group(1) if match else None
-
-
-def _running_version(pid: int, data_dir: Path) -> str:
-    """The version of the PostgreSQL running ``data_dir``: its postmaster's own binary's, which is not ours when
-    an earlier release started it; else the major its data directory records."""
-    import psutil
-
-    with contextlib.suppress(psutil.Error, OSError):
-        found = _binary_version(psutil.Process(pid).exe())
-        if found:
-            return found
-    try:
-        return (data_dir / "PG_VERSION").read_text().strip()
-    except OSError:
-        return _version()
 
 
 @contextlib.contextmanager

@@ -242,7 +242,7 @@ def test_stopped_data_of_an_older_major_is_explained_and_left_alone(old_cluster:
         " PostgreSQL 18, which cannot open it; nothing was changed\n"
     )
     assert f"`mv {root.resolve()} {root.resolve()}-pg16`" in message
-    assert 'README\'s "Upgrading the embedded server"' in message
+    assert 'as "Upgrading the embedded server" in the README says' in message
     assert tree(root / "pgdata") == before
     assert devdb.status(root) is None
 
