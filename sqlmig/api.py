@@ -3,10 +3,12 @@ arguments and the configuration, builds a :class:`~sqlmig.migrator.Migrator`, an
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from . import config
 from .connection import Database
 from .migrator import Migrator
 from .model import Report, StatusReport, Track
@@ -58,6 +60,7 @@ def apply(
     return Migrator.from_config(
         database,
         directory,
+        cwd=_caller_project(),
         schema=schema,
         vars=vars,
         history_table=history_table,
@@ -101,6 +104,7 @@ def rollback(
     return Migrator.from_config(
         database,
         directory,
+        cwd=_caller_project(),
         schema=schema,
         vars=vars,
         history_table=history_table,
@@ -123,7 +127,9 @@ def status(
 ) -> StatusReport:
     """The state of every migration of ``tracks``: applied, pending, partial, drifted or missing. Read-only; no
     lock. ``wait`` works as in :func:`apply`."""
-    return Migrator.from_config(database, directory, history_table=history_table, wait=wait).status(tracks)
+    return Migrator.from_config(
+        database, directory, cwd=_caller_project(), history_table=history_table, wait=wait
+    ).status(tracks)
 
 
 def accept(
@@ -139,7 +145,9 @@ def accept(
     """Record the current checksums of applied files that were edited (``names``, or all of ``track``'s), so
     that they no longer count as drift; also fills in checksums missing from rows written by another runner.
     Writes, under the migration lock. Returns the names whose stored checksum changed."""
-    migrator = Migrator.from_config(database, directory, history_table=history_table, lock_wait=lock_wait, wait=wait)
+    migrator = Migrator.from_config(
+        database, directory, cwd=_caller_project(), history_table=history_table, lock_wait=lock_wait, wait=wait
+    )
     return migrator.accept(track, names)
 
 
@@ -157,5 +165,19 @@ def baseline(
     a database whose objects exist but whose history was lost (or that was built before sqlmig), as Flyway's
     ``baseline``. Writes the history table only, under the migration lock. Returns the names recorded.
     Raises :class:`~sqlmig.PlanError` when no file has version ``to``."""
-    migrator = Migrator.from_config(database, directory, history_table=history_table, lock_wait=lock_wait, wait=wait)
+    migrator = Migrator.from_config(
+        database, directory, cwd=_caller_project(), history_table=history_table, lock_wait=lock_wait, wait=wait
+    )
     return migrator.baseline(track, to=to)
+
+
+def _caller_project() -> Path | None:
+    """The project folder of the code that called the public function (the nearest folder up from its file whose
+    ``pyproject.toml`` has a ``[tool.sqlmig]`` table), so that an application finds its migrations whatever its
+    working directory; None when sqlmig itself called, or the caller has no file or project (then the working
+    directory decides, as for the CLI)."""
+    frame = sys._getframe(2)
+    module, file = frame.f_globals.get("__name__", ""), frame.f_globals.get("__file__")
+    if not file or module == "sqlmig" or module.startswith("sqlmig."):
+        return None
+    return config.find_project(Path(file).resolve().parent)

@@ -93,9 +93,13 @@ def load(
     cwd: Path | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Resolve settings; explicit arguments (the CLI's flags) win. Reads ``.env`` and ``pyproject.toml`` in
-    ``cwd`` (default: the working directory). Raises :class:`ConfigError` for an invalid ``[tool.sqlmig]``."""
-    cwd = cwd or Path.cwd()
+    """Resolve settings; explicit arguments (the CLI's flags) win. Reads ``.env`` and ``pyproject.toml`` in the
+    project folder: the nearest folder from ``cwd`` (default: the working directory) up whose ``pyproject.toml``
+    has a ``[tool.sqlmig]`` table, as pytest and ruff find their configuration, else ``cwd`` itself. Relative paths
+    (``directory``, ``stubs``) are relative to that folder. Raises :class:`ConfigError` for an invalid
+    ``[tool.sqlmig]``."""
+    start = cwd or Path.cwd()
+    cwd = find_project(start) or start
     merged = {**read_dotenv(cwd / ".env"), **(os.environ if environ is None else environ)}
     project = read_pyproject(cwd / "pyproject.toml")
     url, source = database_url, "the given URL"
@@ -164,6 +168,32 @@ def _origin(name: str, environ: Mapping[str, str] | None) -> str:
     return name if name in (os.environ if environ is None else environ) else f"{name} (.env)"
 
 
+def find_project(start: Path) -> Path | None:
+    """The nearest folder from ``start`` up (``start`` included) whose ``pyproject.toml`` has a ``[tool.sqlmig]``
+    table, or None. Reads files."""
+    for folder in (start, *start.parents):
+        path = folder / "pyproject.toml"
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue
+        if b"sqlmig" in data and "sqlmig" in _toml(path, data).get("tool", {}):
+            return folder
+    return None
+
+
+def _toml(path: Path, data: bytes) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    try:
+        document: dict[str, Any] = tomllib.loads(data.decode("utf-8"))
+        return document
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+
+
 def read_pyproject(path: Path) -> dict[str, Any]:
     """The ``[tool.sqlmig]`` table of a ``pyproject.toml`` (empty if absent), checked for unknown keys and types."""
     try:
@@ -172,14 +202,7 @@ def read_pyproject(path: Path) -> dict[str, Any]:
         return {}
     if b"sqlmig" not in data:
         return {}  # no [tool.sqlmig] can be there: no need to load the TOML parser
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
-    try:
-        table = tomllib.loads(data.decode("utf-8")).get("tool", {}).get("sqlmig", {})
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    table = _toml(path, data).get("tool", {}).get("sqlmig", {})
     unknown = sorted(set(table) - _KEYS)
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) in [tool.sqlmig]: {', '.join(unknown)}; known: {sorted(_KEYS)}")

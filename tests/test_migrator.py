@@ -3,6 +3,8 @@ writer (the waiter that finds the work done returns without the lock, for down a
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -108,3 +110,63 @@ def test_a_waiting_writer_that_finds_the_work_done_returns_without_the_lock(
     assert [len(r) for r in results] == [0]
     assert holds == [True, True, False]  # the holder's own hold, its run's nested one, then the waiter's
     assert history(db) == ([] if writer == "down" else [name.split("/")[1][:-7] for name in FILES if ".up." in name])
+
+
+@pytest.mark.parametrize(
+    ("layout", "start", "expected"),
+    [
+        ({"pyproject.toml": "[tool.sqlmig]\n"}, ".", "."),
+        ({"pyproject.toml": "[tool.sqlmig]\n", "app/x.py": ""}, "app", "."),
+        ({"pyproject.toml": "[tool.sqlmig]\n", "a/pyproject.toml": "[tool.other]\n", "a/b/x.py": ""}, "a/b", "."),
+        ({"pyproject.toml": "[tool.sqlmig]\n", "a/pyproject.toml": '[tool.sqlmig]\ndirectory = "m"\n'}, "a", "a"),
+        ({"pyproject.toml": "[project]\nname = 'x'\n", "a/x.py": ""}, "a", None),
+        ({"a/x.py": ""}, "a", None),
+    ],
+    ids=["here", "below", "skips-other-tools", "nearest-wins", "no-sqlmig-table", "none"],
+)
+def test_the_project_is_found_walking_up(
+    tmp_path: Path, layout: dict[str, str], start: str, expected: str | None
+) -> None:
+    root = tree(tmp_path / "p", dict(layout))
+    (root / start).mkdir(parents=True, exist_ok=True)
+    found = config.find_project(root / start)
+    assert found == (None if expected is None else root / expected)
+
+
+STARTUP = """
+import sqlmig, sys
+report = sqlmig.apply(sys.argv[1])
+print(",".join(report.names))
+"""
+
+
+def test_an_application_finds_its_migrations_from_any_working_directory(db_url: str, db: Conn, tmp_path: Path) -> None:
+    project = tree(tmp_path / "app", {f"db/{k}": v for k, v in FILES.items()} | {"src/app/start.py": STARTUP})
+    (project / "pyproject.toml").write_text('[tool.sqlmig]\ndirectory = "db"\n')
+    elsewhere = tmp_path / "service-cwd"
+    elsewhere.mkdir()
+    done = subprocess.run(
+        [sys.executable, str(project / "src/app/start.py"), db_url],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "20240101_000000_a,20240102_000000_b,20240103_000000_c"
+    assert len(history(db)) == 3
+
+
+def test_the_cli_finds_the_project_from_a_subfolder(db_url: str, db: Conn, tmp_path: Path) -> None:
+    project = tree(tmp_path / "app", {f"db/{k}": v for k, v in FILES.items()})
+    (project / "pyproject.toml").write_text('[tool.sqlmig]\ndirectory = "db"\n')
+    (project / "src" / "deep").mkdir(parents=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "sqlmig", "migrate", "up", "--database-url", db_url],
+        cwd=project / "src" / "deep",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(history(db)) == 3
