@@ -95,9 +95,9 @@ def load(
 ) -> Settings:
     """Resolve settings; explicit arguments (the CLI's flags) win. Reads ``.env`` and ``pyproject.toml`` in the
     project folder: the nearest folder from ``cwd`` (default: the working directory) up whose ``pyproject.toml``
-    has a ``[tool.sqlmig]`` table, as pytest and ruff find their configuration, else ``cwd`` itself. Relative paths
-    (``directory``, ``stubs``) are relative to that folder. Raises :class:`ConfigError` for an invalid
-    ``[tool.sqlmig]``."""
+    has a ``[tool.sqlmig]`` table, as pytest and ruff find their configuration, else ``cwd`` itself. The
+    configured ``directory`` and ``stubs`` are relative to that folder, a given ``directory`` to ``cwd``. Raises
+    :class:`ConfigError` for an invalid ``[tool.sqlmig]``."""
     start = cwd or Path.cwd()
     cwd = find_project(start) or start
     merged = {**read_dotenv(cwd / ".env"), **(os.environ if environ is None else environ)}
@@ -106,12 +106,14 @@ def load(
     if url is None:
         url, source = next(((merged[n], _origin(n, environ)) for n in URL_VARIABLES if merged.get(n)), (None, ""))
     allowed = project.get("env", [])
-    base = Path(directory if directory is not None else project.get("directory", DEFAULT_DIRECTORY))
+    # A given directory is relative to where the caller is (as a command-line path), the configured one to the
+    # project folder (as ruff's and pytest's settings are relative to their file).
+    base = start / directory if directory is not None else cwd / project.get("directory", DEFAULT_DIRECTORY)
     stubs = project.get("stubs")
     return Settings(
         database_url=url,
         url_source=source,
-        directory=base if base.is_absolute() else cwd / base,
+        directory=base,
         history_table=history_table or project.get("history_table", DEFAULT_HISTORY_TABLE),
         schema=schema if schema is not None else project.get("schema"),
         vars={**project.get("vars", {}), **(vars or {})},

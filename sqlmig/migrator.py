@@ -162,6 +162,7 @@ class Migrator:
         with self.connection() as conn, self.guarded(conn, lambda rows: True) as hist:
             assert hist is not None  # always needed: never None
             changed = edited(hist.rows)
+            history.ensure(conn, self.table, hist.state)  # a table another runner made lacks the checksum column
             history.accept(conn, self.table, changed)
         return [f.name for f in changed]
 

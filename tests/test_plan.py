@@ -322,9 +322,7 @@ UP_TO_CASES = [
 @pytest.mark.parametrize(
     ("files", "applied", "to", "expected"), [c[1:] for c in UP_TO_CASES], ids=[c[0] for c in UP_TO_CASES]
 )
-def test_up_plan_to_a_version(
-    files: list[MigrationFile], applied: list[Applied], to: str, expected: list[str]
-) -> None:
+def test_up_plan_to_a_version(files: list[MigrationFile], applied: list[Applied], to: str, expected: list[str]) -> None:
     plan = up_plan({"migrate": files, "seed": []}, applied, "migrate", False, to=to)
     assert [s.file.name for s in plan.steps] == expected
 
