@@ -93,21 +93,27 @@ def load(
     cwd: Path | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Resolve settings; explicit arguments (the CLI's flags) win. Reads ``.env`` and ``pyproject.toml`` in
-    ``cwd`` (default: the working directory). Raises :class:`ConfigError` for an invalid ``[tool.sqlmig]``."""
-    cwd = cwd or Path.cwd()
+    """Resolve settings; explicit arguments (the CLI's flags) win. Reads ``.env`` and ``pyproject.toml`` in the
+    project folder: the nearest folder from ``cwd`` (default: the working directory) up whose ``pyproject.toml``
+    has a ``[tool.sqlmig]`` table, as pytest and ruff find their configuration, else ``cwd`` itself. The
+    configured ``directory`` and ``stubs`` are relative to that folder, a given ``directory`` to ``cwd``. Raises
+    :class:`ConfigError` for an invalid ``[tool.sqlmig]``."""
+    start = cwd or Path.cwd()
+    cwd = find_project(start) or start
     merged = {**read_dotenv(cwd / ".env"), **(os.environ if environ is None else environ)}
     project = read_pyproject(cwd / "pyproject.toml")
     url, source = database_url, "the given URL"
     if url is None:
         url, source = next(((merged[n], _origin(n, environ)) for n in URL_VARIABLES if merged.get(n)), (None, ""))
     allowed = project.get("env", [])
-    base = Path(directory if directory is not None else project.get("directory", DEFAULT_DIRECTORY))
+    # A given directory is relative to where the caller is (as a command-line path), the configured one to the
+    # project folder (as ruff's and pytest's settings are relative to their file).
+    base = start / directory if directory is not None else cwd / project.get("directory", DEFAULT_DIRECTORY)
     stubs = project.get("stubs")
     return Settings(
         database_url=url,
         url_source=source,
-        directory=base if base.is_absolute() else cwd / base,
+        directory=base,
         history_table=history_table or project.get("history_table", DEFAULT_HISTORY_TABLE),
         schema=schema if schema is not None else project.get("schema"),
         vars={**project.get("vars", {}), **(vars or {})},
@@ -164,6 +170,32 @@ def _origin(name: str, environ: Mapping[str, str] | None) -> str:
     return name if name in (os.environ if environ is None else environ) else f"{name} (.env)"
 
 
+def find_project(start: Path) -> Path | None:
+    """The nearest folder from ``start`` up (``start`` included) whose ``pyproject.toml`` has a ``[tool.sqlmig]``
+    table, or None. Reads files."""
+    for folder in (start, *start.parents):
+        path = folder / "pyproject.toml"
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue
+        if b"sqlmig" in data and "sqlmig" in _toml(path, data).get("tool", {}):
+            return folder
+    return None
+
+
+def _toml(path: Path, data: bytes) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    try:
+        document: dict[str, Any] = tomllib.loads(data.decode("utf-8"))
+        return document
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+
+
 def read_pyproject(path: Path) -> dict[str, Any]:
     """The ``[tool.sqlmig]`` table of a ``pyproject.toml`` (empty if absent), checked for unknown keys and types."""
     try:
@@ -172,14 +204,7 @@ def read_pyproject(path: Path) -> dict[str, Any]:
         return {}
     if b"sqlmig" not in data:
         return {}  # no [tool.sqlmig] can be there: no need to load the TOML parser
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
-    try:
-        table = tomllib.loads(data.decode("utf-8")).get("tool", {}).get("sqlmig", {})
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    table = _toml(path, data).get("tool", {}).get("sqlmig", {})
     unknown = sorted(set(table) - _KEYS)
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) in [tool.sqlmig]: {', '.join(unknown)}; known: {sorted(_KEYS)}")

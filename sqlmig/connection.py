@@ -17,7 +17,9 @@ from . import config
 from .errors import ConfigError, ConnectError, DatabaseError, SqlmigError
 
 log = logging.getLogger("sqlmig")
-Database = str | psycopg.Connection[Any] | None
+# A connection, whatever its row factory: the one alias every module uses.
+Conn = psycopg.Connection[Any]
+Database = str | Conn | None
 
 
 # The PostgreSQL majors sqlmig is tested on. Others are used, with a warning.

@@ -190,11 +190,27 @@ def ahead_text(rows: Sequence[Applied]) -> str:
 
 
 def up_plan(
-    files: Mapping[Track, Sequence[MigrationFile]], applied: Sequence[Applied], track: Track, allow_out_of_order: bool
+    files: Mapping[Track, Sequence[MigrationFile]],
+    applied: Sequence[Applied],
+    track: Track,
+    allow_out_of_order: bool,
+    to: str | None = None,
 ) -> Plan:
     """:func:`make_plan` for ``up`` of ``track``; seeds only once no migration is pending. For seeds, the plan's
-    ``ahead`` also lists the migrate rows that are ahead. Raises :class:`PendingMigrationsError` for seeds on a
-    schema that is not up to date, and :func:`make_plan`'s errors."""
+    ``ahead`` also lists the migrate rows that are ahead. With ``to``, only the steps up to that version (which
+    must be the version of a file of ``track``). Raises :class:`PendingMigrationsError` for seeds on a schema
+    that is not up to date, :class:`PlanError` for a ``to`` no file has, and :func:`make_plan`'s errors."""
+    if to is not None and to not in {f.version for f in files[track]}:
+        raise PlanError(f"no {track} migration file has version {to}: give the version of one (YYYYMMDD_HHMMSS)")
+    plan = _up_plan(files, applied, track, allow_out_of_order)
+    if to is None:
+        return plan
+    return replace(plan, steps=tuple(s for s in plan.steps if s.file.version <= to))
+
+
+def _up_plan(
+    files: Mapping[Track, Sequence[MigrationFile]], applied: Sequence[Applied], track: Track, allow_out_of_order: bool
+) -> Plan:
     if track == "seed":
         behind = make_plan(files["migrate"], applied, track="migrate", allow_out_of_order=True)
         if behind.steps:

@@ -18,11 +18,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -31,9 +30,10 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from . import __version__, api, config
+from . import __version__, config
 from .errors import ConfigError, ConnectError, DatabaseError, SqlmigError
 from .files import discover_tracks
+from .migrator import Migrator
 from .model import Track
 
 TEMPLATE_PREFIX = "sqlmig_tpl_"
@@ -249,7 +249,7 @@ class TemplateCache:
         try:
             built = name not in server.names(name)
             if built:
-                self._apply(server, name, tracks, {"directory": settings.directory, "schema": schema, "vars": vars})
+                self._apply(server, name, tracks, settings)
             server.lock("use", name, shared=True)
             self._held.add(name)
         finally:
@@ -258,16 +258,17 @@ class TemplateCache:
             self._prune(server, name)
         return Template(name, seeds, names, built, time.monotonic() - started, server)
 
-    def _apply(self, server: Server, name: str, tracks: tuple[Track, ...], options: dict[str, Any]) -> None:
+    def _apply(self, server: Server, name: str, tracks: tuple[Track, ...], settings: config.Settings) -> None:
         """Build template ``name`` under a temporary name, then rename it: the rename is what marks it complete."""
         server.drop_all(name)  # what a build that died left; no one else builds this name while we hold its lock
         building = f"{name}_b{uuid.uuid4().hex[:8]}"
         ident = sql.Identifier(building)
         server.run(sql.SQL("CREATE DATABASE {}").format(ident))
         try:
-            with _working_directory(self.rootdir):  # apply() reads .env and [tool.sqlmig] where the CLI would
-                for track in tracks:
-                    api.apply(server.url_of(building), track=track, **options)
+            # The settings were resolved from the rootdir's .env and [tool.sqlmig], as the CLI there would.
+            migrator = Migrator(replace(settings, database_url=server.url_of(building)))
+            for track in tracks:
+                migrator.up(track)
             server.run(sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false").format(ident))
             server.run(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(ident, sql.Identifier(name)))
         except BaseException:
@@ -303,13 +304,3 @@ def _template_name(settings: config.Settings, files: list[list[str]]) -> str:
     }
     digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
     return template_prefix(settings.directory) + digest[:16]
-
-
-@contextlib.contextmanager
-def _working_directory(path: Path) -> Iterator[None]:
-    previous = Path.cwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(previous)

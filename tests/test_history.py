@@ -56,6 +56,19 @@ def test_adopts_the_seed_runners_table(db_url: str, db: psycopg.Connection[tuple
     assert db.execute("SELECT count(*) FROM public.migration_history WHERE checksum IS NULL").fetchone() == (0,)
 
 
+def test_accept_on_the_seed_runners_table_before_any_sqlmig_run(
+    db_url: str, db: psycopg.Connection[tuple[object, ...]], tmp_path: Path
+) -> None:
+    db.execute(
+        "CREATE TABLE migration_history (id serial PRIMARY KEY, name varchar(255) UNIQUE NOT NULL,"
+        " type varchar(50) NOT NULL, executed_at timestamp DEFAULT CURRENT_TIMESTAMP)"
+    )
+    db.execute("INSERT INTO migration_history (name, type) VALUES ('00000000_000000_create_schemas', 'migrate')")
+    directory = tree(tmp_path, FILES)
+    assert sqlmig.accept(db_url, directory) == ["00000000_000000_create_schemas"]
+    assert db.execute("SELECT count(*) FROM public.migration_history WHERE checksum IS NULL").fetchone() == (0,)
+
+
 def test_no_op_on_the_seed_runners_table_does_not_alter_it(
     db_url: str, db: psycopg.Connection[tuple[object, ...]], tmp_path: Path
 ) -> None:

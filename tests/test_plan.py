@@ -307,3 +307,35 @@ def test_a_folder_without_files_points_at_the_dir_setting() -> None:
     with pytest.raises(MissingFileError, match=r"no migration files at all: check that --dir"):
         make_plan([], [row(A)], track="migrate")
     assert [e.state for e in make_status([], [row(A)], track="migrate")] == ["missing"]
+
+
+UP_TO_CASES = [
+    ("up to the middle", [mf(A), mf(B), mf(C)], [], B, [f"{A}_m", f"{B}_m"]),
+    ("up to the first", [mf(A), mf(B), mf(C)], [], A, [f"{A}_m"]),
+    ("up to the newest is all", [mf(A), mf(B), mf(C)], [], C, [f"{A}_m", f"{B}_m", f"{C}_m"]),
+    ("already past it", [mf(A), mf(B), mf(C)], [row(A), row(B)], A, []),
+    ("the rest up to it", [mf(A), mf(B), mf(C), mf(D)], [row(A)], C, [f"{B}_m", f"{C}_m"]),
+    ("a partial file up to it is resumed", [mf(A), mf(B)], [row(A, partial=True)], A, [f"{A}_m"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("files", "applied", "to", "expected"), [c[1:] for c in UP_TO_CASES], ids=[c[0] for c in UP_TO_CASES]
+)
+def test_up_plan_to_a_version(files: list[MigrationFile], applied: list[Applied], to: str, expected: list[str]) -> None:
+    plan = up_plan({"migrate": files, "seed": []}, applied, "migrate", False, to=to)
+    assert [s.file.name for s in plan.steps] == expected
+
+
+def test_up_plan_to_a_version_no_file_has() -> None:
+    with pytest.raises(PlanError) as caught:
+        up_plan({"migrate": [mf(A), mf(C)], "seed": []}, [], "migrate", False, to=B)
+    assert str(caught.value) == f"no migrate migration file has version {B}: give the version of one (YYYYMMDD_HHMMSS)"
+
+
+def test_up_plan_to_a_seed_version_on_the_seed_track() -> None:
+    seeds = [mf(A, "s", track="seed"), mf(B, "s", track="seed")]
+    plan = up_plan({"migrate": [mf(A)], "seed": seeds}, [row(A)], "seed", False, to=A)
+    assert [s.file.name for s in plan.steps] == [f"{A}_s"]
+    with pytest.raises(PlanError, match="no seed migration file has version"):
+        up_plan({"migrate": [mf(A)], "seed": seeds}, [row(A)], "seed", False, to=C)

@@ -1,0 +1,204 @@
+"""The Migrator: settings resolved once, and one guarded section that every writer goes through.
+
+Every writer (up, down, accept, baseline) follows the same protocol, the one that makes each migration run exactly
+once however many instances start together: read the history without the lock and plan; if there is work, check
+for a transaction-mode pooler, take the migration lock (a waiter that finds the work done by the holder returns
+without it), read the history again under the lock and plan again from it. :meth:`Migrator.guarded` is that
+protocol, written once.
+
+The common case, nothing pending, is one history query and no lock. With work pending, every file still pending
+is rendered and split before any SQL runs, so a template or file error changes nothing; runs that waited for the
+lock and find the work done never load the parser or Jinja2.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from . import config, history
+from .connection import Conn, Database, connect, url_of
+from .errors import ConfigError, LintError, PlanError
+from .files import discover_tracks
+from .history import History, TableName
+from .model import TRACKS, Applied, MigrationFile, Plan, Report, StatusReport, Track
+from .plan import DownTarget, ahead_text, make_down_plan, make_status, up_plan
+
+log = logging.getLogger("sqlmig")
+
+
+@dataclass(frozen=True)
+class Migrator:
+    """Runs migrations with one resolved :class:`~sqlmig.config.Settings`: build it once (``Migrator(settings)``
+    or :meth:`from_config`) and call its methods as often as needed; it holds no connection between calls.
+
+    ``database`` is an open psycopg connection to use instead of ``settings.database_url`` (left open; it must
+    not be inside a transaction), or None.
+    """
+
+    settings: config.Settings
+    database: Database = None
+
+    @classmethod
+    def from_config(cls, database: Database = None, directory: str | Path | None = None, **options: Any) -> Migrator:
+        """A Migrator with settings resolved as the CLI resolves them: ``options`` (the keyword arguments of
+        :func:`sqlmig.config.load`) win over the environment, ``.env`` and ``[tool.sqlmig]``. ``database`` is a URL,
+        an open connection, or None to take the URL from the environment. Reads files; raises
+        :class:`~sqlmig.ConfigError` for an invalid configuration."""
+        url = database if isinstance(database, str) else None
+        return cls(config.load(database_url=url, directory=directory, **options), database)
+
+    @property
+    def table(self) -> TableName:
+        """The history table."""
+        return TableName.parse(self.settings.history_table)
+
+    @contextmanager
+    def connection(self) -> Iterator[Conn]:
+        """An autocommit connection for one call: the given one, or a new one closed afterwards."""
+        with connect(self.database, self.settings) as conn:
+            yield conn
+
+    @contextmanager
+    def guarded(self, conn: Conn, needed: Callable[[Sequence[Applied]], bool]) -> Iterator[History | None]:
+        """The guarded section of every writer. Checks for a transaction-mode pooler, takes the migration lock
+        and reads the history again under it; yields that history, or None without the lock when the work is no
+        longer ``needed`` (another run did it while this one waited, as ``needed`` judges from the history rows).
+        Raises :class:`~sqlmig.PoolerError` and :class:`~sqlmig.LockTimeout`; the lock is released on exit."""
+        from . import lock, pooler  # loaded only when the lock is needed: the no-op path skips them
+
+        pooler.check(conn, url_of(self.database, self.settings))
+        table = self.table
+
+        def still_needed() -> bool:  # a waiter asks this, without the lock, once the holder is done
+            return needed(history.read(conn, table).rows)
+
+        with lock.hold(conn, table, self.settings.lock_wait, recheck=still_needed) as held:
+            if not held:
+                yield None
+                return
+            fresh = history.read(conn, table)
+            yield fresh if needed(fresh.rows) else None
+
+    def up(self, track: Track = "migrate", *, single_transaction: bool = False, to: str | None = None) -> Report:
+        """Apply the pending migrations of ``track``, oldest first; with ``to``, only those up to that version.
+        See :func:`sqlmig.apply`, whose errors it raises. Writes."""
+        tracks: tuple[Track, ...] = ("migrate",) if checked_track(track) == "migrate" else ("migrate", "seed")
+        files = discover_tracks(self.settings.directory, tracks)
+        warned: dict[str, None] = {}  # rows a newer release applied, each warned about once however often planned
+
+        def planned(rows: Sequence[Applied]) -> Plan:
+            found = up_plan(files, rows, track, self.settings.allow_out_of_order, to=to)
+            if fresh := [r for r in found.ahead if r.name not in warned]:
+                log.warning(ahead_text(fresh))
+                warned.update(dict.fromkeys(r.name for r in fresh))
+            return found
+
+        with self.connection() as conn:
+            plan = planned(history.read(conn, self.table).rows)
+            if not plan.steps:
+                return Report(track, "up", (), tuple(warned))
+            if self.settings.lint:
+                self._lint(plan)
+            with self.guarded(conn, lambda rows: bool(planned(rows).steps)) as hist:
+                if hist is None:
+                    return Report(track, "up", (), tuple(warned))
+                plan = planned(hist.rows)
+                from . import runner  # the parser and Jinja2 load only when there is work
+
+                prepared = runner.prepare(plan, self.settings)
+                if single_transaction:
+                    runner.check_single_transaction(prepared)
+                history.ensure(conn, self.table, hist.state)
+                empty = not any(r.track == track for r in hist.rows)
+                report = runner.run_plan(conn, plan, prepared, self.settings, single_transaction, empty_history=empty)
+                return replace(report, ahead=tuple(warned))
+
+    def down(
+        self, track: Track = "migrate", *, steps: int | None = 1, to: str | None = None, all: bool = False
+    ) -> Report:
+        """Roll back applied migrations of ``track``, newest first. See :func:`sqlmig.rollback`. Writes."""
+        files = discover_tracks(self.settings.directory, (checked_track(track),))[track]
+        target = DownTarget(steps=steps, to=to, all=all)
+
+        def planned(rows: Sequence[Applied]) -> Plan:
+            return make_down_plan(files, rows, track=track, target=target)
+
+        with self.connection() as conn:
+            if not planned(history.read(conn, self.table).rows).steps:
+                return Report(track, "down", ())
+            with self.guarded(conn, lambda rows: bool(planned(rows).steps)) as hist:
+                if hist is None:
+                    return Report(track, "down", ())
+                plan = planned(hist.rows)
+                from . import runner  # the parser and Jinja2 load only when there is work
+
+                prepared = runner.prepare(plan, self.settings)
+                return runner.run_plan(conn, plan, prepared, self.settings, single_transaction=False)
+
+    def status(self, tracks: Sequence[Track] = TRACKS) -> StatusReport:
+        """The state of every migration of ``tracks``. See :func:`sqlmig.status`. Read-only; no lock."""
+        files = discover_tracks(self.settings.directory, tuple(checked_track(t) for t in tracks))
+        with self.connection() as conn:
+            rows = history.read(conn, self.table).rows
+        return StatusReport(tuple(e for t in tracks for e in make_status(files[t], rows, track=t)))
+
+    def accept(self, track: Track = "migrate", names: Sequence[str] = ()) -> list[str]:
+        """Record the current checksums of edited applied files. See :func:`sqlmig.accept`. Writes."""
+        files = discover_tracks(self.settings.directory, (checked_track(track),))[track]
+        unknown = sorted(set(names) - {f.name for f in files})
+        if unknown:
+            raise PlanError(f"no {track} migration file named {', '.join(unknown)}", unknown)
+
+        def edited(rows: Sequence[Applied]) -> list[MigrationFile]:
+            applied = {r.name: r for r in rows if r.track == track}
+            chosen = [f for f in files if f.name in applied and (not names or f.name in names)]
+            return [f for f in chosen if applied[f.name].checksum != f.up.checksum]
+
+        with self.connection() as conn, self.guarded(conn, lambda rows: True) as hist:
+            assert hist is not None  # always needed: never None
+            changed = edited(hist.rows)
+            history.ensure(conn, self.table, hist.state)  # a table another runner made lacks the checksum column
+            history.accept(conn, self.table, changed)
+        return [f.name for f in changed]
+
+    def baseline(self, track: Track = "migrate", *, to: str) -> list[str]:
+        """Record unrecorded migrations up to version ``to`` as applied without running them. See
+        :func:`sqlmig.baseline`. Writes the history table only."""
+        files = discover_tracks(self.settings.directory, (checked_track(track),))[track]
+        if to not in {f.version for f in files}:
+            raise PlanError(f"--to {to}: no {track} migration file has that version")
+        with self.connection() as conn, self.guarded(conn, lambda rows: True) as hist:
+            assert hist is not None  # always needed: never None
+            history.ensure(conn, self.table, hist.state)
+            recorded = {r.name for r in hist.rows if r.track == track}
+            chosen = [f for f in files if f.version <= to and f.name not in recorded]
+            history.record_baseline(conn, self.table, chosen)
+        return [f.name for f in chosen]
+
+    def _lint(self, plan: Plan) -> None:
+        from .lint import lint_files
+        from .render import STREAM_THRESHOLD, TemplateContext
+
+        # Linting parses every statement (about 1 s per MB of INSERTs): files large enough to be streamed, bulk
+        # data seeds in practice, are left to 'sqlmig lint' rather than holding up every start-up.
+        files = [step.file for step in plan.steps]
+        large = [f.name for f in files if f.up.size > STREAM_THRESHOLD]
+        if large:
+            log.warning("not linted before applying (larger than 4 MiB; run 'sqlmig lint'): %s", ", ".join(large))
+        s = self.settings
+        context = TemplateContext(schema=s.schema, vars=s.vars, env=s.env)
+        report = lint_files([f for f in files if f.name not in large], context)
+        if report.errors:
+            raise LintError(report.errors)
+
+
+def checked_track(track: str) -> Track:
+    """``track`` if it is ``"migrate"`` or ``"seed"``; else raises :class:`~sqlmig.ConfigError`. Pure."""
+    if track not in TRACKS:
+        raise ConfigError(f"track must be one of {', '.join(TRACKS)}, got {track!r}")
+    return track
