@@ -85,6 +85,17 @@ verify: venv
 bench: venv
 	$(BIN)/python -m bench $(ARGS)
 
+# The reference in docs/ as a site, into site/ (mkdocs-material, mkdocs.yml). --strict: a broken link or anchor fails.
+.PHONY: docs
+DOCS_STAMP := $(VENV)/.docs-stamp
+
+$(DOCS_STAMP): pyproject.toml | $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[docs]'
+	touch $@
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 db-up:
 	docker compose up -d --wait
 

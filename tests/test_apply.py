@@ -17,7 +17,7 @@ from sqlmig.lock import lock_key
 
 from .helpers import history, relations, tree
 
-LOCK_KEY = 4166341692659941701  # documented in the README with its pg_locks classid/objid
+LOCK_KEY = 4166341692659941701  # documented in docs/history-and-lock.md with its pg_locks classid/objid
 A = "migrate/20240101_000000_create_a"
 B = "migrate/20240102_000000_create_b"
 C = "migrate/20240103_000000_create_c"

@@ -50,7 +50,7 @@ def codes(report: LintReport) -> list[str]:
 
 class Case(NamedTuple):
     """A rule with an example that breaks it (``wrong``, in ``track``) and what to write instead (``right``, in
-    ``right_track``). The README's list of rules shows these very examples."""
+    ``right_track``). docs/lint.md's list of rules shows these very examples."""
 
     code: str
     track: str

@@ -418,8 +418,9 @@ def test_one(sqlmig_db):
     assert left == ["sqlmig-pytest-alive"]  # its own folder and the orphan's are gone
 
 
-def test_the_readme_example_runs_as_written(pytester: pytest.Pytester, server: PgServer) -> None:
-    """The README's pytest example, on the project's own migrations and its [tool.sqlmig] settings."""
+def test_the_documented_example_runs_as_written(pytester: pytest.Pytester, server: PgServer) -> None:
+    """The pytest example of docs/testing-plugin.md, on the project's own migrations and its [tool.sqlmig]
+    settings."""
     root = Path(__file__).parent.parent
     (example,) = TEST_MODULES
     shutil.copytree(root / "migrations", pytester.path / "migrations")

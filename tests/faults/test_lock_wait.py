@@ -157,10 +157,9 @@ def test_the_connection_stops_listening_before_it_is_used(db_url: str, monkeypat
         assert conn.execute("SELECT pg_listening_channels()").fetchall() == [("app_events",)]
 
 
-def test_the_readme_names_the_key_and_the_channel() -> None:
-    """What the README tells an operator to look for in pg_locks and pg_notify is what sqlmig uses."""
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## The history table and the lock", 1)[1].split("\n## ", 1)[0]
+def test_the_docs_name_the_key_and_the_channel() -> None:
+    """What docs/history-and-lock.md tells an operator to look for in pg_locks and pg_notify is what sqlmig uses."""
+    section = (Path(__file__).resolve().parents[2] / "docs" / "history-and-lock.md").read_text(encoding="utf-8")
     unsigned = KEY & 0xFFFFFFFFFFFFFFFF
     assert f"`{KEY}`" in section and f"classid = {unsigned >> 32}" in section
     assert f"objid = {unsigned & 0xFFFFFFFF}" in section
