@@ -40,6 +40,7 @@ from .model import Report, Result, StatusEntry, StatusReport
 
 if TYPE_CHECKING:
     from .api import accept, apply, baseline, rollback, status
+    from .migrator import Migrator
 
 __all__ = [
     "BookkeepingError",
@@ -53,6 +54,7 @@ __all__ = [
     "HistoryTableError",
     "LintError",
     "LockTimeout",
+    "Migrator",
     "MigrationError",
     "MissingDownError",
     "MissingFileError",
@@ -81,4 +83,8 @@ def __getattr__(name: str) -> Any:
         from . import api
 
         return getattr(api, name)
+    if name == "Migrator":
+        from .migrator import Migrator
+
+        return Migrator
     raise AttributeError(f"module 'sqlmig' has no attribute {name!r}")
