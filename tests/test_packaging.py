@@ -1,4 +1,4 @@
-"""What installing sqlmig installs. No server.
+"""What installing sqlmig installs, and what the Makefile installs for which task. No server.
 
 The wheel is built from a copy of the project with the virtualenv's own setuptools (no download), with one package
 added that pyproject.toml does not name, to show that a new subpackage is picked up on its own.
@@ -6,6 +6,7 @@ added that pyproject.toml does not name, to show that a new subpackage is picked
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -95,3 +96,62 @@ def test_wheel_carries_the_mit_license(built: Built) -> None:
 
 def test_wheel_metadata_names_the_license(built: Built) -> None:
     assert "License-Expression: MIT\n" in built.metadata
+
+
+# --- the Makefile ---------------------------------------------------------------------------------------------
+
+RUNTIME_INSTALL = "-m pip install --quiet -e .\n"
+DEV_INSTALL = "-m pip install --quiet -e '.[dev]'\n"
+RUNTIME_TARGETS = ["migrate-up", "migrate-down", "seed-up", "seed-down", "status", "verify", "migration NAME=x"]
+DEV_TARGETS = ["test", "lint", "chaos", "bench"]
+
+
+def make_dry_run(venv: Path, target: str) -> str:
+    """The commands ``make <target>`` would run with its virtualenv in ``venv`` (``make -n``: nothing runs)."""
+    argv = ["make", "-n", "-C", str(ROOT), f"VENV={venv}", *target.split()]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
+    return done.stdout
+
+
+def installs(commands: str) -> list[str]:
+    """Which installs a dry run does, in order: "runtime" for ``-e .``, "dev" for ``-e '.[dev]'``."""
+    kinds = {RUNTIME_INSTALL: "runtime", DEV_INSTALL: "dev"}
+    return [kind for line in commands.splitlines(keepends=True) for text, kind in kinds.items() if line.endswith(text)]
+
+
+def stamped(venv: Path, *stamps: str) -> Path:
+    """A virtualenv folder whose install stamps ``stamps`` are newer than pyproject.toml."""
+    venv.mkdir()
+    for name in stamps:
+        (venv / name).touch()
+    return venv
+
+
+@pytest.mark.parametrize("target", RUNTIME_TARGETS)
+def test_running_migrations_installs_no_dev_tools(tmp_path: Path, target: str) -> None:
+    commands = make_dry_run(tmp_path / "venv", target)
+    assert installs(commands) == ["runtime"]
+    assert "[dev]" not in commands
+
+
+@pytest.mark.parametrize("target", DEV_TARGETS)
+def test_dev_tasks_on_a_fresh_clone_install_everything(tmp_path: Path, target: str) -> None:
+    commands = make_dry_run(tmp_path / "venv", target)
+    assert installs(commands) == ["runtime", "dev"]
+    assert "-m venv" in commands.split(RUNTIME_INSTALL)[0]
+
+
+def test_test_after_migrate_up_adds_only_the_dev_extra(tmp_path: Path) -> None:
+    venv = stamped(tmp_path / "venv", ".installed-stamp")
+    assert installs(make_dry_run(venv, "test")) == ["dev"]
+    assert installs(make_dry_run(venv, "migrate-up")) == []
+
+
+def test_nothing_is_installed_again_until_pyproject_changes(tmp_path: Path) -> None:
+    venv = stamped(tmp_path / "venv", ".installed-stamp", ".installed-dev-stamp")
+    assert installs(make_dry_run(venv, "lint")) == []
+    assert installs(make_dry_run(venv, "status")) == []
+    for stamp in venv.iterdir():
+        os.utime(stamp, (0, 0))  # older than pyproject.toml, as after a pull that changed it
+    assert installs(make_dry_run(venv, "status")) == ["runtime"]
+    assert installs(make_dry_run(venv, "lint")) == ["runtime", "dev"]
