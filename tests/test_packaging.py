@@ -94,8 +94,9 @@ def test_wheel_carries_the_mit_license(built: Built) -> None:
     assert (ROOT / "LICENSE").read_text().startswith("MIT License\n\nCopyright (c) 2026 the sqlmig authors\n")
 
 
-def test_wheel_metadata_names_the_license(built: Built) -> None:
+def test_wheel_metadata_names_the_license_and_python_dotenv(built: Built) -> None:
     assert "License-Expression: MIT\n" in built.metadata
+    assert re.search(r"^Requires-Dist: python-dotenv>=1\.0$", built.metadata, re.MULTILINE)
 
 
 # --- the Makefile ---------------------------------------------------------------------------------------------
