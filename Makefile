@@ -4,17 +4,25 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SQLMIG := $(BIN)/sqlmig
 STAMP := $(VENV)/.installed-stamp
+DEV_STAMP := $(VENV)/.installed-dev-stamp
 TYPE ?= migrate
 
-.PHONY: venv pgbin migrate-up migrate-down seed-up seed-down migration status test chaos lint verify bench db-up db-down clean
+.PHONY: venv dev pgbin migrate-up migrate-down seed-up seed-down migration status test chaos lint verify bench db-up db-down clean
 
+# Two installs: what running migrations needs (venv), and the test, lint and bench tools on top of it (dev).
 venv: $(STAMP)
+dev: $(DEV_STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e .
 	touch $(STAMP)
+
+# Redone after every runtime install, so a changed pyproject.toml updates the dev extra too.
+$(DEV_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(DEV_STAMP)
 
 migrate-up: venv
 	$(SQLMIG) migrate up
@@ -60,17 +68,17 @@ $(PGBIN_STAMP): Makefile | $(STAMP)
 
 # Two workers (pytest-xdist) on the 2 cores CI has: the tests wait on servers and processes as much as they compute.
 TEST_WORKERS ?= 2
-test: venv pgbin
+test: dev pgbin
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 # The randomized model test with faults (tests/faults/test_model.py), long: EXAMPLES x STEPS deploys per major.
 EXAMPLES ?= 40
 STEPS ?= 6
-chaos: venv pgbin
+chaos: dev pgbin
 	SQLMIG_MODEL_EXAMPLES=$(EXAMPLES) SQLMIG_MODEL_STEPS=$(STEPS) SQLMIG_MODEL_TIMEOUT=14400 \
 		$(BIN)/pytest tests/faults/test_model.py
 
-lint: venv
+lint: dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy sqlmig
@@ -82,7 +90,7 @@ verify: venv
 
 # sqlmig against the psql floor on the same files, on a throwaway PostgreSQL (bench/README.md). Prints a markdown
 # table and writes bench/results/latest.md. ARGS=--quick for a run under 2 minutes; ARGS="--only apply --reps 3".
-bench: venv
+bench: dev
 	$(BIN)/python -m bench $(ARGS)
 
 # The reference in docs/ as a site, into site/ (mkdocs-material, mkdocs.yml). --strict: a broken link or anchor fails.

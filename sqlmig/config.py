@@ -2,7 +2,7 @@
 
 Database URL variables, most preferred first: ``SQLMIG_DATABASE_URL``, ``DIRECT_URL`` (a direct connection, as
 Prisma and Supabase name it: session locks and transaction-mode poolers do not mix), ``DATABASE_URL``. ``.env``
-fills in variables the environment does not set (as python-dotenv does), then the first of these names wins.
+(read with python-dotenv) fills in variables the environment does not set, then the first of these names wins.
 """
 
 from __future__ import annotations
@@ -216,27 +216,17 @@ def read_pyproject(path: Path) -> dict[str, Any]:
     return dict(table)
 
 
-_DOTENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
-
-
 def read_dotenv(path: Path) -> dict[str, str]:
-    """Variables of a ``.env`` file: ``NAME=value`` lines, optional ``export``, quotes, ``#`` comments."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (FileNotFoundError, IsADirectoryError):
-        return {}
-    result = {}
-    for line in text.splitlines():
-        m = _DOTENV_LINE.match(line)
-        if m is None or line.lstrip().startswith("#"):
-            continue
-        value = m[2]
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        else:
-            value = re.split(r"\s+#", value, maxsplit=1)[0]
-        result[m[1]] = value
-    return result
+    """Variables of a ``.env`` file (empty if there is none), read by python-dotenv: ``NAME=value`` lines, optional
+    ``export``, quotes, ``#`` comments, multi-line quoted values and escapes in double quotes. A name without ``=``
+    sets nothing, and a line that cannot be parsed is skipped with a warning on the ``dotenv.main`` logger. Values are
+    taken as written, never expanded: a ``${...}`` in a password stays as it is. Raises ``OSError`` if the file
+    cannot be read and ``UnicodeDecodeError`` if it is not UTF-8."""
+    # Imported on first use: python-dotenv brings tempfile and shutil, about a tenth of the start-up of
+    # `sqlmig --help`, which like `import sqlmig` never reads .env.
+    from dotenv import dotenv_values
+
+    return {name: value for name, value in dotenv_values(path, interpolate=False).items() if value is not None}
 
 
 def parse_vars(pairs: Sequence[str]) -> dict[str, str]:

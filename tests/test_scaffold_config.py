@@ -261,3 +261,55 @@ def test_dotenv_parsing(tmp_path: Path) -> None:
         "# comment\nexport A=1\nB = 'two words'\nC=\"x#y\"\nD=plain # trailing comment\nnot a line\n"
     )
     assert config.read_dotenv(tmp_path / ".env") == {"A": "1", "B": "two words", "C": "x#y", "D": "plain"}
+
+
+def test_dotenv_is_read_as_python_dotenv_reads_it(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / ".env").write_text(
+        'QUOTED="q" # a comment after quotes\n'
+        'ESCAPED="tab\\there"\n'
+        "SINGLE='no\\tescape'\n"
+        "MULTI='one\ntwo'\n"
+        "LITERAL=pa${HOME}ss\n"
+        "NAME_ONLY\n"
+        "EMPTY=\n"
+        "not a line\n"
+        "LAST=1\n"
+    )
+    assert config.read_dotenv(tmp_path / ".env") == {
+        "QUOTED": "q",
+        "ESCAPED": "tab\there",
+        "SINGLE": "no\\tescape",
+        "MULTI": "one\ntwo",
+        "LITERAL": "pa${HOME}ss",  # never expanded: a password keeps its dollar signs
+        "EMPTY": "",
+        "LAST": "1",
+    }
+    assert "could not parse statement starting at line 9" in caplog.text
+
+
+def test_dotenv_missing_or_a_folder_is_empty(tmp_path: Path) -> None:
+    assert config.read_dotenv(tmp_path / ".env") == {}
+    (tmp_path / ".env").mkdir()
+    assert config.read_dotenv(tmp_path / ".env") == {}
+
+
+def test_the_environment_wins_over_dotenv_for_allowed_variables(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.sqlmig]\nenv = ["APP_ROLE", "APP_REGION"]\n')
+    (tmp_path / ".env").write_text("APP_ROLE=from-dotenv\nAPP_REGION=eu\n")
+    s = config.load(cwd=tmp_path, environ={"APP_ROLE": "from-environment"})
+    assert dict(s.env) == {"APP_ROLE": "from-environment", "APP_REGION": "eu"}
+
+
+def test_help_does_not_import_dotenv() -> None:
+    probe = (
+        "import sys\n"
+        "from sqlmig.cli import main\n"
+        "try:\n"
+        "    main(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('dotenv' in sys.modules, file=sys.stderr)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SOURCE)}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
+    assert "Usage" in out.stdout and out.stderr.strip() == "False"
