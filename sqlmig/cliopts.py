@@ -25,6 +25,25 @@ COMMON = ("database_url", "dir", "schema", "var", "history_table", "wait")
 LIMITS = ("lock_timeout", "statement_timeout", "lock_retries", "role")
 
 
+class Command(click.Command):
+    """A command whose summary in its group's help is the first sentence of its help, whole: click would cut it to
+    the terminal's width, mid-phrase ("Print a migration file as sqlmig would run it, its template...")."""
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        return super().get_short_help_str(sys.maxsize)
+
+
+class Group(click.Group):
+    """A group whose own summary is whole, as :class:`Command`'s, and whose commands and groups are of these
+    classes too."""
+
+    command_class = Command
+    group_class = type  # click's way of saying: subgroups are of this same class
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        return super().get_short_help_str(sys.maxsize)
+
+
 def common_options(f: F) -> F:
     """The options every command accepts, before or after the command name (``sqlmig --dir x migrate up``)."""
     f = click.option(

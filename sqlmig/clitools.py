@@ -1,5 +1,5 @@
-"""The CLI's checking commands: ``lint``, ``verify`` and ``render``. Each parses options, calls one API function
-and prints its result (text, or one JSON document with ``--json``)."""
+"""The CLI's checking commands, ``lint``, ``verify`` and ``render``, and ``dev`` (the embedded server). Each parses
+options, calls one API function and prints its result (text, or one JSON document with ``--json``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from . import config
-from .cliopts import EXIT_INVALID, database, emit, finish, handle_errors, settings
+from .cliopts import EXIT_INVALID, Command, Group, database, emit, finish, handle_errors, settings
 
 
 def _templating_options(f: Any) -> Any:
@@ -18,7 +18,9 @@ def _templating_options(f: Any) -> Any:
     return f
 
 
-@click.command(help="Check migration files against the lint rules (PATHS: files or folders; default: --dir).")
+@click.command(
+    cls=Command, help="Check migration files against the lint rules. PATHS are files or folders [the --dir folder]."
+)
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @_templating_options
 @click.option("--dir", type=click.Path(path_type=Path), help="Folder holding migrate/ and seed/ [migrations].")
@@ -35,8 +37,9 @@ def lint(ctx: click.Context, /, paths: tuple[Path, ...], as_json: bool, **opts: 
 
 
 @click.command(
-    help="On a scratch database, check that every down undoes its up exactly (and optionally that every up can "
-    "run twice)."
+    cls=Command,
+    help="Check that every down undoes its up exactly, on a scratch database. With --idempotent, also that every up "
+    "can run twice.",
 )
 @click.option("--database-url", metavar="URL", help="A server where sqlmig may create and drop a scratch database.")
 @click.option("--dir", type=click.Path(path_type=Path), help="Folder holding migrate/ and seed/ [migrations].")
@@ -68,7 +71,11 @@ def verify(ctx: click.Context, /, seeds: bool, idempotent: bool | None, as_json:
     finish(verifying.report_dict(report), verifying.report_text(report), code, as_json)
 
 
-@click.command(help="Print a migration file as sqlmig would run it, its template rendered.")
+@click.command(
+    cls=Command,
+    help="Print a SQL file with its template rendered. A migration file is checked as up would check it; any other "
+    ".sql file (a query, a report) is rendered with the same context: --schema, --var and the configuration.",
+)
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @_templating_options
 @click.option("--json", "as_json", is_flag=True, help='Print {"path", "sql"} as JSON.')
@@ -84,3 +91,47 @@ def render(ctx: click.Context, /, file: Path, as_json: bool, **opts: Any) -> Non
         emit({"path": path_text(file), "sql": sql})
     else:
         click.echo(sql, nl=not sql.endswith("\n"))
+
+
+@click.group(cls=Group, help="The embedded development PostgreSQL (data in .sqlmig/).")
+def dev() -> None:
+    pass
+
+
+@dev.command(name="start", help="Start the embedded server (or reuse it) and print its URL.")
+@handle_errors
+def dev_start() -> None:
+    from . import devdb
+
+    server, started = devdb.start()
+    click.echo(f"{'Started' if started else 'Already running'}: PostgreSQL {server.version}, pid {server.pid}")
+    click.echo(server.url)
+    if server.note:
+        click.echo(f"note: {server.note}", err=True)
+
+
+@dev.command(name="stop", help="Stop the embedded server.")
+@handle_errors
+def dev_stop() -> None:
+    from . import devdb
+
+    click.echo("Stopped." if devdb.stop() else "Not running.")
+
+
+@dev.command(name="status", help="Say whether the embedded server runs.")
+@handle_errors
+def dev_status() -> None:
+    from . import devdb
+
+    server = devdb.status()
+    click.echo(f"Running: PostgreSQL {server.version}, pid {server.pid}, {server.url}" if server else "Not running.")
+    if server and server.note:
+        click.echo(f"note: {server.note}", err=True)
+
+
+@dev.command(name="url", help="Print the embedded server's URL. Use it as DATABASE_URL=$(sqlmig dev url).")
+@handle_errors
+def dev_url() -> None:
+    from . import devdb
+
+    click.echo(devdb.url())

@@ -48,11 +48,58 @@ def all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple
     return found
 
 
+def command_at(path: tuple[str, ...]) -> click.Command:
+    found: click.Command = main
+    for name in path:
+        assert isinstance(found, click.Group)
+        found = found.commands[name]
+    return found
+
+
 @pytest.mark.parametrize("command", all_commands(main), ids=lambda c: " ".join(c) or "sqlmig")
 def test_every_command_has_help(command: tuple[str, ...]) -> None:
     result = run(*command, "--help")
     assert result.exit_code == 0
     assert "Usage: " in result.output and len(result.output.splitlines()) > 3
+    help = command_at(command).help
+    assert help and help.strip()
+
+
+def summaries(group: tuple[str, ...], width: int) -> dict[str, str]:
+    """The Commands section of ``group``'s --help at a terminal ``width`` columns wide: each command's summary,
+    its wrapped lines joined, and with ``|`` where a line wrapped."""
+    result = CliRunner().invoke(main, [*group, "--help"], terminal_width=width, catch_exceptions=False)
+    assert result.exit_code == 0
+    section = result.output.partition("\nCommands:\n")[2].partition("\n\n")[0]
+    found: dict[str, str] = {}
+    name = ""
+    for line in section.splitlines():
+        if line[2] != " ":  # "  name  summary"; a wrapped summary continues further right
+            name, _, text = line.strip().partition(" ")
+            found[name] = text.strip()
+        else:
+            found[name] += f"|{line.strip()}"
+    return found
+
+
+@pytest.mark.parametrize(
+    "group",
+    [c for c in all_commands(main) if isinstance(command_at(c), click.Group)],
+    ids=lambda c: " ".join(c) or "sqlmig",
+)
+def test_every_summary_is_whole(group: tuple[str, ...]) -> None:
+    """click cuts a command's summary to fit the terminal ("Print a migration file as sqlmig would run it, its
+    template..."): every summary is a whole sentence, on one line of an 80-column terminal, and whole on the
+    narrowest one too (wrapped)."""
+    parent = command_at(group)
+    assert isinstance(parent, click.Group)
+    wide, narrow = summaries(group, 80), summaries(group, 50)
+    assert sorted(wide) == sorted(narrow) == sorted(parent.commands)
+    for name, text in wide.items():
+        assert "|" not in text and text.endswith(".") and not text.endswith("..."), (name, text)
+        assert narrow[name].replace("|", " ") == text, name
+        assert text == parent.commands[name].get_short_help_str(), name
+        assert (parent.commands[name].help or "").startswith(text), name  # its first sentence, not another text
 
 
 def test_up_status_down_cycle(db_url: str, db: psycopg.Connection[tuple[object, ...]], project: Path) -> None:
