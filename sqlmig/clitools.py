@@ -76,7 +76,7 @@ def verify(ctx: click.Context, /, seeds: bool, idempotent: bool | None, as_json:
     help="Print a SQL file with its template rendered. A migration file is checked as up would check it; any other "
     ".sql file (a query, a report) is rendered with the same context: --schema, --var and the configuration.",
 )
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @_templating_options
 @click.option("--json", "as_json", is_flag=True, help='Print {"path", "sql"} as JSON.')
 @click.pass_context

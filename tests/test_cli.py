@@ -242,6 +242,40 @@ def test_missing_directory(db_url: str, project: Path) -> None:
     assert result.exit_code == 4 and "migrations folder not found" in result.output
 
 
+def test_render_any_sql_file(project: Path) -> None:
+    (project / "pyproject.toml").write_text('[tool.sqlmig]\nvars = { since = "2024-01-01" }\n')
+    tree(project / "queries", {"report.sql": "SELECT count(*) FROM {{ schema }}.a WHERE d >= {{ since | literal }};\n"})
+    result = run("render", "queries/report.sql", "--schema", "app")
+    assert (result.exit_code, result.output) == (0, "SELECT count(*) FROM app.a WHERE d >= '2024-01-01';\n")
+    result = run("render", "--json", "queries/report.sql", "--schema", "app", "--var", "since=2025-06-30")
+    assert result.exit_code == 0
+    assert json.loads(result.output) == {
+        "format": 1,
+        "command": "render",
+        "ok": True,
+        "exit_code": 0,
+        "path": "queries/report.sql",
+        "sql": "SELECT count(*) FROM app.a WHERE d >= '2025-06-30';\n",
+    }
+    result = run("render", "queries/report.sql")
+    assert result.exit_code == 4 and result.output.startswith("error: queries/report.sql:1: template error: ")
+
+
+def test_render_a_migration_file(project: Path) -> None:
+    result = run("render", "migrations/migrate/20240102_000000_create_b.up.sql", "--schema", "app")
+    assert (result.exit_code, result.output) == (0, "CREATE TABLE app.b (id int);\n")
+    result = run("render", "migrations/migrate/20240102_000000_create_b.down.sql", "--schema", "app")
+    assert (result.exit_code, result.output) == (0, "DROP TABLE app.b;\n")
+
+
+def test_render_a_missing_file_names_it(project: Path) -> None:
+    result = run("render", "queries/missing.sql")
+    assert result.exit_code == 2
+    assert (
+        result.output.splitlines()[-1] == "Error: Invalid value for 'FILE': File 'queries/missing.sql' does not exist."
+    )
+
+
 def test_seed_verbs(db_url: str, db: psycopg.Connection[tuple[object, ...]], project: Path) -> None:
     assert run("migrate", "up", "--database-url", db_url, "--schema", "public").exit_code == 0
     result = run("seed", "up", "--database-url", db_url)
