@@ -3,13 +3,14 @@ options, calls one API function and prints its result (text, or one JSON documen
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import click
 
 from . import config
-from .cliopts import EXIT_INVALID, Command, Group, database, emit, finish, handle_errors, settings
+from .cliopts import EXIT_INVALID, Command, Group, cli_wording, database, emit, finish, handle_errors, settings
 
 
 def _templating_options(f: Any) -> Any:
@@ -32,6 +33,8 @@ def lint(ctx: click.Context, /, paths: tuple[Path, ...], as_json: bool, **opts: 
 
     opts = settings(ctx, opts)
     report = linting.lint(opts["dir"], paths, schema=opts["schema"], vars=config.parse_vars(opts["var"]) or None)
+    findings = tuple(dataclasses.replace(f, message=cli_wording(f.message)) for f in report.findings)
+    report = dataclasses.replace(report, findings=findings)
     code = EXIT_INVALID if report.findings else 0
     finish(linting.report_dict(report), linting.report_text(report), code, as_json)
 

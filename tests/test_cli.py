@@ -237,9 +237,23 @@ def test_new_bad_name(project: Path) -> None:
     assert result.exit_code == 5 and "--name" in result.output
 
 
+MISSING_FOLDER = (
+    "migrations folder not found: pass the folder that holds migrate/ and seed/ with --dir or as directory in "
+    "[tool.sqlmig], or create this one"
+)
+
+
 def test_missing_directory(db_url: str, project: Path) -> None:
     result = run("migrate", "up", "--database-url", db_url, "--dir", "nowhere")
-    assert result.exit_code == 4 and "migrations folder not found" in result.output
+    expected = f"error: 1 problem(s) with migration files:\n  {project / 'nowhere'}: {MISSING_FOLDER}\n"
+    assert (result.exit_code, result.output) == (4, expected)
+    (project / "migrations").rename(project / "elsewhere")
+    result = run("status", "--database-url", db_url, "--json")
+    assert result.exit_code == 4
+    problems = json.loads(result.stdout)["error"]["problems"]
+    assert problems == [{"path": str(project / "migrations"), "line": 0, "message": MISSING_FOLDER}]
+    result = run("lint", "--dir", "nowhere")
+    assert (result.exit_code, result.output.splitlines()[0]) == (4, f"nowhere:1:1: SQM005 error: {MISSING_FOLDER}")
 
 
 def test_render_any_sql_file(project: Path) -> None:
