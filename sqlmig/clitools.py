@@ -76,8 +76,8 @@ def verify(ctx: click.Context, /, seeds: bool, idempotent: bool | None, as_json:
 
 @click.command(
     cls=Command,
-    help="Print a SQL file with its template rendered. A migration file is checked as up would check it; any other "
-    ".sql file (a query, a report) is rendered with the same context: --schema, --var and the configuration.",
+    help="Print a SQL file with its template rendered. A migration file is rendered as it would run; any other .sql "
+    "file (a query, a report) with the same context: --schema, --var and [tool.sqlmig].",
 )
 @click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @_templating_options
