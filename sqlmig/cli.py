@@ -3,8 +3,8 @@
 Exit codes: 0 success (nothing to do included), 1 a migration's SQL failed, 2 usage error, 3 ``status
 --exit-code`` found pending migrations, 4 invalid files, templates or plan (drift, missing file, out of order,
 lint findings, a down that ``verify`` found wrong), 5 configuration or connection error, or sqlmig's own work
-failed during a run (history write, lost connection), 6 the migration lock was not free in time. Checking
-commands (``lint``, ``verify``, ``render``) live in ``clitools``.
+failed during a run (history write, lost connection), 6 the migration lock was not free in time. The checking
+commands (``lint``, ``verify``, ``render``) and ``dev`` live in ``clitools``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from . import __version__, config, output
 from .cliopts import (
     EXIT_CODES,
     EXIT_PENDING,
+    Group,
     api_kwargs,
     common_options,
     database,
@@ -33,11 +34,11 @@ from .cliopts import (
     settings,
     templating,
 )
-from .clitools import lint, render, verify
+from .clitools import dev, lint, render, verify
 from .model import Track
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES)
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES)
 @click.version_option(__version__, prog_name="sqlmig")
 @common_options
 def main(**_: Any) -> None:
@@ -50,9 +51,9 @@ DRY_RUN = click.option(
 
 
 def _track_group(track: Track) -> click.Group:
-    noun = "schema migrations (DDL)" if track == "migrate" else "seeds (DML; run after the migrations)"
+    about = "schema migrations (DDL)." if track == "migrate" else "seeds (DML). Seeds run after the migrations."
 
-    @click.group(name=track, help=f"Apply, roll back and inspect {noun}.")
+    @click.group(cls=Group, name=track, help=f"Apply, roll back and inspect {about}")
     def group() -> None:
         pass
 
@@ -188,7 +189,7 @@ def _track_group(track: Track) -> click.Group:
     def track_status(ctx: click.Context, /, as_json: bool, exit_code: bool, **opts: Any) -> None:
         _show_status(ctx, (track,), as_json, exit_code, opts)
 
-    @group.command(help="Accept edits of applied files: store their current checksums (all drifted ones, or NAMES).")
+    @group.command(help="Accept edits of applied files. Stores the current checksums of the drifted ones, or of NAMES.")
     @common_options
     @click.argument("names", nargs=-1)
     @click.pass_context
@@ -200,7 +201,10 @@ def _track_group(track: Track) -> click.Group:
         changed = api.accept(database(opts), track=track, names=names, **api_kwargs(opts))
         click.echo(f"Accepted {len(changed)} file(s): {', '.join(changed)}" if changed else "Nothing to accept.")
 
-    @group.command(help=f"Record {track} files up to VERSION as applied without running them (a lost history).")
+    @group.command(
+        help="Record files up to VERSION as applied, without running them. For a database that has their objects "
+        "but lost its history (or was built before sqlmig)."
+    )
     @common_options
     @click.option("--to", "to", required=True, metavar="VERSION", help="The newest version already in the database.")
     @click.pass_context
@@ -252,51 +256,7 @@ def new(track: Track, name: str, schema: str | None, dir: Path | None) -> None:
         click.echo(f"Created {os.path.relpath(path)}")
 
 
-@main.group(help="The embedded development PostgreSQL (data in .sqlmig/).")
-def dev() -> None:
-    pass
-
-
-@dev.command(name="start", help="Start the embedded server (or reuse it) and print its URL.")
-@handle_errors
-def dev_start() -> None:
-    from . import devdb
-
-    server, started = devdb.start()
-    click.echo(f"{'Started' if started else 'Already running'}: PostgreSQL {server.version}, pid {server.pid}")
-    click.echo(server.url)
-    if server.note:
-        click.echo(f"note: {server.note}", err=True)
-
-
-@dev.command(name="stop", help="Stop the embedded server.")
-@handle_errors
-def dev_stop() -> None:
-    from . import devdb
-
-    click.echo("Stopped." if devdb.stop() else "Not running.")
-
-
-@dev.command(name="status", help="Say whether the embedded server runs.")
-@handle_errors
-def dev_status() -> None:
-    from . import devdb
-
-    server = devdb.status()
-    click.echo(f"Running: PostgreSQL {server.version}, pid {server.pid}, {server.url}" if server else "Not running.")
-    if server and server.note:
-        click.echo(f"note: {server.note}", err=True)
-
-
-@dev.command(name="url", help="Print the embedded server's URL (for DATABASE_URL=$(sqlmig dev url)).")
-@handle_errors
-def dev_url() -> None:
-    from . import devdb
-
-    click.echo(devdb.url())
-
-
 main.add_command(_track_group("migrate"))
 main.add_command(_track_group("seed"))
-for command in (lint, verify, render):
+for command in (lint, verify, render, dev):
     main.add_command(command)

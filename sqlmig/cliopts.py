@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import sys
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from . import config, output
-from .errors import SqlmigError
+from .errors import DiscoveryError, SqlmigError
 from .model import Report
 
 if TYPE_CHECKING:
@@ -23,6 +24,25 @@ EXIT_PENDING = 3
 EXIT_INVALID = 4
 COMMON = ("database_url", "dir", "schema", "var", "history_table", "wait")
 LIMITS = ("lock_timeout", "statement_timeout", "lock_retries", "role")
+
+
+class Command(click.Command):
+    """A command whose summary in its group's help is the first sentence of its help, whole: click would cut it to
+    the terminal's width, mid-phrase ("Print a migration file as sqlmig would run it, its template...")."""
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        return super().get_short_help_str(sys.maxsize)
+
+
+class Group(click.Group):
+    """A group whose own summary is whole, as :class:`Command`'s, and whose commands and groups are of these
+    classes too."""
+
+    command_class = Command
+    group_class = type  # click's way of saying: subgroups are of this same class
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        return super().get_short_help_str(sys.maxsize)
 
 
 def common_options(f: F) -> F:
@@ -64,6 +84,28 @@ def settings(ctx: click.Context, opts: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+MISSING_FOLDER = (
+    "migrations folder not found: pass the folder that holds migrate/ and seed/ with --dir or as directory in "
+    "[tool.sqlmig], or create this one"
+)
+
+
+def cli_wording(message: str) -> str:
+    """``message``, a file problem's, as the CLI says it: the library's advice names its ``directory`` argument,
+    where a CLI user passes ``--dir``."""
+    from .files import MISSING_FOLDER as LIBRARY_WORDING
+
+    return MISSING_FOLDER if message == LIBRARY_WORDING else message
+
+
+def _cli_error(exc: SqlmigError) -> SqlmigError:
+    """``exc`` with its file problems in the CLI's words (:func:`cli_wording`)."""
+    if type(exc) is not DiscoveryError:
+        return exc
+    problems = [dataclasses.replace(p, message=cli_wording(p.message)) for p in exc.problems]
+    return exc if tuple(problems) == exc.problems else DiscoveryError(problems)
+
+
 def handle_errors(f: F) -> F:
     """Turn sqlmig's errors into a message on stderr (passwords redacted) and the error's exit code; with
     ``--json``, also the error's JSON document on stdout."""
@@ -72,7 +114,8 @@ def handle_errors(f: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return f(*args, **kwargs)
-        except SqlmigError as exc:
+        except SqlmigError as caught:
+            exc = _cli_error(caught)
             click.echo(f"error: {config.redact(str(exc))}", err=True)
             if kwargs.get("as_json"):
                 click.echo(

@@ -31,6 +31,12 @@ NUL_MESSAGE = "contains a NUL byte (\\0), which would end the SQL sent to the se
 NUL_ADVICE = "remove it; write binary data as a bytea literal such as '\\x00'::bytea"
 _NUL = f"{NUL_MESSAGE}: {NUL_ADVICE}"
 _READ_HINT = "check its permissions: the user running sqlmig must be able to read it"
+# Said of the folder looked for, the problem's path (absolute once resolved by :mod:`sqlmig.config`), to any
+# caller of the library; the CLI says --dir instead of the directory argument (:func:`sqlmig.cliopts.cli_wording`).
+MISSING_FOLDER = (
+    "migrations folder not found: pass the folder that holds migrate/ and seed/ as the directory argument or as "
+    "directory in [tool.sqlmig], or create this one"
+)
 
 
 def discover(directory: Path, track: Track) -> list[MigrationFile]:
@@ -47,7 +53,7 @@ def discover(directory: Path, track: Track) -> list[MigrationFile]:
 def discover_tracks(directory: Path, tracks: tuple[Track, ...] = TRACKS) -> dict[Track, list[MigrationFile]]:
     """:func:`discover` for several tracks at once, collecting the problems of all of them into one error."""
     if not directory.is_dir():
-        raise DiscoveryError([FileProblem(directory, 0, "migrations folder not found (set --dir or create it)")])
+        raise DiscoveryError([FileProblem(directory, 0, MISSING_FOLDER)])
     problems: list[FileProblem] = []
     root = directory.resolve()
     found = {track: _discover_track(directory / track, track, root, problems) for track in tracks}

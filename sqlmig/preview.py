@@ -17,9 +17,9 @@ from .execute import statements_of
 from .files import discover_tracks, scan_file
 from .history import TableName
 from .model import Direction, MigrationFile, Plan, Track
-from .naming import NAME_RE, NAMING_RULE
+from .naming import NAME_RE
 from .plan import DownTarget, make_down_plan, up_plan
-from .render import STREAM_THRESHOLD, TemplateContext, render
+from .render import STREAM_THRESHOLD, TemplateContext, render, render_source
 
 
 @dataclass(frozen=True)
@@ -41,20 +41,20 @@ def render_file(
     schema: str | None = None,
     vars: Mapping[str, Any] | None = None,
 ) -> str:
-    """The SQL of one migration file as sqlmig would run it: rendered with ``schema`` and ``vars`` (merged over
-    ``[tool.sqlmig]``) when it is a template, as it is otherwise. Reads the file; writes nothing. Raises
-    :class:`~sqlmig.DiscoveryError` for a file sqlmig would refuse (name, encoding, directives) and
+    """The SQL of one file as sqlmig would run it: rendered with ``schema`` and ``vars`` (merged over
+    ``[tool.sqlmig]``) when it is a template, as it is otherwise. A file named like a migration is read as one;
+    any other (a query, a report) is rendered with the same context. Reads the file; writes nothing. Raises
+    :class:`~sqlmig.DiscoveryError` for a file sqlmig would refuse (encoding, directives) and
     :class:`~sqlmig.RenderError` for a template error."""
     path = Path(path)
     settings = config.load(schema=schema, vars=vars)
     problems: list[FileProblem] = []
-    if not NAME_RE.match(path.name):
-        problems.append(FileProblem(path, 0, NAMING_RULE))
     source = scan_file(path, problems)
     if problems or source is None:
         raise DiscoveryError(problems)
     match = NAME_RE.match(path.name)
-    assert match is not None  # checked above
+    if match is None:
+        return render_source(source, _context(settings))
     direction: Direction = "up" if match["kind"] == "up" else "down"
     track: Track = "seed" if path.parent.name == "seed" else "migrate"
     name = path.name.removesuffix(f".{direction}.sql")

@@ -113,6 +113,15 @@ def render(file: MigrationFile, direction: Direction, context: TemplateContext) 
     return Migration(file, direction, source, text, hashlib.sha256(text.encode()).hexdigest())
 
 
+def render_source(source: SqlFile, context: TemplateContext) -> str:
+    """The text of any SQL file (a query or report, not only a migration) as sqlmig would send it: rendered with
+    ``context`` when it is a template, as it is otherwise (BOM stripped, CRLF as LF). Raises :class:`RenderError`
+    (file and line) on a template error, and :class:`~sqlmig.DiscoveryError` when the file changed since
+    ``source`` was scanned. Reads the file; writes nothing."""
+    text = read_checked(source)
+    return render_text(source.path, text, context) if source.templated else text
+
+
 def render_text(path: Path, text: str, context: TemplateContext) -> str:
     """Render template ``text`` read from ``path``; raises :class:`RenderError` naming the file and line, also when
     the template does more work than one render may (:mod:`sqlmig.renderlimits`)."""

@@ -48,11 +48,58 @@ def all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple
     return found
 
 
+def command_at(path: tuple[str, ...]) -> click.Command:
+    found: click.Command = main
+    for name in path:
+        assert isinstance(found, click.Group)
+        found = found.commands[name]
+    return found
+
+
 @pytest.mark.parametrize("command", all_commands(main), ids=lambda c: " ".join(c) or "sqlmig")
 def test_every_command_has_help(command: tuple[str, ...]) -> None:
     result = run(*command, "--help")
     assert result.exit_code == 0
     assert "Usage: " in result.output and len(result.output.splitlines()) > 3
+    help = command_at(command).help
+    assert help and help.strip()
+
+
+def summaries(group: tuple[str, ...], width: int) -> dict[str, str]:
+    """The Commands section of ``group``'s --help at a terminal ``width`` columns wide: each command's summary,
+    its wrapped lines joined, and with ``|`` where a line wrapped."""
+    result = CliRunner().invoke(main, [*group, "--help"], terminal_width=width, catch_exceptions=False)
+    assert result.exit_code == 0
+    section = result.output.partition("\nCommands:\n")[2].partition("\n\n")[0]
+    found: dict[str, str] = {}
+    name = ""
+    for line in section.splitlines():
+        if line[2] != " ":  # "  name  summary"; a wrapped summary continues further right
+            name, _, text = line.strip().partition(" ")
+            found[name] = text.strip()
+        else:
+            found[name] += f"|{line.strip()}"
+    return found
+
+
+@pytest.mark.parametrize(
+    "group",
+    [c for c in all_commands(main) if isinstance(command_at(c), click.Group)],
+    ids=lambda c: " ".join(c) or "sqlmig",
+)
+def test_every_summary_is_whole(group: tuple[str, ...]) -> None:
+    """click cuts a command's summary to fit the terminal ("Print a migration file as sqlmig would run it, its
+    template..."): every summary is a whole sentence, on one line of an 80-column terminal, and whole on the
+    narrowest one too (wrapped)."""
+    parent = command_at(group)
+    assert isinstance(parent, click.Group)
+    wide, narrow = summaries(group, 80), summaries(group, 50)
+    assert sorted(wide) == sorted(narrow) == sorted(parent.commands)
+    for name, text in wide.items():
+        assert "|" not in text and text.endswith(".") and not text.endswith("..."), (name, text)
+        assert narrow[name].replace("|", " ") == text, name
+        assert text == parent.commands[name].get_short_help_str(), name
+        assert (parent.commands[name].help or "").startswith(text), name  # its first sentence, not another text
 
 
 def test_up_status_down_cycle(db_url: str, db: psycopg.Connection[tuple[object, ...]], project: Path) -> None:
@@ -190,9 +237,57 @@ def test_new_bad_name(project: Path) -> None:
     assert result.exit_code == 5 and "--name" in result.output
 
 
+MISSING_FOLDER = (
+    "migrations folder not found: pass the folder that holds migrate/ and seed/ with --dir or as directory in "
+    "[tool.sqlmig], or create this one"
+)
+
+
 def test_missing_directory(db_url: str, project: Path) -> None:
     result = run("migrate", "up", "--database-url", db_url, "--dir", "nowhere")
-    assert result.exit_code == 4 and "migrations folder not found" in result.output
+    expected = f"error: 1 problem(s) with migration files:\n  {project / 'nowhere'}: {MISSING_FOLDER}\n"
+    assert (result.exit_code, result.output) == (4, expected)
+    (project / "migrations").rename(project / "elsewhere")
+    result = run("status", "--database-url", db_url, "--json")
+    assert result.exit_code == 4
+    problems = json.loads(result.stdout)["error"]["problems"]
+    assert problems == [{"path": str(project / "migrations"), "line": 0, "message": MISSING_FOLDER}]
+    result = run("lint", "--dir", "nowhere")
+    assert (result.exit_code, result.output.splitlines()[0]) == (4, f"nowhere:1:1: SQM005 error: {MISSING_FOLDER}")
+
+
+def test_render_any_sql_file(project: Path) -> None:
+    (project / "pyproject.toml").write_text('[tool.sqlmig]\nvars = { since = "2024-01-01" }\n')
+    tree(project / "queries", {"report.sql": "SELECT count(*) FROM {{ schema }}.a WHERE d >= {{ since | literal }};\n"})
+    result = run("render", "queries/report.sql", "--schema", "app")
+    assert (result.exit_code, result.output) == (0, "SELECT count(*) FROM app.a WHERE d >= '2024-01-01';\n")
+    result = run("render", "--json", "queries/report.sql", "--schema", "app", "--var", "since=2025-06-30")
+    assert result.exit_code == 0
+    assert json.loads(result.output) == {
+        "format": 1,
+        "command": "render",
+        "ok": True,
+        "exit_code": 0,
+        "path": "queries/report.sql",
+        "sql": "SELECT count(*) FROM app.a WHERE d >= '2025-06-30';\n",
+    }
+    result = run("render", "queries/report.sql")
+    assert result.exit_code == 4 and result.output.startswith("error: queries/report.sql:1: template error: ")
+
+
+def test_render_a_migration_file(project: Path) -> None:
+    result = run("render", "migrations/migrate/20240102_000000_create_b.up.sql", "--schema", "app")
+    assert (result.exit_code, result.output) == (0, "CREATE TABLE app.b (id int);\n")
+    result = run("render", "migrations/migrate/20240102_000000_create_b.down.sql", "--schema", "app")
+    assert (result.exit_code, result.output) == (0, "DROP TABLE app.b;\n")
+
+
+def test_render_a_missing_file_names_it(project: Path) -> None:
+    result = run("render", "queries/missing.sql")
+    assert result.exit_code == 2
+    assert (
+        result.output.splitlines()[-1] == "Error: Invalid value for 'FILE': File 'queries/missing.sql' does not exist."
+    )
 
 
 def test_seed_verbs(db_url: str, db: psycopg.Connection[tuple[object, ...]], project: Path) -> None:

@@ -45,6 +45,28 @@ def test_missing_track_folder_is_empty_but_missing_base_is_an_error(tmp_path: Pa
         discover(tmp_path / "nope", "migrate")
 
 
+def test_a_missing_migrations_folder_says_which_and_how_to_name_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    advice = (
+        "migrations folder not found: pass the folder that holds migrate/ and seed/ as the directory argument or "
+        "as directory in [tool.sqlmig], or create this one"
+    )
+    with pytest.raises(DiscoveryError) as info:
+        discover_tracks(tmp_path / "nope")
+    assert str(info.value) == f"1 problem(s) with migration files:\n  {tmp_path / 'nope'}: {advice}"
+    # apply() without a directory looks in ./migrations, or where [tool.sqlmig] says; files are read first.
+    monkeypatch.chdir(tmp_path)
+    unused = "postgresql://nobody@127.0.0.1:1/none?connect_timeout=1"
+    with pytest.raises(DiscoveryError) as info:
+        sqlmig.apply(unused)
+    assert str(info.value) == f"1 problem(s) with migration files:\n  {tmp_path / 'migrations'}: {advice}"
+    (tmp_path / "pyproject.toml").write_text('[tool.sqlmig]\ndirectory = "db/sql"\n')
+    with pytest.raises(DiscoveryError) as info:
+        sqlmig.apply(unused)
+    assert info.value.problems[0].path == tmp_path / "db" / "sql" and info.value.problems[0].message == advice
+
+
 def test_every_offending_file_is_listed(tmp_path: Path) -> None:
     write(tmp_path, "migrate/2024_01_bad.up.sql", "")
     write(tmp_path, "migrate/20240101_000000_ok.sql", "")

@@ -64,9 +64,11 @@ def test_render_errors_name_the_file_and_line(project: Path) -> None:
     error = as_json["error"]
     assert as_json["ok"] is False and as_json["exit_code"] == 4 and isinstance(error, dict)
     assert error["type"] == "RenderError" and error["line"] == 2 and error["path"].endswith("create_b.up.sql")
-    bad = project / "migrations" / "migrate" / "notes.sql"
-    bad.write_text("SELECT 1;\n")
-    assert run("render", str(bad)).exit_code == 4
+    notes = project / "migrations" / "migrate" / "notes.sql"
+    notes.write_text("SELECT 1;\n")  # not named like a migration: rendered as any other SQL file
+    assert (run("render", str(notes)).exit_code, run("render", str(notes)).output) == (0, "SELECT 1;\n")
+    notes.write_text("-- sqlmig: no-such-directive\nSELECT 1;\n")  # but refused as discovery would refuse it
+    assert run("render", str(notes)).exit_code == 4
 
 
 def test_dry_run_prints_in_order_and_changes_nothing(project: Path, db_url: str, db: Conn) -> None:

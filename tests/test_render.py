@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from sqlmig.errors import RenderError
-from sqlmig.files import discover
+from sqlmig.files import discover, scan_file
 from sqlmig.model import MigrationFile
-from sqlmig.render import TemplateContext, quote_ident, quote_literal, render, source_position
+from sqlmig.render import TemplateContext, quote_ident, quote_literal, render, render_source, source_position
 
 GOLDEN = Path(__file__).parent / "golden" / "render"
 CONTEXT = TemplateContext(schema="tenant_42", vars={"default_label": "it's new"}, env={"APP_ROLE": "app_user"})
@@ -113,6 +113,26 @@ def test_rendered_checksum_differs_from_raw(tmp_path: Path) -> None:
     migration = render(file, "up", CONTEXT)
     assert migration.sql == "CREATE TABLE tenant_42.t (a int);\n"
     assert migration.rendered_checksum != file.up.checksum
+
+
+def test_any_sql_file_renders_with_the_template_context(tmp_path: Path) -> None:
+    path = tmp_path / "queries" / "report.sql"
+    path.parent.mkdir()
+    path.write_bytes(
+        b"\xef\xbb\xbfSELECT * FROM {{ schema | ident }}.t\r\nWHERE label = {{ default_label | literal }};\r\n"
+    )
+    source = scan_file(path, [])
+    assert source is not None
+    assert render_source(source, CONTEXT) == "SELECT * FROM \"tenant_42\".t\nWHERE label = 'it''s new';\n"
+    path.write_text("-- sqlmig: no-template\nSELECT '{{1,2}}'::int[];\n")
+    plain = scan_file(path, [])
+    assert plain is not None and render_source(plain, CONTEXT) == "-- sqlmig: no-template\nSELECT '{{1,2}}'::int[];\n"
+    path.write_text("SELECT 1;\nSELECT {{ nope }};\n")
+    undefined = scan_file(path, [])
+    assert undefined is not None
+    with pytest.raises(RenderError) as info:
+        render_source(undefined, CONTEXT)
+    assert (info.value.path, info.value.line) == (path, 2)
 
 
 def test_source_position_maps_rendered_lines_back(tmp_path: Path) -> None:
