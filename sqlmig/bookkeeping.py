@@ -18,9 +18,8 @@ from psycopg import sql
 from . import contention, history
 from .contention import Limits
 from .errors import BookkeepingError, ConnectionLostError
-from .history import TableName
 from .lock import lock_key
-from .model import Migration
+from .model import Migration, TableName
 from .sqltext import Statement
 
 Conn = psycopg.Connection[Any]

@@ -28,7 +28,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import tuple_row
 
-from .history import TableName
+from .model import TableName
 
 # Objects created by users have OIDs from here on; the filter keeps every query off the built-in catalog rows.
 FIRST_USER_OID = 16384

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .model import TableName
 
 URL_VARIABLES = ("SQLMIG_DATABASE_URL", "DIRECT_URL", "DATABASE_URL")
 DEFAULT_DIRECTORY = "migrations"
@@ -114,7 +115,7 @@ def load(
         database_url=url,
         url_source=source,
         directory=base,
-        history_table=history_table or project.get("history_table", DEFAULT_HISTORY_TABLE),
+        history_table=_table(history_table or project.get("history_table", DEFAULT_HISTORY_TABLE)),
         schema=schema if schema is not None else project.get("schema"),
         vars={**project.get("vars", {}), **(vars or {})},
         env={name: merged[name] for name in allowed if name in merged},
@@ -134,6 +135,15 @@ def load(
         lint=_flag("lint", _pick(lint, project, "lint", False)),
         idempotent=_flag("idempotent", _pick(idempotent, project, "idempotent", False)),
     )
+
+
+def _table(value: Any) -> str:
+    """A history table name, ``schema.table`` or ``table``."""
+    try:
+        TableName.parse(str(value))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    return str(value)
 
 
 def _pick(given: Any, project: Mapping[str, Any], key: str, default: Any) -> Any:

@@ -23,8 +23,7 @@ from psycopg import sql
 from . import bookkeeping, checks, contention, failure, notx, stall, wire
 from .contention import Limits
 from .errors import BookkeepingError, DiscoveryError, FileProblem, MigrationError
-from .history import TableName
-from .model import Applied, Migration, Result, SqlFile
+from .model import Applied, Migration, Result, SqlFile, TableName
 from .reader import open_streamed
 from .render import source_position
 from .sqltext import CopyData, Statement, iter_statements

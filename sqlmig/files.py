@@ -20,7 +20,7 @@ from .directives import KNOWN_DIRECTIVES as KNOWN_DIRECTIVES
 from .directives import VALUED_DIRECTIVES as VALUED_DIRECTIVES
 from .directives import read_directives
 from .errors import DiscoveryError, FileProblem
-from .model import TRACKS, MigrationFile, SqlFile, Track
+from .model import TRACKS, MigrationFile, SqlFile, Track, version_of
 from .naming import NAME_RE, NAMING_RULE, name_clashes
 
 _BOM = codecs.BOM_UTF8
@@ -85,7 +85,7 @@ def _discover_track(folder: Path, track: Track, root: Path, problems: list[FileP
 
     by_version: dict[str, list[str]] = {}
     for name in ups:
-        by_version.setdefault(name[:15], []).append(name)
+        by_version.setdefault(version_of(name), []).append(name)
     for version, names in sorted(by_version.items()):
         if len(names) > 1:
             for name in sorted(names):
@@ -94,11 +94,11 @@ def _discover_track(folder: Path, track: Track, root: Path, problems: list[FileP
                 problems.append(FileProblem(Path(ups[name].path), 0, why))
 
     result = []
-    for name in sorted(ups, key=lambda n: (n[:15], n)):
+    for name in sorted(ups, key=lambda n: (version_of(n), n)):
         up = _read(ups[name], folder, root, problems)
         down = _read(downs[name], folder, root, problems) if name in downs else None
         if up is not None and (name not in downs or down is not None):
-            result.append(MigrationFile(track=track, version=name[:15], name=name, up=up, down=down))
+            result.append(MigrationFile(track=track, version=version_of(name), name=name, up=up, down=down))
     return result
 
 

@@ -16,8 +16,8 @@ from psycopg import sql
 from psycopg.rows import tuple_row
 
 from . import __version__
-from .errors import ConfigError, HistoryTableError
-from .model import Applied, MigrationFile
+from .errors import HistoryTableError
+from .model import Applied, MigrationFile, TableName
 
 HistoryState = Literal["missing", "legacy", "current"]
 
@@ -46,30 +46,6 @@ _READ_COLUMNS = (
     "resume_line",
     "done_checksum",
 )
-
-
-@dataclass(frozen=True)
-class TableName:
-    """A schema-qualified table name, always used through ``psycopg.sql.Identifier``."""
-
-    schema: str
-    name: str
-
-    @classmethod
-    def parse(cls, qualified: str) -> TableName:
-        """``schema.table`` or ``table`` (schema ``public``); raises :class:`ConfigError` on anything else."""
-        parts = qualified.split(".")
-        if len(parts) > 2 or not all(parts):
-            raise ConfigError(f"history table must be 'schema.table' or 'table', got {qualified!r}")
-        return cls("public", parts[0]) if len(parts) == 1 else cls(parts[0], parts[1])
-
-    @property
-    def ident(self) -> sql.Identifier:
-        """The quoted, qualified identifier."""
-        return sql.Identifier(self.schema, self.name)
-
-    def __str__(self) -> str:
-        return f"{self.schema}.{self.name}"
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from .errors import DiscoveryError, FileProblem
 from .files import discover_tracks, scan_file
 from .lintfile import Finding, SchemaLedger, lint_file
 from .lintrules import RULES, Rule
-from .model import TRACKS, MigrationFile, Track
+from .model import TRACKS, MigrationFile, Track, version_of
 from .naming import NAME_RE, NAMING_RULE, name_clashes
 from .render import TemplateContext
 
@@ -224,4 +224,4 @@ def _pair(folder: Path, name: str, track: Track, problems: list[FileProblem]) ->
     down = scan_file(down_path, problems) if down_path.is_file() else None
     if up is None or (down is None and down_path.is_file()):
         return None
-    return MigrationFile(track=track, version=name[:15], name=name, up=up, down=down)
+    return MigrationFile(track=track, version=version_of(name), name=name, up=up, down=down)

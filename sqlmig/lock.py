@@ -27,7 +27,7 @@ from psycopg import sql
 from psycopg.rows import tuple_row
 
 from .errors import LockTimeout
-from .history import TableName
+from .model import TableName
 
 log = logging.getLogger("sqlmig")
 Conn = psycopg.Connection[tuple[object, ...]]

@@ -24,8 +24,8 @@ from . import config, history
 from .connection import Conn, Database, connect, url_of
 from .errors import ConfigError, LintError, PlanError
 from .files import discover_tracks
-from .history import History, TableName
-from .model import TRACKS, Applied, MigrationFile, Plan, Report, StatusReport, Track
+from .history import History
+from .model import TRACKS, Applied, MigrationFile, Plan, Report, StatusReport, TableName, Track
 from .plan import DownTarget, ahead_text, make_down_plan, make_status, up_plan
 
 log = logging.getLogger("sqlmig")

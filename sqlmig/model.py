@@ -10,9 +10,43 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
+from psycopg import sql
+
 Track = Literal["migrate", "seed"]
 Direction = Literal["up", "down"]
 TRACKS: tuple[Track, ...] = ("migrate", "seed")
+# A migration's name starts with its version, YYYYMMDD_HHMMSS: 15 characters.
+VERSION_LENGTH = 15
+
+
+def version_of(name: str) -> str:
+    """The version a migration's name starts with (``20240101_000000`` of ``20240101_000000_create_items``)."""
+    return name[:VERSION_LENGTH]
+
+
+@dataclass(frozen=True)
+class TableName:
+    """A schema-qualified table name, always used through ``psycopg.sql.Identifier``."""
+
+    schema: str
+    name: str
+
+    @classmethod
+    def parse(cls, qualified: str) -> TableName:
+        """``schema.table`` or ``table`` (schema ``public``); raises ValueError on anything else (the
+        configuration turns that into a :class:`~sqlmig.ConfigError`)."""
+        parts = qualified.split(".")
+        if len(parts) > 2 or not all(parts):
+            raise ValueError(f"history table must be 'schema.table' or 'table', got {qualified!r}")
+        return cls("public", parts[0]) if len(parts) == 1 else cls(parts[0], parts[1])
+
+    @property
+    def ident(self) -> sql.Identifier:
+        """The quoted, qualified identifier."""
+        return sql.Identifier(self.schema, self.name)
+
+    def __str__(self) -> str:
+        return f"{self.schema}.{self.name}"
 
 
 @dataclass(frozen=True)

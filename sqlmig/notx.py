@@ -21,9 +21,8 @@ import psycopg
 from . import bookkeeping, contention, failure, notxoutcome, progress, wire
 from .contention import Limits
 from .errors import BookkeepingError, MigrationError, SqlmigError
-from .history import TableName
 from .invalidindex import drop_invalid_index
-from .model import Applied, Migration
+from .model import Applied, Migration, TableName
 from .sqltext import CopyData, Statement
 from .stream import copy_payload
 

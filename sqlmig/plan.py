@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from .errors import DriftError, MissingDownError, MissingFileError, OutOfOrderError, PendingMigrationsError, PlanError
-from .model import Applied, MigrationFile, Plan, StatusEntry, StatusState, Step, Track
+from .model import Applied, MigrationFile, Plan, StatusEntry, StatusState, Step, Track, version_of
 
 ACCEPT_HINT = "if the edit was intended, record the new checksum with: sqlmig {track} accept {names}"
 
@@ -30,7 +30,7 @@ class DownTarget:
 
 def applied_version(row: Applied) -> str:
     """The version of a history row; rows written by the seed's runner have none, so it is read off the name."""
-    return row.version or row.name[:15]
+    return row.version or version_of(row.name)
 
 
 def make_plan(

@@ -15,8 +15,7 @@ from .connection import Database, connect
 from .errors import DiscoveryError, FileProblem
 from .execute import statements_of
 from .files import discover_tracks, scan_file
-from .history import TableName
-from .model import Direction, MigrationFile, Plan, Track
+from .model import Direction, MigrationFile, Plan, TableName, Track
 from .naming import NAME_RE
 from .plan import DownTarget, make_down_plan, up_plan
 from .render import STREAM_THRESHOLD, TemplateContext, render, render_source

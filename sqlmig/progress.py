@@ -22,8 +22,7 @@ from psycopg import sql
 from . import __version__, bookkeeping, history
 from .contention import Limits
 from .errors import DriftError
-from .history import TableName
-from .model import Applied, Migration
+from .model import Applied, Migration, TableName
 from .sqltext import CopyData, Statement
 
 Conn = psycopg.Connection[Any]

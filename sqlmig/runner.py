@@ -16,8 +16,7 @@ from . import bookkeeping, config, connection, contention, execute, failure
 from .contention import Limits
 from .errors import BookkeepingError, MigrationError, PlanError, SqlmigError
 from .execute import Item
-from .history import TableName
-from .model import Migration, Plan, Report, Result
+from .model import Migration, Plan, Report, Result, TableName
 from .render import TemplateContext, render
 
 log = logging.getLogger("sqlmig")

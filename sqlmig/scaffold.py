@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, RenderError
-from .model import TRACKS, Track
+from .model import TRACKS, Track, version_of
 
 _NAME_CHARS = re.compile(r"[^a-z0-9]+")
 _PLAIN_IDENT = re.compile(r"[a-z_][a-z0-9_$]*")
@@ -126,7 +126,7 @@ def _versions(directory: Path) -> set[str]:
     taken: set[str] = set()
     for track in TRACKS:
         with contextlib.suppress(FileNotFoundError):
-            taken.update(name[:15] for name in os.listdir(directory / track) if name.endswith(".sql"))
+            taken.update(version_of(name) for name in os.listdir(directory / track) if name.endswith(".sql"))
     return taken
 
 

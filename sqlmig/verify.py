@@ -24,9 +24,8 @@ from .connection import connect
 from .contention import Limits
 from .errors import DatabaseError, MigrationError
 from .files import discover_tracks
-from .history import TableName
 from .lock import lock_key
-from .model import Direction, MigrationFile, Plan, Step, Track
+from .model import Direction, MigrationFile, Plan, Step, TableName, Track
 from .output import path_text
 
 log = logging.getLogger("sqlmig")

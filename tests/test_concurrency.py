@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from sqlmig import lock
-from sqlmig.history import TableName
+from sqlmig.model import TableName
 
 from .faults.waiting import watching_waiters
 from .helpers import tree

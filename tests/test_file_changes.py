@@ -13,8 +13,8 @@ import pytest
 
 import sqlmig
 from sqlmig.files import discover
-from sqlmig.history import TableName
 from sqlmig.lock import lock_key
+from sqlmig.model import TableName
 from sqlmig.render import STREAM_THRESHOLD, TemplateContext, render
 from sqlmig.stream import items_of
 

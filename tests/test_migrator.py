@@ -16,8 +16,8 @@ import pytest
 
 import sqlmig
 from sqlmig import config, lock
-from sqlmig.history import TableName
 from sqlmig.migrator import Migrator
+from sqlmig.model import TableName
 
 from .faults.waiting import watching_waiters
 from .helpers import history, tree

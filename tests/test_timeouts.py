@@ -16,8 +16,8 @@ import psycopg
 import pytest
 
 import sqlmig
-from sqlmig.history import TableName
 from sqlmig.lock import lock_key
+from sqlmig.model import TableName
 
 from .helpers import history, relations, tree
 

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from sqlmig import lock
-from sqlmig.history import TableName
+from sqlmig.model import TableName
 
 from .processes import wait_until
 from .waiting import watching_waiters

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 import sqlmig
 from sqlmig.cli import main
-from sqlmig.history import TableName
 from sqlmig.lock import lock_key
+from sqlmig.model import TableName
 
 from ..helpers import history, tree
 from .processes import wait_until

@@ -20,7 +20,7 @@ import pytest
 
 from sqlmig import lock
 from sqlmig.files import discover_tracks
-from sqlmig.history import TableName
+from sqlmig.model import TableName
 
 from .checks import assert_end_state, assert_no_advisory_lock, recorded
 from .processes import WAITING_LOG, Launcher, Runner, cli_up, release_together, wait_until, worker
