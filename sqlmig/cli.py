@@ -73,6 +73,7 @@ def _track_group(track: Track) -> click.Group:
         default=None,
         help="Apply pending files older than the newest applied one.",
     )
+    @click.option("--to", "to", metavar="VERSION", help="Apply only the pending files up to VERSION.")
     @click.option("--lint/--no-lint", "lint", default=None, help="Refuse files with lint errors [lint in config].")
     @DRY_RUN
     @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -85,6 +86,7 @@ def _track_group(track: Track) -> click.Group:
         invalid_index: str | None,
         lock_wait: float | None,
         allow_out_of_order: bool | None,
+        to: str | None,
         lint: bool | None,
         dry_run: bool,
         as_json: bool,
@@ -99,7 +101,7 @@ def _track_group(track: Track) -> click.Group:
             from . import preview
 
             steps = preview.dry_run(
-                url, track=track, allow_out_of_order=allow_out_of_order, **api_kwargs(opts), **templating(opts)
+                url, track=track, allow_out_of_order=allow_out_of_order, to=to, **api_kwargs(opts), **templating(opts)
             )
             print_preview(steps, track, "up", as_json)
             return
@@ -112,6 +114,7 @@ def _track_group(track: Track) -> click.Group:
             lock_wait=lock_wait,
             allow_out_of_order=allow_out_of_order,
             lint=lint,
+            to=to,
             **limit_values,
             **api_kwargs(opts),
             **templating(opts),

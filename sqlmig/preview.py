@@ -79,8 +79,8 @@ def dry_run(
     allow_out_of_order: bool | None = None,
     wait: float | None = None,
 ) -> list[PreviewStep]:
-    """What :func:`~sqlmig.apply` (``direction="up"``) or :func:`~sqlmig.rollback` (``"down"``, with ``steps``,
-    ``to`` or ``all``) would run now, in order, rendered. Reads the history table without taking the lock and
+    """What :func:`~sqlmig.apply` (``direction="up"``, with ``to``) or :func:`~sqlmig.rollback` (``"down"``, with
+    ``steps``, ``to`` or ``all``) would run now, in order, rendered. Reads the history table without taking the lock and
     writes nothing; another run may of course change the answer before a real run. Raises the errors
     :func:`~sqlmig.apply` raises before anything runs (files, templates, plan)."""
     settings = config.load(
@@ -97,7 +97,7 @@ def dry_run(
     with connect(database, settings) as conn:
         rows = history.read(conn, TableName.parse(settings.history_table)).rows
     if direction == "up":
-        plan = up_plan(files, rows, track, settings.allow_out_of_order)
+        plan = up_plan(files, rows, track, settings.allow_out_of_order, to=to)
     else:
         plan = make_down_plan(files[track], rows, track=track, target=DownTarget(steps=steps, to=to, all=all))
     return _steps(plan, _context(settings))

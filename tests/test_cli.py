@@ -126,6 +126,21 @@ def test_up_status_down_cycle(db_url: str, db: psycopg.Connection[tuple[object, 
     assert history(db) == ["20240101_000000_create_a"]
 
 
+def test_up_to_a_version(db_url: str, db: psycopg.Connection[tuple[object, ...]], project: Path) -> None:
+    common = ("--database-url", db_url, "--schema", "public")
+    preview = run("migrate", "up", *common, "--to", "20240101_000000", "--dry-run")
+    assert preview.exit_code == 0, preview.output
+    assert "20240101_000000_create_a" in preview.output and "20240102_000000_create_b" not in preview.output
+    assert db.execute("SELECT to_regclass('public.migration_history')").fetchone() == (None,)
+    result = run("migrate", "up", *common, "--to", "20240101_000000")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == "Applied 1 migrate migration(s)."
+    assert history(db) == ["20240101_000000_create_a"]
+    result = run("migrate", "up", *common, "--to", "20991231_000000")
+    assert (result.exit_code, history(db)) == (4, ["20240101_000000_create_a"])
+    assert "no migrate migration file has version 20991231_000000" in result.output
+
+
 def test_group_level_options(db_url: str, db: psycopg.Connection[tuple[object, ...]], project: Path) -> None:
     (project / "migrations").rename(project / "db")
     result = run("--database-url", db_url, "--dir", "db", "--schema", "public", "migrate", "up")
