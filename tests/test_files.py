@@ -4,6 +4,7 @@ one test that shows a name used by both tracks refused by ``up`` before anything
 from __future__ import annotations
 
 import hashlib
+import runpy
 from pathlib import Path
 
 import psycopg
@@ -55,15 +56,18 @@ def test_a_missing_migrations_folder_says_which_and_how_to_name_another(
     with pytest.raises(DiscoveryError) as info:
         discover_tracks(tmp_path / "nope")
     assert str(info.value) == f"1 problem(s) with migration files:\n  {tmp_path / 'nope'}: {advice}"
-    # apply() without a directory looks in ./migrations, or where [tool.sqlmig] says; files are read first.
+    # apply() without a directory looks in ./migrations, or where [tool.sqlmig] says; files are read first. It is
+    # called from a module of an application outside any project (a module of this repository would find the
+    # repository's own migrations: see the Migrator's tests).
     monkeypatch.chdir(tmp_path)
-    unused = "postgresql://nobody@127.0.0.1:1/none?connect_timeout=1"
+    app = tmp_path / "app.py"
+    app.write_text("import sqlmig\nsqlmig.apply('postgresql://nobody@127.0.0.1:1/none?connect_timeout=1')\n")
     with pytest.raises(DiscoveryError) as info:
-        sqlmig.apply(unused)
+        runpy.run_path(str(app))
     assert str(info.value) == f"1 problem(s) with migration files:\n  {tmp_path / 'migrations'}: {advice}"
     (tmp_path / "pyproject.toml").write_text('[tool.sqlmig]\ndirectory = "db/sql"\n')
     with pytest.raises(DiscoveryError) as info:
-        sqlmig.apply(unused)
+        runpy.run_path(str(app))
     assert info.value.problems[0].path == tmp_path / "db" / "sql" and info.value.problems[0].message == advice
 
 
