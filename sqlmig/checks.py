@@ -28,9 +28,9 @@ from pglast.enums import DiscardMode, TransactionStmtKind
 from pglast.parser import ParseError, scan
 
 from .files import NUL_ADVICE, NUL_MESSAGE
-from .lintnames import walk
 from .sqlscan import lex
 from .sqltext import CopyData, MetaCommand, Statement, locate
+from .sqltree import walk
 
 Item = Statement | CopyData | MetaCommand
 

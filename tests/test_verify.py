@@ -12,8 +12,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from sqlmig import DatabaseError, catalog, verify
-from sqlmig.verify import VerifyReport
+from sqlmig import DatabaseError
+from sqlmig.verify import catalog
+from sqlmig.verify import scratch as verify
+from sqlmig.verify.scratch import VerifyReport
 
 from .helpers import tree
 from .pgcluster import PgServer, password_login
