@@ -16,8 +16,9 @@ from typing import Any
 
 import click
 
-from .. import __version__, config
+from .. import config
 from ..model import Track
+from ..version import __version__
 from . import output
 from .options import (
     EXIT_CODES,

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from .. import config
+from . import reports
 from .options import EXIT_INVALID, Command, Group, cli_wording, database, emit, finish, handle_errors, settings
 
 
@@ -36,7 +37,7 @@ def lint(ctx: click.Context, /, paths: tuple[Path, ...], as_json: bool, **opts: 
     findings = tuple(dataclasses.replace(f, message=cli_wording(f.message)) for f in report.findings)
     report = dataclasses.replace(report, findings=findings)
     code = EXIT_INVALID if report.findings else 0
-    finish(linting.report_dict(report), linting.report_text(report), code, as_json)
+    finish(reports.lint_dict(report), reports.lint_text(report), code, as_json)
 
 
 @click.command(
@@ -71,7 +72,7 @@ def verify(ctx: click.Context, /, seeds: bool, idempotent: bool | None, as_json:
         history_table=opts["history_table"],
     )
     code = 0 if report.ok else EXIT_INVALID
-    finish(verifying.report_dict(report), verifying.report_text(report), code, as_json)
+    finish(reports.verify_dict(report), reports.verify_text(report), code, as_json)
 
 
 @click.command(

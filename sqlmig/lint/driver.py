@@ -1,7 +1,7 @@
 """``sqlmig lint``: check migration files against the project's rules with PostgreSQL's own parser.
 
 Each file is rendered as it would run (templates with the given schema and variables), split into statements and
-parsed by pglast; the rules (:data:`RULES`, in :mod:`sqlmig.lintrules` and the modules it names) look at the
+parsed by pglast; the rules (:data:`RULES`, in :mod:`sqlmig.lint.rules` and the modules it names) look at the
 syntax trees, never at the text, and findings point at the line of the file as written. Pure apart from reading
 files: no database.
 """
@@ -23,7 +23,7 @@ from ..render import TemplateContext
 from .file import Finding, SchemaLedger, lint_file
 from .rules import RULES, Rule
 
-__all__ = ["RULES", "Finding", "LintReport", "Rule", "lint", "lint_files", "report_dict", "report_text"]
+__all__ = ["RULES", "Finding", "LintReport", "Rule", "lint", "lint_files"]
 
 
 @dataclass(frozen=True)
@@ -104,55 +104,6 @@ def lint_files(
     position = {path: i for i, path in enumerate(dict.fromkeys(f.path for f in findings))}
     findings.sort(key=lambda f: (position[f.path], f.line, f.column, f.code))
     return LintReport(tuple(findings), count)
-
-
-def report_text(report: LintReport) -> str:
-    """The report as text: ``path:line:column: CODE severity: message`` and an indented hint per finding, then
-    a summary line. Paths are relative to the working directory when they are inside it."""
-    lines = []
-    for f in report.findings:
-        lines.append(f"{_shown(f.path)}:{f.line}:{f.column}: {f.code} {f.severity}: {f.message}")
-        lines.append(f"    hint: {f.hint}")
-    errors, warnings = len(report.errors), len(report.warnings)
-    checked = f"checked {_count(report.files, 'file')}"
-    if not report.findings:
-        lines.append(f"{checked}: no problems found")
-    else:
-        lines.append(f"{checked}: {_count(errors, 'error')}, {_count(warnings, 'warning')}")
-    return "\n".join(lines) + "\n"
-
-
-def report_dict(report: LintReport) -> dict[str, Any]:
-    """The report as a JSON-ready dict: ``findings`` (each with code, severity, path, line, column, message and
-    hint), the number of ``files`` checked, and the numbers of ``errors`` and ``warnings``."""
-    return {
-        "findings": [
-            {
-                "code": f.code,
-                "severity": f.severity,
-                "path": _shown(f.path),
-                "line": f.line,
-                "column": f.column,
-                "message": f.message,
-                "hint": f.hint,
-            }
-            for f in report.findings
-        ],
-        "files": report.files,
-        "errors": len(report.errors),
-        "warnings": len(report.warnings),
-    }
-
-
-def _shown(path: Path) -> str:
-    try:
-        return str(path.absolute().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
-def _count(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _collect(targets: list[Path]) -> tuple[list[MigrationFile], list[FileProblem], bool]:

@@ -28,7 +28,7 @@ _CREATES = (
 
 def idempotency(stmt: Any, state: FileState, nodes: list[Any]) -> list[Hit]:
     """The ``SQM3xx`` rules ``stmt`` breaks: statements that fail, or do their work again, when run twice.
-    ``nodes`` are those of the statement's tree (see :func:`~sqlmig.lintnames.walk`)."""
+    ``nodes`` are those of the statement's tree (see :func:`~sqlmig.sqltree.walk`)."""
     if scratch(stmt, state):
         return []
     what = label(stmt)

@@ -2,9 +2,9 @@
 ones after them (:class:`FileState`), and the track rules.
 
 Codes are grouped by family and never reused or renumbered: ``SQM0xx`` the files and their text (in
-:mod:`sqlmig.lintfile`, :mod:`sqlmig.checks` and :mod:`sqlmig.lintsuppress`), ``SQM1xx`` names and schemas
-(:mod:`sqlmig.lintnames`), ``SQM2xx`` tracks (here), ``SQM3xx`` idempotency (:mod:`sqlmig.lintidempotent`),
-``SQM4xx`` operations unsafe on live tables (:mod:`sqlmig.lintsafety`); :func:`sqlmig.lintfile.check` runs them on
+:mod:`sqlmig.lint.file`, :mod:`sqlmig.checks` and :mod:`sqlmig.lint.suppress`), ``SQM1xx`` names and schemas
+(:mod:`sqlmig.lint.names`), ``SQM2xx`` tracks (here), ``SQM3xx`` idempotency (:mod:`sqlmig.lint.idempotent`),
+``SQM4xx`` operations unsafe on live tables (:mod:`sqlmig.lint.safety`); :func:`sqlmig.lint.file.check` runs them on
 each statement. Pure: works on pglast syntax trees, no files, no database.
 """
 
@@ -191,7 +191,7 @@ def label(stmt: Any) -> str:
 
 def track(stmt: Any, state: FileState, nodes: list[Any]) -> list[Hit]:
     """The ``SQM2xx`` rules ``stmt`` breaks: DDL in the seed track, DML in the migrate track. ``nodes`` are those
-    of the statement's tree (see :func:`~sqlmig.lintnames.walk`)."""
+    of the statement's tree (see :func:`~sqlmig.sqltree.walk`)."""
     # Scratch objects (temporary tables) are neither schema nor data; SET, SELECT set_config(…), DO, CALL,
     # ANALYZE and the like are neither either: both tracks may use them.
     name = type(stmt).__name__

@@ -43,7 +43,7 @@ def lock_check(table: TableName) -> str:
     called ``pg_advisory_unlock_all()`` (in a function, where the validation cannot see it) released it, and a
     session-level advisory lock is not given back by a rollback.
 
-    :func:`sqlmig.lock.hold` takes the lock twice, so that giving one back and taking it again here never leaves
+    :func:`sqlmig.run.lock.hold` takes the lock twice, so that giving one back and taking it again here never leaves
     it free for an instant: when the session still holds it, the unlock succeeds and the try takes it back at once.
     When the migration released both, the unlock finds nothing and the statement fails."""
     key = lock_key(table)

@@ -15,9 +15,9 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import tuple_row
 
-from .. import __version__
 from ..errors import HistoryTableError
 from ..model import Applied, MigrationFile, TableName
+from ..version import __version__
 
 HistoryState = Literal["missing", "legacy", "current"]
 

@@ -87,7 +87,7 @@ def hold(conn: Conn, table: TableName, wait: float, recheck: Callable[[], bool] 
         return
     try:
         # Held twice: the check that a migration did not release it gives one back and takes it again, which
-        # must never leave it free (see sqlmig.bookkeeping.lock_check). The second time never waits.
+        # must never leave it free (see sqlmig.run.bookkeeping.lock_check). The second time never waits.
         conn.execute("SELECT pg_advisory_lock(%s)", (key,))
         yield True
     finally:

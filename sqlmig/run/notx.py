@@ -1,11 +1,11 @@
 """``-- sqlmig: no-transaction`` files going up: statement by statement in autocommit, resumable.
 
-Such a file cannot be rolled back, so its progress is recorded with each statement (see :mod:`sqlmig.progress`).
+Such a file cannot be rolled back, so its progress is recorded with each statement (see :mod:`sqlmig.run.progress`).
 After a failure (or a crash) and a fix, the next ``up`` checks that the completed statements were not edited and
 continues at the one that stopped; when the last statement completes, the row becomes an ordinary history row.
 
 Before each ``CREATE INDEX CONCURRENTLY``, an INVALID index left by an earlier try is dropped or reported (see
-:mod:`sqlmig.invalidindex`).
+:mod:`sqlmig.run.invalidindex`).
 """
 
 from __future__ import annotations

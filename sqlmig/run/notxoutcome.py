@@ -1,7 +1,7 @@
 """What a failure leaves of a ``no-transaction`` file: the texts that say which statements stay applied, which the
 server rolled back, what the history records and where ``up`` continues.
 
-Pure: the numbers come from the runner in :mod:`sqlmig.notx`, which knows what completed and what was committed.
+Pure: the numbers come from the runner in :mod:`sqlmig.run.notx`, which knows what completed and what was committed.
 """
 
 from __future__ import annotations

@@ -19,10 +19,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from .. import __version__
 from ..errors import DriftError
 from ..model import Applied, Migration, TableName
 from ..sqltext import CopyData, Statement
+from ..version import __version__
 from . import bookkeeping, history
 from .contention import Limits
 

@@ -94,7 +94,7 @@ def send(conn: Conn, queries: list[Query]) -> None:
 
 def items_of(migration: Migration, items: list[Item] | None) -> Iterator[Item]:
     """``items``, or when None the statements and COPY data of the file, read as it runs. Each is checked again
-    before it is handed on (:mod:`sqlmig.checks`; :func:`sqlmig.execute.statements_of` checked the file before
+    before it is handed on (:mod:`sqlmig.checks`; :func:`sqlmig.run.execute.statements_of` checked the file before
     anything ran), so that a refused statement is never sent even if the file changed since: raises
     :class:`DiscoveryError` there (the caller rolls back what ran in a transaction). When the file is opened and
     after its last item it must still be the file discovery checksummed, whose checksum the history row will
@@ -216,7 +216,7 @@ def run_sequential(
 
 def run_alone(conn: Conn, text: str) -> None:
     """Run one statement as a simple-protocol query. Raises what the server raised, and
-    :class:`~sqlmig.wire.Stalled` when the connection stops taking it."""
+    :class:`~sqlmig.run.wire.Stalled` when the connection stops taking it."""
     results = wire.exchange(conn, text)
     failed = next((r for r in results if r.status == psycopg.pq.ExecStatus.FATAL_ERROR), None)
     if failed is not None:

@@ -30,11 +30,12 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from .. import __version__, config
+from .. import config
 from ..errors import ConfigError, ConnectError, DatabaseError, SqlmigError
 from ..files import discover_tracks
 from ..migrator import Migrator
 from ..model import Track
+from ..version import __version__
 
 TEMPLATE_PREFIX = "sqlmig_tpl_"
 CLONE_PREFIX = "sqlmig_clone_"

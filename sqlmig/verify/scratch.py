@@ -1,6 +1,6 @@
 """verify: on a scratch database, check that every down undoes its up and that every up can run again after it.
 
-Each migration is applied one by one, as ``migrate up`` runs it, with a catalog snapshot (:mod:`sqlmig.catalog`)
+Each migration is applied one by one, as ``migrate up`` runs it, with a catalog snapshot (:mod:`sqlmig.verify.catalog`)
 before and after it; then, newest first, its down, its up and its down again, each compared with those. Only what
 the migration changed counts (the keys its up or down touched), so that what a newer migration's down left
 behind is reported once, at that migration, not again at every older one."""
@@ -20,7 +20,6 @@ import psycopg
 from psycopg import conninfo, sql
 
 from .. import config
-from ..cli.output import path_text
 from ..errors import DatabaseError, MigrationError
 from ..files import discover_tracks
 from ..model import Direction, MigrationFile, Plan, Step, TableName, Track
@@ -41,8 +40,9 @@ class VerifyProblem:
     """One finding: ``down-differs`` (the down does not restore the catalog of before the up), ``redo-differs``
     (the up run again after the down gives another catalog), ``not-idempotent`` (a second run of the up fails or
     changes the catalog), ``no-down`` or ``failed`` (``message`` has the line and the server's message); when one
-    leaves the state unknown, older migrations are not checked. ``path`` is the file concerned; ``diff`` holds lines
-    of :func:`sqlmig.catalog.diff` from the expected catalog: ``+`` is there but should not be, ``-`` is missing."""
+    leaves the state unknown, older migrations are not checked. ``path`` is the file concerned; ``diff`` holds
+    lines of :func:`sqlmig.verify.catalog.diff` from the expected catalog: ``+`` is there but should not be, ``-``
+    is missing."""
 
     kind: ProblemKind
     name: str
@@ -283,27 +283,3 @@ def _drop(admin: psycopg.Connection[Any], url: str, name: str, *, quiet: bool) -
             log.error("%s", message)
             return
         raise DatabaseError(message) from exc
-
-
-def report_text(report: VerifyReport) -> str:
-    """The report as text for a terminal: one block per problem (kind, migration, file, message, diff lines),
-    then a summary line. Pure."""
-    lines = []
-    for p in report.problems:
-        lines += [f"{p.kind}: {p.track} {p.name}: {p.message}", *([f"  file: {path_text(p.path)}"] if p.path else [])]
-        lines += [f"  {line}" for line in p.diff]
-    if any(p.diff for p in report.problems):
-        lines.append("(+ there but not expected, - expected but missing, ~ changed)")
-    found = "each down undoes its up" if report.ok else f"{len(report.problems)} problem(s)"
-    lines.append(f"{'ok' if report.ok else 'FAILED'}: {len(report.checked)} migration(s) checked, {found}")
-    return "\n".join(lines)
-
-
-def report_dict(report: VerifyReport) -> dict[str, Any]:
-    """The report as JSON-ready data: ``ok``, ``checked`` and ``problems`` (each with ``kind``, ``name``,
-    ``track``, ``path`` or null, ``message`` and ``diff``). Pure."""
-    problems = [
-        {**dataclasses.asdict(p), "path": None if p.path is None else path_text(p.path), "diff": list(p.diff)}
-        for p in report.problems
-    ]
-    return {"ok": report.ok, "checked": list(report.checked), "problems": problems}
