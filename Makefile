@@ -82,6 +82,7 @@ lint: dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy sqlmig
+	$(BIN)/lint-imports
 	$(SQLMIG) lint
 
 # Every down undoes its up, checked on a scratch database (the embedded server without DATABASE_URL).

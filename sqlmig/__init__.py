@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
 from .errors import (
     BookkeepingError,
     ConfigError,
@@ -37,6 +35,7 @@ from .errors import (
     SqlmigError,
 )
 from .model import Report, Result, StatusEntry, StatusReport
+from .version import __version__
 
 if TYPE_CHECKING:
     from .api import accept, apply, baseline, rollback, status

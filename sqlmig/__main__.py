@@ -1,5 +1,5 @@
 """``python -m sqlmig``: the same as the ``sqlmig`` command."""
 
-from .cli import main
+from .cli.commands import main
 
 main()

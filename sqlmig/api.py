@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from . import config
-from .connection import Database
 from .migrator import Migrator
 from .model import Report, StatusReport, Track
+from .run.connection import Database
 
 
 def apply(

@@ -1,7 +1,7 @@
 """The one validation: what sqlmig refuses to run in a migration's text, whatever the file's size and whoever asks.
 
-``up``, ``--dry-run`` and ``verify`` (through :func:`sqlmig.execute.statements_of`) and ``lint`` (through
-:mod:`sqlmig.lintfile`) pass every item of a file through one :class:`Validation`, so that they refuse the same
+``up``, ``--dry-run`` and ``verify`` (through :func:`sqlmig.run.execute.statements_of`) and ``lint`` (through
+:mod:`sqlmig.lint.file`) pass every item of a file through one :class:`Validation`, so that they refuse the same
 files for the same reasons:
 
 - a psql meta-command (SQM003), on a line of its own or after SQL (``SELECT ... \\gexec``): only psql can run it;
@@ -28,9 +28,9 @@ from pglast.enums import DiscardMode, TransactionStmtKind
 from pglast.parser import ParseError, scan
 
 from .files import NUL_ADVICE, NUL_MESSAGE
-from .lintnames import walk
 from .sqlscan import lex
 from .sqltext import CopyData, MetaCommand, Statement, locate
+from .sqltree import walk
 
 Item = Statement | CopyData | MetaCommand
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .lint import Finding
+    from .lint.driver import Finding
 
 
 class SqlmigError(Exception):

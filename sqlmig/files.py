@@ -32,7 +32,7 @@ NUL_ADVICE = "remove it; write binary data as a bytea literal such as '\\x00'::b
 _NUL = f"{NUL_MESSAGE}: {NUL_ADVICE}"
 _READ_HINT = "check its permissions: the user running sqlmig must be able to read it"
 # Said of the folder looked for, the problem's path (absolute once resolved by :mod:`sqlmig.config`), to any
-# caller of the library; the CLI says --dir instead of the directory argument (:func:`sqlmig.cliopts.cli_wording`).
+# caller of the library; the CLI says --dir instead of the directory argument (:func:`sqlmig.cli.options.cli_wording`).
 MISSING_FOLDER = (
     "migrations folder not found: pass the folder that holds migrate/ and seed/ as the directory argument or as "
     "directory in [tool.sqlmig], or create this one"

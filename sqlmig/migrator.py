@@ -20,13 +20,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from . import config, history
-from .connection import Conn, Database, connect, url_of
+from . import config
 from .errors import ConfigError, LintError, PlanError
 from .files import discover_tracks
-from .history import History
 from .model import TRACKS, Applied, MigrationFile, Plan, Report, StatusReport, TableName, Track
 from .plan import DownTarget, ahead_text, make_down_plan, make_status, up_plan
+from .run import history
+from .run.connection import Conn, Database, connect, url_of
+from .run.history import History
 
 log = logging.getLogger("sqlmig")
 
@@ -69,7 +70,7 @@ class Migrator:
         and reads the history again under it; yields that history, or None without the lock when the work is no
         longer ``needed`` (another run did it while this one waited, as ``needed`` judges from the history rows).
         Raises :class:`~sqlmig.PoolerError` and :class:`~sqlmig.LockTimeout`; the lock is released on exit."""
-        from . import lock, pooler  # loaded only when the lock is needed: the no-op path skips them
+        from .run import lock, pooler  # loaded only when the lock is needed: the no-op path skips them
 
         pooler.check(conn, url_of(self.database, self.settings))
         table = self.table
@@ -108,7 +109,7 @@ class Migrator:
                 if hist is None:
                     return Report(track, "up", (), tuple(warned))
                 plan = planned(hist.rows)
-                from . import runner  # the parser and Jinja2 load only when there is work
+                from .run import runner  # the parser and Jinja2 load only when there is work
 
                 prepared = runner.prepare(plan, self.settings)
                 if single_transaction:
@@ -135,7 +136,7 @@ class Migrator:
                 if hist is None:
                     return Report(track, "down", ())
                 plan = planned(hist.rows)
-                from . import runner  # the parser and Jinja2 load only when there is work
+                from .run import runner  # the parser and Jinja2 load only when there is work
 
                 prepared = runner.prepare(plan, self.settings)
                 return runner.run_plan(conn, plan, prepared, self.settings, single_transaction=False)
@@ -181,7 +182,7 @@ class Migrator:
         return [f.name for f in chosen]
 
     def _lint(self, plan: Plan) -> None:
-        from .lint import lint_files
+        from .lint.driver import lint_files
         from .render import STREAM_THRESHOLD, TemplateContext
 
         # Linting parses every statement (about 1 s per MB of INSERTs): files large enough to be streamed, bulk

@@ -10,15 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import config, history
-from .connection import Database, connect
+from . import config
 from .errors import DiscoveryError, FileProblem
-from .execute import statements_of
 from .files import discover_tracks, scan_file
 from .model import Direction, MigrationFile, Plan, TableName, Track
 from .naming import NAME_RE
 from .plan import DownTarget, make_down_plan, up_plan
 from .render import STREAM_THRESHOLD, TemplateContext, render, render_source
+from .run import history
+from .run.connection import Database, connect
+from .run.execute import statements_of
 
 
 @dataclass(frozen=True)

@@ -19,15 +19,7 @@ from jinja2.runtime import LoopContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.visitor import NodeTransformer
 
-from .renderlimits import (
-    budget,
-    check_binop,
-    check_filter,
-    check_length,
-    check_method,
-    check_size,
-    check_str_format,
-)
+from .renderlimits import budget, check_binop, check_filter, check_length, check_method, check_size, check_str_format
 
 # Filters that run Python code for each item: each item they take is a step, so that one in a loop over a long
 # list cannot run for hours.

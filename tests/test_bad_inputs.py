@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from psycopg import sql
 
 import sqlmig
-from sqlmig.cli import main
+from sqlmig.cli.commands import main
 
 from .helpers import history, tree
 from .pgcluster import PgServer, password_login, running_as_root
@@ -606,9 +606,9 @@ def test_up_dry_run_verify_and_lint_refuse_the_same(
 ) -> None:
     """Whatever its size, a refused file is refused before any SQL of the run is sent, with the same file, line and
     reason by all four; the database and its history stay as they were."""
-    from sqlmig.lint import lint
+    from sqlmig.lint.driver import lint
     from sqlmig.preview import dry_run
-    from sqlmig.verify import verify
+    from sqlmig.verify.scratch import verify
 
     text, line = bad_file(case, streamed)
     tree(project, {UP: text})
@@ -670,9 +670,9 @@ NOTHING = [
 def test_a_file_without_statements_is_applied_and_recorded(db_url: str, db: Conn, project: Path, text: str) -> None:
     """Placeholders exist in real histories; psql, goose, golang-migrate and dbmate apply and record them. lint
     warns; up, --dry-run and verify take them as they are."""
-    from sqlmig.lint import lint
+    from sqlmig.lint.driver import lint
     from sqlmig.preview import dry_run
-    from sqlmig.verify import verify
+    from sqlmig.verify.scratch import verify
 
     tree(project, {UP: text, f"{BAD}.down.sql": "-- nothing to undo\n"})
     assert [s.name for s in dry_run(db_url, project)] == ["20240102_000000_first", "20240103_000000_bad"]

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 import sqlmig
 from sqlmig import render
-from sqlmig.cli import main
+from sqlmig.cli.commands import main
 
 from .faults.processes import wait_until
 from .helpers import history, relations, tree

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from sqlmig.cli import main
+from sqlmig.cli.commands import main
 
 from .helpers import history, tree
 

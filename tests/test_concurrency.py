@@ -12,8 +12,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from sqlmig import lock
 from sqlmig.model import TableName
+from sqlmig.run import lock
 
 from .faults.waiting import watching_waiters
 from .helpers import tree

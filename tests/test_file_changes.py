@@ -13,10 +13,10 @@ import pytest
 
 import sqlmig
 from sqlmig.files import discover
-from sqlmig.lock import lock_key
 from sqlmig.model import TableName
 from sqlmig.render import STREAM_THRESHOLD, TemplateContext, render
-from sqlmig.stream import items_of
+from sqlmig.run.lock import lock_key
+from sqlmig.run.stream import items_of
 
 from .helpers import relations, tree
 

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 import sqlmig
-from sqlmig.cli import main
+from sqlmig.cli.commands import main
 from sqlmig.errors import DiscoveryError
 from sqlmig.files import _CHUNK, discover, discover_tracks, read_directives
 from sqlmig.naming import NAME_RE, NAMING_RULE

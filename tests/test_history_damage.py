@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 import sqlmig
-from sqlmig.cli import main
+from sqlmig.cli.commands import main
 
 from .helpers import history, relations, tree
 

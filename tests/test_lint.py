@@ -13,10 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sqlmig import lintfile
 from sqlmig.checks import needs_split, validate
+from sqlmig.cli.reports import lint_dict as report_dict
+from sqlmig.cli.reports import lint_text as report_text
 from sqlmig.files import discover_tracks, read_directives
-from sqlmig.lint import RULES, LintReport, lint, lint_files, report_dict, report_text
+from sqlmig.lint import RULES, LintReport, lint, lint_files
+from sqlmig.lint import file as lintfile
 from sqlmig.render import TemplateContext
 from sqlmig.sqltext import iter_statements
 

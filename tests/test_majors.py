@@ -15,9 +15,10 @@ import psycopg
 import pytest
 
 import sqlmig
-from sqlmig import catalog, verify
-from sqlmig.connection import untested_version
-from sqlmig.lint import lint
+from sqlmig.lint.driver import lint
+from sqlmig.run.connection import untested_version
+from sqlmig.verify import catalog
+from sqlmig.verify import scratch as verify
 
 from .helpers import history, tree
 from .pgcluster import PgServer

@@ -15,9 +15,10 @@ import psycopg
 import pytest
 
 import sqlmig
-from sqlmig import config, lock
+from sqlmig import config
 from sqlmig.migrator import Migrator
 from sqlmig.model import TableName
+from sqlmig.run import lock
 
 from .faults.waiting import watching_waiters
 from .helpers import history, tree

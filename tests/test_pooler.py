@@ -18,9 +18,9 @@ from click.testing import CliRunner
 from psycopg.conninfo import conninfo_to_dict
 
 import sqlmig
-from sqlmig import pooler
-from sqlmig.cli import main
+from sqlmig.cli.commands import main
 from sqlmig.errors import ConfigError, PoolerError
+from sqlmig.run import pooler
 
 from .helpers import history, relations, tree
 from .pgbouncer import POOL_SIZE, Bouncer, pgbouncer

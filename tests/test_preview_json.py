@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 import sqlmig
-from sqlmig.cli import main
+from sqlmig.cli.commands import main
 
 from .helpers import history, relations, tree
 from .pgcluster import PgServer
@@ -90,8 +90,8 @@ def test_dry_run_prints_in_order_and_changes_nothing(project: Path, db_url: str,
 def test_dry_run_takes_no_lock(project: Path, db_url: str, db: Conn) -> None:
     sqlmig.apply(db_url, project / "migrations", schema="public")
     with psycopg.connect(db_url, autocommit=True) as holder:
-        from sqlmig.lock import lock_key
         from sqlmig.model import TableName
+        from sqlmig.run.lock import lock_key
 
         holder.execute("SELECT pg_advisory_lock(%s)", (lock_key(TableName.parse("public.migration_history")),))
         down = run("migrate", "down", "--dry-run", "--steps", "2", "--database-url", db_url, "--schema", "public")

@@ -101,7 +101,7 @@ def test_template_example_runs(
 ) -> None:
     from click.testing import CliRunner
 
-    from sqlmig.cli import main
+    from sqlmig.cli.commands import main
 
     text = (ROOT / page).read_text(encoding="utf-8")
     section = text.split(f"{heading}\n", 1)[1].split("\n## ", 1)[0]

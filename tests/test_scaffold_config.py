@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 import sqlmig
 from sqlmig import config
-from sqlmig.cli import main
+from sqlmig.cli.commands import main
 from sqlmig.errors import ConfigError, RenderError
 from sqlmig.files import discover, discover_tracks
 from sqlmig.scaffold import new_migration, normalise_name

@@ -24,7 +24,7 @@ from click.testing import CliRunner
 from psycopg import sql
 
 import sqlmig
-from sqlmig.cli import main
+from sqlmig.cli.commands import main
 
 from .helpers import tree
 from .pgcluster import PasswordLogin, PgServer, password_login

@@ -22,10 +22,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from psycopg import pq
 
-from sqlmig import sqltext, wire
-from sqlmig.cli import main
+from sqlmig import sqltext
+from sqlmig.cli.commands import main
+from sqlmig.run import wire
+from sqlmig.run.stream import RawLines
 from sqlmig.sqltext import CopyData, Item, Statement, iter_statements, split_statements
-from sqlmig.stream import RawLines
 
 from .helpers import tree
 

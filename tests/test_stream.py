@@ -21,9 +21,10 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 import sqlmig
-from sqlmig import config, connection, copydata, render, sqltext, wire
+from sqlmig import config, copydata, render, sqltext
+from sqlmig.run import connection, wire
+from sqlmig.run.stream import RawLines
 from sqlmig.sqltext import CopyData, Statement, iter_statements
-from sqlmig.stream import RawLines
 
 from .helpers import history, tree
 

@@ -19,7 +19,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from sqlmig.testing_db import CLONE_PREFIX, lock_key, template_prefix
+from sqlmig.testing.templates import CLONE_PREFIX, lock_key, template_prefix
 
 from .helpers import tree
 from .pgcluster import PgServer, password_login

@@ -16,8 +16,8 @@ import psycopg
 import pytest
 
 import sqlmig
-from sqlmig.lock import lock_key
 from sqlmig.model import TableName
+from sqlmig.run.lock import lock_key
 
 from .helpers import history, relations, tree
 
@@ -210,7 +210,7 @@ def test_wait_for_a_server_that_is_not_up_yet(db_url: str, db: Conn, tmp_path: P
 def test_cli_limit_options(db_url: str, db: Conn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from click.testing import CliRunner
 
-    from sqlmig.cli import main
+    from sqlmig.cli.commands import main
 
     setup_a(db_url, tmp_path)
     monkeypatch.chdir(tmp_path)

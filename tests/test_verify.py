@@ -12,8 +12,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from sqlmig import DatabaseError, catalog, verify
-from sqlmig.verify import VerifyReport
+from sqlmig import DatabaseError
+from sqlmig.cli.reports import verify_dict, verify_text
+from sqlmig.verify import VerifyReport, catalog
+from sqlmig.verify import scratch as verify
 
 from .helpers import tree
 from .pgcluster import PgServer, password_login
@@ -91,9 +93,9 @@ ALTER TABLE public.items DROP COLUMN price;
 DROP INDEX public.items_title_idx;
 """
     report = verify.verify(server_url, with_change(tmp_path, up, down), idempotent=False)
-    assert report.ok, verify.report_text(report)
+    assert report.ok, verify_text(report)
     assert report.checked == (BASE, CHANGE)
-    assert verify.report_text(report) == "ok: 2 migration(s) checked, each down undoes its up"
+    assert verify_text(report) == "ok: 2 migration(s) checked, each down undoes its up"
 
 
 GRANT = f"GRANT SELECT ON public.items TO {READER};\n"
@@ -350,7 +352,7 @@ def test_configured_role_owns_what_the_migrations_create(
 
 def test_project_migrations_verify(server_url: str) -> None:
     report = verify.verify(server_url, REPO / "migrations", vars={"product": "the sqlmig example shop"}, seeds=True)
-    assert report.ok, verify.report_text(report)
+    assert report.ok, verify_text(report)
     assert len(report.checked) == 7 and report.checked[0] == "00000000_000000_create_schemas"
 
 
@@ -367,7 +369,7 @@ def test_report_text_and_dict(server_url: str, tmp_path: Path) -> None:
     )
     path = tmp_path / f"migrate/{CHANGE}.down.sql"
     also = 'line 1: column "n" of relation "items" already exists (SQLSTATE 42701)'
-    assert verify.report_text(report).splitlines() == [
+    assert verify_text(report).splitlines() == [
         f"down-differs: migrate {CHANGE}: its down does not restore the catalog as it was before its up;"
         f" its up then fails when run again: {also}",
         f"  file: {path}",
@@ -376,14 +378,14 @@ def test_report_text_and_dict(server_url: str, tmp_path: Path) -> None:
         "(+ there but not expected, - expected but missing, ~ changed)",
         "FAILED: 2 migration(s) checked, 1 problem(s)",
     ]
-    data = json.loads(json.dumps(verify.report_dict(report)))
+    data = json.loads(json.dumps(verify_dict(report)))
     assert data["ok"] is False and data["checked"] == [BASE, CHANGE]
     assert data["problems"][0]["path"] == str(path) and data["problems"][0]["kind"] == "down-differs"
 
 
 def test_report_of_nothing() -> None:
     report = VerifyReport((), ())
-    assert report.ok and verify.report_dict(report) == {"ok": True, "checked": [], "problems": []}
+    assert report.ok and verify_dict(report) == {"ok": True, "checked": [], "problems": []}
 
 
 def test_snapshot_describes_objects(db: psycopg.Connection[tuple[object, ...]]) -> None:

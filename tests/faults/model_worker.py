@@ -17,7 +17,7 @@ from worker import describe, wait_at_barrier  # beside this file, which runs as 
 
 import sqlmig
 import sqlmig.api
-import sqlmig.execute  # the parser and the renderer too: the barrier should not wait on imports
+import sqlmig.run.execute
 
 
 def main(url: str, directory: str, barrier: str) -> int:

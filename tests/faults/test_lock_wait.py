@@ -13,8 +13,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from sqlmig import lock
 from sqlmig.model import TableName
+from sqlmig.run import lock
 
 from .processes import wait_until
 from .waiting import watching_waiters

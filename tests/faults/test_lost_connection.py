@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 import sqlmig
-from sqlmig.cli import main
-from sqlmig.lock import lock_key
+from sqlmig.cli.commands import main
 from sqlmig.model import TableName
+from sqlmig.run.lock import lock_key
 
 from ..helpers import history, tree
 from .processes import wait_until

@@ -13,7 +13,7 @@ from psycopg import sql
 
 import sqlmig
 from sqlmig import config
-from sqlmig.connection import connect
+from sqlmig.run.connection import connect
 
 from ..helpers import tree
 from .processes import wait_until

@@ -18,9 +18,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from sqlmig import lock
 from sqlmig.files import discover_tracks
 from sqlmig.model import TableName
+from sqlmig.run import lock
 
 from .checks import assert_end_state, assert_no_advisory_lock, recorded
 from .processes import WAITING_LOG, Launcher, Runner, cli_up, release_together, wait_until, worker

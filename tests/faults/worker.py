@@ -23,7 +23,7 @@ from pathlib import Path
 
 import sqlmig
 import sqlmig.api
-import sqlmig.execute  # pglast and the renderer too: the barrier should not wait on imports
+import sqlmig.run.execute
 
 UNEXPECTED = 70
 BARRIER_POLL = 0.005

@@ -1,0 +1,267 @@
+"""The ``sqlmig`` command: each command parses options, calls one API function and prints its result.
+
+Exit codes: 0 success (nothing to do included), 1 a migration's SQL failed, 2 usage error, 3 ``status
+--exit-code`` found pending migrations, 4 invalid files, templates or plan (drift, missing file, out of order,
+lint findings, a down that ``verify`` found wrong), 5 configuration or connection error, or sqlmig's own work
+failed during a run (history write, lost connection), 6 the migration lock was not free in time. The checking
+commands (``lint``, ``verify``, ``render``) and ``dev`` live in ``clitools``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .. import config
+from ..model import Track
+from ..version import __version__
+from . import output
+from .options import (
+    EXIT_CODES,
+    EXIT_PENDING,
+    Group,
+    api_kwargs,
+    common_options,
+    database,
+    finish,
+    handle_errors,
+    limit_options,
+    limits,
+    log_steps,
+    print_preview,
+    print_report,
+    settings,
+    templating,
+)
+from .tools import dev, lint, render, verify
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES)
+@click.version_option(__version__, prog_name="sqlmig")
+@common_options
+def main(**_: Any) -> None:
+    """Raw-SQL PostgreSQL migrations: timestamped up/down files in migrations/migrate and migrations/seed."""
+
+
+DRY_RUN = click.option(
+    "--dry-run", is_flag=True, help="Print what would run, in order, rendered; take no lock and change nothing."
+)
+
+
+def _track_group(track: Track) -> click.Group:
+    about = "schema migrations (DDL)." if track == "migrate" else "seeds (DML). Seeds run after the migrations."
+
+    @click.group(cls=Group, name=track, help=f"Apply, roll back and inspect {about}")
+    def group() -> None:
+        pass
+
+    @group.command(help=f"Apply every pending {track} file, oldest first.")
+    @common_options
+    @limit_options
+    @click.option("--single-transaction", is_flag=True, help="Apply all pending files in one transaction.")
+    @click.option(
+        "--invalid-index",
+        type=click.Choice(["drop", "refuse"]),
+        help="What to do with an INVALID index left by a failed CREATE INDEX CONCURRENTLY [drop].",
+    )
+    @click.option("--lock-wait", type=float, metavar="SECONDS", help="How long to wait for the migration lock [300].")
+    @click.option(
+        "--allow-out-of-order",
+        is_flag=True,
+        default=None,
+        help="Apply pending files older than the newest applied one.",
+    )
+    @click.option("--to", "to", metavar="VERSION", help="Apply only the pending files up to VERSION.")
+    @click.option("--lint/--no-lint", "lint", default=None, help="Refuse files with lint errors [lint in config].")
+    @DRY_RUN
+    @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+    @click.pass_context
+    @handle_errors
+    def up(
+        ctx: click.Context,
+        /,
+        single_transaction: bool,
+        invalid_index: str | None,
+        lock_wait: float | None,
+        allow_out_of_order: bool | None,
+        to: str | None,
+        lint: bool | None,
+        dry_run: bool,
+        as_json: bool,
+        **opts: Any,
+    ) -> None:
+        from .. import api
+
+        limit_values = limits(opts)
+        opts = settings(ctx, opts)
+        url = database(opts, quiet=as_json)
+        if dry_run:
+            from .. import preview
+
+            steps = preview.dry_run(
+                url, track=track, allow_out_of_order=allow_out_of_order, to=to, **api_kwargs(opts), **templating(opts)
+            )
+            print_preview(steps, track, "up", as_json)
+            return
+        log_steps(to_stderr=as_json)
+        report = api.apply(
+            url,
+            track=track,
+            single_transaction=single_transaction,
+            invalid_index=invalid_index,
+            lock_wait=lock_wait,
+            allow_out_of_order=allow_out_of_order,
+            lint=lint,
+            to=to,
+            **limit_values,
+            **api_kwargs(opts),
+            **templating(opts),
+        )
+        print_report(report, as_json)
+
+    @group.command(help=f"Roll back applied {track} files, newest first: one by default.")
+    @common_options
+    @limit_options
+    @click.option("--steps", type=click.IntRange(min=1), help="Roll back this many.")
+    @click.option("--to", "to", metavar="VERSION", help="Roll back everything newer than VERSION.")
+    @click.option("--all", "all_", is_flag=True, help="Roll back everything.")
+    @click.option("--yes", is_flag=True, help="Do not ask for confirmation of --all on a terminal.")
+    @click.option("--lock-wait", type=float, metavar="SECONDS", help="How long to wait for the migration lock [300].")
+    @DRY_RUN
+    @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+    @click.pass_context
+    @handle_errors
+    def down(
+        ctx: click.Context,
+        /,
+        steps: int | None,
+        to: str | None,
+        all_: bool,
+        yes: bool,
+        lock_wait: float | None,
+        dry_run: bool,
+        as_json: bool,
+        **opts: Any,
+    ) -> None:
+        from .. import api
+
+        if sum(x is not None and x is not False for x in (steps, to, all_ or None)) > 1:
+            raise click.UsageError("use only one of --steps, --to and --all")
+        limit_values = limits(opts)
+        opts = settings(ctx, opts)
+        url = database(opts, quiet=as_json)
+        if dry_run:
+            from .. import preview
+
+            previewed = preview.dry_run(
+                url,
+                track=track,
+                direction="down",
+                steps=steps or 1,
+                to=to,
+                all=all_,
+                **api_kwargs(opts),
+                **templating(opts),
+            )
+            print_preview(previewed, track, "down", as_json)
+            return
+        if all_ and not yes and sys.stdin.isatty():
+            click.confirm(f"Roll back ALL applied {track} files?", abort=True)
+        log_steps(to_stderr=as_json)
+        report = api.rollback(
+            url,
+            track=track,
+            steps=steps or 1,
+            to=to,
+            all=all_,
+            lock_wait=lock_wait,
+            **limit_values,
+            **api_kwargs(opts),
+            **templating(opts),
+        )
+        print_report(report, as_json)
+
+    @group.command(name="status", help=f"Show the state of every {track} file.")
+    @common_options
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    @click.option("--exit-code", is_flag=True, help=f"Exit with {EXIT_PENDING} when something is pending.")
+    @click.pass_context
+    @handle_errors
+    def track_status(ctx: click.Context, /, as_json: bool, exit_code: bool, **opts: Any) -> None:
+        _show_status(ctx, (track,), as_json, exit_code, opts)
+
+    @group.command(help="Accept edits of applied files. Stores the current checksums of the drifted ones, or of NAMES.")
+    @common_options
+    @click.argument("names", nargs=-1)
+    @click.pass_context
+    @handle_errors
+    def accept(ctx: click.Context, /, names: tuple[str, ...], **opts: Any) -> None:
+        from .. import api
+
+        opts = settings(ctx, opts)
+        changed = api.accept(database(opts), track=track, names=names, **api_kwargs(opts))
+        click.echo(f"Accepted {len(changed)} file(s): {', '.join(changed)}" if changed else "Nothing to accept.")
+
+    @group.command(
+        help="Record files up to VERSION as applied, without running them. For a database that has their objects "
+        "but lost its history (or was built before sqlmig)."
+    )
+    @common_options
+    @click.option("--to", "to", required=True, metavar="VERSION", help="The newest version already in the database.")
+    @click.pass_context
+    @handle_errors
+    def baseline(ctx: click.Context, /, to: str, **opts: Any) -> None:
+        from .. import api
+
+        opts = settings(ctx, opts)
+        names = api.baseline(database(opts), track=track, to=to, **api_kwargs(opts))
+        shown = f": {', '.join(names)}" if names else ""
+        click.echo(f"Recorded {len(names)} {track} migration(s) as applied without running them{shown}")
+
+    return group
+
+
+@main.command(help="Show the state of every migration and seed.")
+@common_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--exit-code", is_flag=True, help=f"Exit with {EXIT_PENDING} when something is pending.")
+@click.pass_context
+@handle_errors
+def status(ctx: click.Context, /, as_json: bool, exit_code: bool, **opts: Any) -> None:
+    _show_status(ctx, ("migrate", "seed"), as_json, exit_code, opts)
+
+
+def _show_status(
+    ctx: click.Context, tracks: tuple[Track, ...], as_json: bool, exit_code: bool, opts: dict[str, Any]
+) -> None:
+    from .. import api
+
+    opts = settings(ctx, opts)
+    report = api.status(database(opts, quiet=as_json), tracks=tracks, **api_kwargs(opts))
+    code = EXIT_PENDING if exit_code and report.pending else 0
+    finish(output.status_dict(report), output.status_text(report), code, as_json)
+
+
+@main.command(help="Write a new pair of .up.sql/.down.sql files with a UTC timestamp.")
+@click.option("--type", "track", type=click.Choice(["migrate", "seed"]), default="migrate", show_default=True)
+@click.option("--name", required=True, help="What the migration does, e.g. add_users_table.")
+@click.option("--schema", help="Schema the stub's SQL uses.")
+@click.option("--dir", type=click.Path(path_type=Path), help="Folder holding migrate/ and seed/ [migrations].")
+@handle_errors
+def new(track: Track, name: str, schema: str | None, dir: Path | None) -> None:
+    from ..scaffold import new_migration
+
+    loaded = config.load(directory=dir)
+    up, down = new_migration(loaded.directory, track, name, schema=schema, stubs=loaded.stubs)
+    for path in (up, down):
+        click.echo(f"Created {os.path.relpath(path)}")
+
+
+main.add_command(_track_group("migrate"))
+main.add_command(_track_group("seed"))
+for command in (lint, verify, render, dev):
+    main.add_command(command)

@@ -1,0 +1,254 @@
+"""Linting one SQL file: render it, split and parse its statements, run the rules, apply its suppression
+comments, and place each finding on the line of the file the user wrote.
+
+Pure apart from reading the file: no database.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from pglast import parse_sql
+from pglast.parser import ParseError, scan
+
+from ..checks import Validation, nul_problem
+from ..errors import RenderError
+from ..model import SqlFile, Track
+from ..reader import read_text
+from ..render import STREAM_THRESHOLD, TemplateContext, render_text, source_position
+from ..sqltext import Statement, iter_statements, locate
+from ..sqltree import walk
+from .idempotent import idempotency
+from .names import Ref, refs, schema_refs
+from .rules import RULES, FileState, Hit, remember, schema_created, track, unqualified
+from .safety import safety
+from .suppress import Mark, Marks, Span, Suppressions, resolve
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One broken rule: its ``code`` and ``severity``, where it is (``path``, 1-based ``line`` and ``column`` in
+    the file as written, before rendering), what is wrong (``message``) and what to write instead (``hint``)."""
+
+    code: str
+    severity: Literal["error", "warning"]
+    path: Path
+    line: int
+    column: int
+    message: str
+    hint: str
+
+
+@dataclass
+class SchemaLedger:
+    """The schemas that the up files linted so far create (with the migration that creates each), and the uses
+    of schemas not created at that point: rule SQM102 is decided once every file has been read."""
+
+    created: dict[str, str] = field(default_factory=dict)
+    uses: list[tuple[Finding, str]] = field(default_factory=list)
+
+    def finish(self, complete: bool) -> list[Finding]:
+        """SQM102 findings: schemas used before the migration that creates them and, when ``complete`` (the files
+        were every migration of the project), schemas no migration creates."""
+        found = []
+        for finding, schema in self.uses:
+            if schema in self.created:
+                message = f'schema "{schema}" is used before {self.created[schema]} creates it'
+            elif complete:
+                message = f'schema "{schema}" is used, but no migration creates it'
+            else:
+                continue
+            found.append(replace(finding, message=message))
+        return found
+
+
+@dataclass(frozen=True)
+class _Raw:
+    """A finding placed in the text as linted (rendered), before suppressions: ``statement`` is the index of its
+    statement in the file, -1 for the file as a whole; ``schema`` is set for SQM102."""
+
+    code: str
+    line: int
+    column: int
+    message: str
+    hint: str
+    statement: int = -1
+    schema: str | None = None
+
+
+_SCHEMA_HINT = (
+    "create it in a migration that runs first (e.g. 00000000_000000_create_schemas.up.sql: "
+    "CREATE SCHEMA IF NOT EXISTS name)"
+)
+
+
+def lint_file(
+    source: SqlFile,
+    track: Track,
+    context: TemplateContext,
+    *,
+    ledger: SchemaLedger | None = None,
+    migration: str = "",
+    missing_down: bool = False,
+) -> list[Finding]:
+    """The findings of one ``.up.sql`` or ``.down.sql`` file of ``track``, rendered with ``context``.
+
+    ``ledger`` collects the schemas an up file creates and uses (for SQM102), under the name of its
+    ``migration``; ``missing_down`` adds SQM004 (which the file's header may suppress). A template that cannot
+    be rendered is one SQM002 finding, SQL that cannot be parsed an SQM001 finding. Reads the file; writes
+    nothing.
+    """
+    try:
+        text, lines = _lines(source, context)
+    except RenderError as exc:
+        hint = exc.hint or "fix the template, or pass the variables it needs (--schema, --var NAME=VALUE)"
+        return [_finding(source, "SQM002", max(exc.line, 1), 1, f"template error: {exc.message}", hint)]
+    if text is not None and (nul := nul_problem(text)) is not None:  # the splitter would stop there
+        line, column = source_position(source, text, nul.line, nul.column)
+        return [_finding(source, nul.code, line, column, nul.message, nul.advice)]
+    marks = Marks()
+    state = FileState(track, source.transactional)
+    raws = [_Raw("SQM004", 1, 1, _DOWN_MESSAGE, _DOWN_HINT)] if missing_down else []
+    spans: list[Span] = []
+    # What sqlmig refuses to run (and the warning for a file without statements) comes from the one validation
+    # that up, --dry-run and verify use too.
+    validation = Validation(transactional=source.transactional, templated=source.templated)
+    try:
+        for item in iter_statements(marks.wrap(lines)):
+            raws += [_Raw(p.code, p.line, p.column, p.message, p.advice, len(spans)) for p in validation.check(item)]
+            if isinstance(item, Statement):
+                end = locate(item, len(item.text) + 1)
+                spans.append(Span((item.line, item.column), end, item if marks.within(item) else None))
+                raws += _statement(item, len(spans) - 1, state, ledger, migration)
+    except (OSError, UnicodeDecodeError) as exc:  # a streamed file that changed or vanished while it was read
+        return [_finding(source, "SQM005", 1, 1, f"cannot read file: {exc}", "check that it is readable UTF-8")]
+    raws += [_Raw(p.code, p.line, p.column, p.message, p.advice) for p in validation.finish()]
+    kept = _suppress(raws, resolve(marks.found, spans, _is_comment), marks.found)
+    findings = []
+    used: set[str] = set()  # SQM102 once per schema and file, at its first use: the others add nothing
+    for raw in kept:
+        if raw.schema in used:
+            continue
+        line, column = raw.line, raw.column
+        if source.templated and text is not None:
+            line, column = source_position(source, text, line, column)
+        finding = _finding(source, raw.code, line, column, raw.message, raw.hint)
+        if raw.schema is not None and ledger is not None:
+            used.add(raw.schema)
+            ledger.uses.append((finding, raw.schema))
+        else:
+            findings.append(finding)
+    return findings
+
+
+_DOWN_MESSAGE = "this migration has no .down.sql, so it cannot be rolled back"
+_DOWN_HINT = (
+    "write the .down.sql that undoes it (with IF EXISTS); if it cannot be undone, say so at the top of the up "
+    "file: -- sqlmig-lint: ignore-file SQM004 -- why"
+)
+
+
+def _lines(source: SqlFile, context: TemplateContext) -> tuple[str | None, Iterable[str]]:
+    """The text to lint (None when it is streamed) and its lines."""
+    if source.templated:
+        text = render_text(source.path, read_text(source.path), context)
+    elif source.size > STREAM_THRESHOLD:
+        return None, _stream(source.path)  # as the runner streams it: a large seed is never held whole
+    else:
+        text = read_text(source.path)
+    return text, io.StringIO(text)
+
+
+def _stream(path: Path) -> Iterator[str]:
+    with open(path, encoding="utf-8-sig", newline=None) as fh:
+        yield from fh
+
+
+def _statement(
+    item: Statement, index: int, state: FileState, ledger: SchemaLedger | None, migration: str
+) -> list[_Raw]:
+    """The raw findings of one statement; records the schemas it creates in ``ledger``."""
+    try:
+        parsed = parse_sql(item.text)
+    except ParseError as exc:
+        where = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else -1
+        hint = "fix the statement: the server would reject it with the same error"
+        return [_at(item, index, Hit("SQM001", f"PostgreSQL cannot parse this: {exc.args[0]}", hint, where))]
+    raws = []
+    for raw in parsed:
+        hits, found = check(raw.stmt, state)
+        raws += [_at(item, index, hit) for hit in hits]
+        if ledger is None:
+            continue
+        first: dict[str, int] = {}  # one finding per schema and statement, at its first use
+        for ref in schema_refs(found):
+            if ref.schema is not None and ref.schema not in ledger.created:
+                first.setdefault(ref.schema, ref.location)
+        for schema, location in first.items():
+            raws.append(_at(item, index, Hit("SQM102", "", _SCHEMA_HINT, location), schema))
+        created = schema_created(raw.stmt)
+        if created is not None:
+            ledger.created.setdefault(created, migration)
+    return raws
+
+
+def check(stmt: Any, state: FileState) -> tuple[list[Hit], list[Ref]]:
+    """The rules ``stmt`` breaks (all but SQM102, which needs every file: see :class:`SchemaLedger`), and the
+    objects it names. Updates ``state`` with the tables it creates."""
+    nodes = list(walk(stmt))  # once: walking the tree is most of the work on a large INSERT
+    found = refs(stmt, state.temp, nodes)
+    hits = [unqualified(ref) for ref in found if ref.schema is None]
+    hits += track(stmt, state, nodes) + idempotency(stmt, state, nodes) + safety(stmt, state)
+    remember(stmt, state)
+    return hits, found
+
+
+def _at(item: Statement, index: int, hit: Hit, schema: str | None = None) -> _Raw:
+    line, column = locate(item, hit.location + 1) if hit.location >= 0 else (item.line, item.column)
+    return _Raw(hit.code, line, column, hit.message, hit.hint, index, schema)
+
+
+def _suppress(raws: list[_Raw], suppressions: Suppressions, marks: list[Mark]) -> list[_Raw]:
+    """``raws`` without the suppressed findings, plus SQM006 for malformed marks and SQM007 for unused ones."""
+    kept = []
+    used: set[tuple[int, str]] = set()
+    for raw in raws:
+        covering = suppressions.covering(raw.code, raw.statement) if RULES[raw.code].suppressible else []
+        used.update((mark, raw.code) for mark in covering)
+        if not covering:
+            kept.append(raw)
+    for mark, message, hint in suppressions.problems:
+        kept.append(_Raw("SQM006", mark.line, mark.column, message, hint))
+    for index, code in suppressions.codes:
+        if (index, code) not in used:
+            mark = marks[index]
+            where = "is not just above or on a statement" if index in suppressions.unattached else "matches nothing"
+            hint = (
+                "put it on the line just above the statement (only comments between) or at the end of one of its lines"
+                if index in suppressions.unattached
+                else "remove it: the statement no longer breaks that rule"
+            )
+            kept.append(_Raw("SQM007", mark.line, mark.column, f"suppression of {code} {where}", hint))
+    return kept
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def _is_comment(text: str, offset: int) -> bool:
+    """Whether a ``--`` comment starts at ``offset`` of ``text`` (rather than, say, a string holding ``--``)."""
+    try:
+        # The scanner reports byte offsets: with one byte per character they are character offsets.
+        tokens = scan(_NON_ASCII.sub("_", text))
+    except ParseError:
+        return True
+    return any(t.name == "SQL_COMMENT" and t.start == offset for t in tokens)
+
+
+def _finding(source: SqlFile, code: str, line: int, column: int, message: str, hint: str) -> Finding:
+    return Finding(code, RULES[code].severity, source.path, line, column, message, hint)

@@ -1,0 +1,179 @@
+"""The history table: read it, create or upgrade it, and the SQL that records or removes one migration.
+
+The table is a superset of the seed's own runner's ``migration_history(id serial, name varchar(255) unique,
+type varchar(50), executed_at timestamp)``, so a database migrated by that runner is adopted in place.
+Every statement is schema-qualified: pg_dump files reset ``search_path``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Literal
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import tuple_row
+
+from ..errors import HistoryTableError
+from ..model import Applied, MigrationFile, TableName
+from ..version import __version__
+
+HistoryState = Literal["missing", "legacy", "current"]
+
+# Columns sqlmig adds to the seed runner's table; adopting a database adds exactly these.
+EXTRA_COLUMNS = (
+    ("version", "varchar(32)"),
+    ("checksum", "varchar(64)"),
+    ("rendered_checksum", "varchar(64)"),
+    ("duration_ms", "integer"),
+    ("executed_by", "text"),
+    ("sqlmig_version", "text"),
+    ("statements_done", "integer"),
+    ("resume_line", "integer"),
+    ("done_checksum", "varchar(64)"),
+)
+# The seed runner's columns: without them the table is not a history table sqlmig can read.
+BASE_COLUMNS = ("id", "name", "type", "executed_at")
+_READ_COLUMNS = (
+    "name",
+    "type",
+    "version",
+    "checksum",
+    "rendered_checksum",
+    "executed_at",
+    "statements_done",
+    "resume_line",
+    "done_checksum",
+)
+
+
+@dataclass(frozen=True)
+class History:
+    """The rows of the history table and whether the table is missing, in the seed runner's format, or current."""
+
+    rows: tuple[Applied, ...]
+    state: HistoryState
+
+
+def read(conn: psycopg.Connection[tuple[object, ...]], table: TableName) -> History:
+    """All history rows, in one query (three for a table written by the seed's runner or an older sqlmig).
+    Read-only; no lock. Raises :class:`HistoryTableError` for a table that lost columns sqlmig needs or holds a
+    migration twice."""
+    # A tuple cursor: the caller's connection may have another row factory.
+    cur = conn.cursor(row_factory=tuple_row)
+    try:
+        cur.execute(_select(table, set(_READ_COLUMNS)))
+        state: HistoryState = "current"
+    except psycopg.errors.UndefinedTable:
+        return History((), "missing")
+    except psycopg.errors.UndefinedColumn:
+        found = _columns(conn, table)
+        lost = [c for c in BASE_COLUMNS if c not in found]
+        if lost:
+            raise HistoryTableError(
+                f"the history table {table} has no column {', '.join(lost)}: it was altered by hand and sqlmig cannot "
+                "tell what has been applied. Restore the table from a backup (or re-create its rows), then run again."
+            ) from None
+        cur.execute(_select(table, found))
+        state = "legacy"
+    rows = tuple(Applied(*row) for row in cur)
+    counts = Counter((r.name, r.track) for r in rows)
+    twice = sorted(name for (name, _), n in counts.items() if n > 1)
+    if twice:
+        raise HistoryTableError(
+            f"the history table {table} records {', '.join(twice)} more than once: it was edited by hand. Delete the "
+            "duplicate rows (keep the oldest id), then run again.",
+            twice,
+        )
+    return History(rows, state)
+
+
+def _select(table: TableName, present: set[str]) -> sql.Composed:
+    columns = sql.SQL(", ").join(sql.Identifier(c) if c in present else sql.SQL("NULL") for c in _READ_COLUMNS)
+    return sql.SQL("SELECT {} FROM {} ORDER BY id").format(columns, table.ident)
+
+
+def _columns(conn: psycopg.Connection[tuple[object, ...]], table: TableName) -> set[str]:
+    query = "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s"
+    cur = conn.cursor(row_factory=tuple_row).execute(query, (table.schema, table.name))
+    return {str(row[0]) for row in cur}
+
+
+def ensure(conn: psycopg.Connection[tuple[object, ...]], table: TableName, state: HistoryState) -> None:
+    """Create the table, or add sqlmig's columns to a table written by the seed's runner. Writes; call it under
+    the migration lock. Does nothing for a current table, so the common path takes no table lock."""
+    if state == "current":
+        return
+    with conn.transaction():
+        # CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema exists, which an
+        # application role that may only create tables in its schema lacks.
+        if conn.execute("SELECT to_regnamespace(%s) IS NULL", (table.schema,)).fetchone() == (True,):
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(table.schema)))
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (id serial PRIMARY KEY, name varchar(255) NOT NULL UNIQUE,"
+                " type varchar(50) NOT NULL, executed_at timestamp NOT NULL DEFAULT now())"
+            ).format(table.ident)
+        )
+        adds = sql.SQL(", ").join(
+            sql.SQL("ADD COLUMN IF NOT EXISTS {} {}").format(sql.Identifier(col), sql.SQL(kind))
+            for col, kind in EXTRA_COLUMNS
+        )
+        conn.execute(sql.SQL("ALTER TABLE {} ").format(table.ident) + adds)
+        conn.execute(
+            sql.SQL(
+                "UPDATE {} SET version = left(name, 15) WHERE version IS NULL AND name ~ '^[0-9]{{8}}_[0-9]{{6}}'"
+            ).format(table.ident)
+        )
+
+
+def record_query(table: TableName) -> sql.Composed:
+    """INSERT of one history row. Parameters: name, type, version, checksum, rendered_checksum, duration_ms
+    (None: measured by the server as the time since the transaction began), sqlmig version."""
+    return sql.SQL(
+        "INSERT INTO {} (name, type, version, checksum, rendered_checksum, duration_ms, executed_by,"
+        " sqlmig_version, executed_at) VALUES (%s, %s, %s, %s, %s,"
+        " coalesce(%s, (extract(epoch FROM clock_timestamp() - now()) * 1000)::integer),"
+        " current_user, %s, now())"
+    ).format(table.ident)
+
+
+def record_params(file: MigrationFile, rendered_checksum: str | None, duration_ms: int | None) -> tuple[object, ...]:
+    """Parameters of :func:`record_query` for ``file``."""
+    return (file.name, file.track, file.version, file.up.checksum, rendered_checksum, duration_ms, __version__)
+
+
+def progress_query(table: TableName) -> sql.Composed:
+    """INSERT of the row of a ``no-transaction`` migration that completed some of its statements. Parameters:
+    those of :func:`record_query`, then statements_done, resume_line, done_checksum. Run it in one transaction
+    after the :func:`unrecord_query` of the same migration."""
+    return sql.SQL(
+        "INSERT INTO {} (name, type, version, checksum, rendered_checksum, duration_ms, executed_by,"
+        " sqlmig_version, executed_at, statements_done, resume_line, done_checksum) VALUES (%s, %s, %s, %s, %s, %s,"
+        " current_user, %s, now(), %s, %s, %s)"
+    ).format(table.ident)
+
+
+def unrecord_query(table: TableName) -> sql.Composed:
+    """DELETE of one history row. Parameters: name, type."""
+    return sql.SQL("DELETE FROM {} WHERE name = %s AND type = %s").format(table.ident)
+
+
+def accept(conn: psycopg.Connection[tuple[object, ...]], table: TableName, files: list[MigrationFile]) -> int:
+    """Store the current checksums of ``files`` as the applied ones. Writes; returns the number of rows changed."""
+    query = sql.SQL("UPDATE {} SET checksum = %s WHERE name = %s AND type = %s AND checksum IS DISTINCT FROM %s")
+    changed = 0
+    with conn.transaction():
+        for f in files:
+            cur = conn.execute(query.format(table.ident), (f.up.checksum, f.name, f.track, f.up.checksum))
+            changed += cur.rowcount
+    return changed
+
+
+def record_baseline(conn: psycopg.Connection[tuple[object, ...]], table: TableName, files: list[MigrationFile]) -> None:
+    """Record ``files`` as applied without running them (``duration_ms`` 0, no rendered checksum), in one
+    transaction. Writes."""
+    with conn.transaction():
+        for f in files:
+            conn.execute(record_query(table), record_params(f, None, 0))

@@ -1,0 +1,186 @@
+"""Running a plan: render and split every file first, then each step in order, or all of them in one
+transaction that starts over after a lock timeout. Imported only when there is work, so the no-op path does not
+load the parser or the template engine."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import psycopg
+
+from .. import config
+from ..errors import BookkeepingError, MigrationError, PlanError, SqlmigError
+from ..model import Migration, Plan, Report, Result, TableName
+from ..render import TemplateContext, render
+from . import bookkeeping, connection, contention, execute, failure
+from .contention import Limits
+from .execute import Item
+
+log = logging.getLogger("sqlmig")
+Prepared = dict[str, tuple[Migration, list[Item] | None]]
+
+
+def prepare(plan: Plan, settings: config.Settings) -> Prepared:
+
+    context = TemplateContext(schema=settings.schema, vars=settings.vars, env=settings.env)
+    prepared = {}
+    for step in plan.steps:
+        migration = render(step.file, step.direction, context)
+        prepared[step.file.name] = (migration, execute.statements_of(migration))
+    return prepared
+
+
+def check_single_transaction(prepared: Mapping[str, tuple[Migration, Any]]) -> None:
+    loose = [name for name, (m, _) in prepared.items() if not m.source.transactional]
+    if loose:
+        raise PlanError(
+            f"--single-transaction cannot include no-transaction migrations: {', '.join(loose)}. "
+            "Apply them in a separate run.",
+            loose,
+        )
+
+
+# Errors of a first migration that finds its objects already there: with an empty history, the likely cause is a
+# history table that was emptied, dropped or renamed, not a bad migration. Only the first of the run: a later one
+# may find what an earlier migration of the same run created.
+_ALREADY_EXISTS = {"42P07", "42710", "42P06", "42723", "42701", "42P04"}
+_VERBS = {"up": "applied", "down": "rolled back"}
+
+
+def run_plan(
+    conn: psycopg.Connection[Any],
+    plan: Plan,
+    prepared: Prepared,
+    settings: config.Settings,
+    single_transaction: bool,
+    *,
+    empty_history: bool = False,
+) -> Report:
+    """Run the steps of ``plan`` (rendered in ``prepared``; any missing are rendered now) under the caller's
+    lock, and return what ran. Writes. Raises :class:`MigrationError`; when the track had no history rows and
+    the first migration finds its objects already there, the error says how to record them (``baseline``)."""
+    try:
+        return _run_plan(conn, plan, prepared, settings, single_transaction)
+    except MigrationError as exc:
+        first = plan.steps[0].file.name if plan.steps else None
+        if not empty_history or exc.sqlstate not in _ALREADY_EXISTS or exc.name != first:
+            raise
+        hint = (
+            f"the history table has no {plan.track} rows, yet this object exists: if the history was emptied, "
+            "dropped or renamed, restore it from a backup, or record the migrations that are already in the "
+            f"database with 'sqlmig {plan.track} baseline --to VERSION'"
+        )
+        raise failure.amend(exc, hint=hint) from exc.__cause__
+
+
+def _run_plan(
+    conn: psycopg.Connection[Any],
+    plan: Plan,
+    prepared: Prepared,
+    settings: config.Settings,
+    single_transaction: bool,
+) -> Report:
+
+    # The plan made under the lock can hold a step the first plan did not (another run finished in between).
+    unprepared = tuple(s for s in plan.steps if s.file.name not in prepared)
+    prepared.update(prepare(Plan(plan.track, plan.direction, unprepared), settings))
+    limits = Limits(
+        settings.lock_timeout,
+        settings.statement_timeout,
+        settings.lock_retries,
+        settings.role,
+        check_connection=conn.info.server_version >= 140000,
+        own_connection=connection.owned(conn),
+    )
+    if not single_transaction:
+        return Report(plan.track, plan.direction, _run_steps(conn, plan, prepared, settings, limits, True))
+    # One transaction for the whole run: a lock timeout anywhere rolls all of it back and the run starts over.
+    for attempt in itertools.count():
+        try:
+            conn.execute("BEGIN")
+            results = _run_steps(conn, plan, prepared, settings, limits, False)
+            conn.execute("COMMIT")
+            log.info("committed the run (--single-transaction)")
+            return Report(plan.track, plan.direction, results)
+        except (MigrationError, BookkeepingError) as exc:
+            if not conn.broken:
+                conn.rollback()
+            if exc.sqlstate != contention.LOCK_NOT_AVAILABLE or attempt >= limits.lock_retries:
+                raise _whole_run(failure.explain(conn, exc, limits, attempt), plan) from exc.__cause__
+            pause = limits.backoff(attempt)
+            log.warning("lock_timeout reached in %s; the run was rolled back, trying again in %.1fs", exc.name, pause)
+            time.sleep(pause)
+        except psycopg.Error as exc:  # COMMIT of --single-transaction (e.g. a deferred constraint)
+            last = prepared[plan.steps[-1].file.name][0]
+            if conn.closed or conn.broken:
+                outcome = (
+                    "The connection was lost during the run's COMMIT (--single-transaction): if it went through, "
+                    "every migration of the run is applied and recorded; if not, none is. The next up reads the "
+                    "history and applies only what it does not record."
+                )
+                raise bookkeeping.lost(exc, last, None, line=0, outcome=outcome) from exc
+            error = MigrationError(
+                path=last.source.path,
+                name=last.file.name,
+                line=0,
+                column=0,
+                statement="COMMIT",
+                sqlstate=exc.diag.sqlstate,
+                message=exc.diag.message_primary or str(exc),
+                detail=exc.diag.message_detail,
+                hint=exc.diag.message_hint,
+            )
+            raise _whole_run(error, plan) from exc
+    raise AssertionError("unreachable")
+
+
+def _whole_run(exc: SqlmigError, plan: Plan) -> SqlmigError:
+    """``exc`` of a ``--single-transaction`` run, saying that every migration of the run was rolled back with it
+    (a :class:`BookkeepingError` already says so in its outcome)."""
+    if not isinstance(exc, MigrationError):
+        return exc
+    names = ", ".join(s.file.name for s in plan.steps)
+    return failure.amend(
+        exc,
+        detail=f"--single-transaction: the whole run was rolled back with it, and none of its migrations is "
+        f"{_VERBS[plan.direction]}: {names}; the database is as it was before the run",
+    )
+
+
+def _run_steps(
+    conn: psycopg.Connection[Any],
+    plan: Plan,
+    prepared: Prepared,
+    settings: config.Settings,
+    limits: Limits,
+    own_transaction: bool,
+) -> tuple[Result, ...]:
+
+    table = TableName.parse(settings.history_table)
+    results: list[Result] = []
+    names: list[str] = []  # read only when a step fails: passing a growing list keeps the run linear
+    verb = _VERBS[plan.direction]
+    for step in plan.steps:
+        migration, items = prepared[step.file.name]
+        result = execute.run_step(
+            conn,
+            migration,
+            items,
+            table,
+            limits=limits,
+            own_transaction=own_transaction,
+            applied=names if own_transaction else (),
+            resume=step.resume,
+            invalid_index=settings.invalid_index,
+        )
+        results.append(result)
+        names.append(result.name)
+        if own_transaction:
+            log.info("%s %s (%.0f ms)", verb, step.file.name, result.duration_ms)
+        else:  # in the run's one transaction, nothing is applied before the run commits
+            log.info("ran %s (%.0f ms): %s when the run commits", step.file.name, result.duration_ms, verb)
+    return tuple(results)

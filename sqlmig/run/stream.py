@@ -1,0 +1,223 @@
+"""Statement by statement: files too large to hold in memory, COPY data, and ``no-transaction`` files.
+
+A streamed file is read as it runs. Its statements are decoded line by line for the splitter; COPY data goes from
+the file to the server in blocks of bytes, as psql sends it, with no Python work per line.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import ExitStack
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.abc import Buffer
+from psycopg.copy import LibpqWriter
+
+from ..checks import Validation
+from ..errors import DiscoveryError, FileProblem
+from ..model import Migration
+from ..reader import RawLines as RawLines  # re-exported: the file reader the runner streams from
+from ..reader import check_unchanged, open_streamed
+from ..sqltext import CopyData, Statement, iter_statements
+from . import failure, stall, wire
+
+Conn = psycopg.Connection[Any]
+Item = Statement | CopyData
+Query = tuple[sql.Composed | str, tuple[object, ...]]
+
+# How much statement text may be sent ahead of the server's results: libpq buffers what the socket does not take.
+_IN_FLIGHT = 2 * 1024 * 1024
+_QUEUED = 4  # COPY data blocks (about 1 MiB each) waiting for the sending thread
+# A statement at least this long runs on its own, as a simple-protocol query, as psql sends it: in a pipeline
+# (extended protocol) the server takes twice as long to parse and plan a statement of tens of megabytes.
+_LARGE = 1024 * 1024
+
+
+class BackgroundWriter(LibpqWriter):
+    """Sends COPY data from a thread of its own, so that reading and scanning the next block of the file overlaps
+    sending this one (on 2 cores, a 200 MB seed otherwise waits for the one while the server waits for the
+    other). At most :data:`_QUEUED` blocks wait, so memory stays flat however slow the server is. The connection
+    is used by this thread alone until :meth:`finish`."""
+
+    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
+        super().__init__(cursor)
+        self._queue: queue.Queue[Buffer] = queue.Queue(maxsize=_QUEUED)
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def write(self, data: Buffer) -> None:
+        """Queue ``data``; raises what sending the earlier blocks raised."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._send, name="sqlmig-copy", daemon=True)
+            self._thread.start()
+        if self._error is not None:
+            raise self._error
+        self._queue.put(data)
+
+    def finish(self, exc: BaseException | None = None) -> None:
+        """Send what is queued, then end the COPY (with ``exc``, abort it)."""
+        if self._thread is not None:
+            self._queue.put(b"")
+            self._thread.join()
+            self._thread = None
+        if self._error is not None and exc is None:
+            raise self._error
+        super().finish(exc)
+
+    def _send(self) -> None:
+        try:
+            while data := self._queue.get():
+                super().write(data)
+        except BaseException as exc:  # handed to the main thread by write() or finish()
+            self._error = exc
+            while self._queue.get():  # keep taking blocks, or write() would wait forever on a full queue
+                pass
+
+
+def copy_payload(conn: Conn, item: CopyData) -> str | bytes:
+    """What to write for ``item``: the file's UTF-8 bytes as they are to a UTF-8 session, else text that psycopg
+    encodes in the session's encoding."""
+    data = item.data
+    return data if isinstance(data, str) or conn.info.encoding == "utf-8" else data.decode()
+
+
+def send(conn: Conn, queries: list[Query]) -> None:
+    """Run ``queries`` one by one."""
+    for query, params in queries:
+        conn.execute(query, params or None)
+
+
+def items_of(migration: Migration, items: list[Item] | None) -> Iterator[Item]:
+    """``items``, or when None the statements and COPY data of the file, read as it runs. Each is checked again
+    before it is handed on (:mod:`sqlmig.checks`; :func:`sqlmig.run.execute.statements_of` checked the file before
+    anything ran), so that a refused statement is never sent even if the file changed since: raises
+    :class:`DiscoveryError` there (the caller rolls back what ran in a transaction). When the file is opened and
+    after its last item it must still be the file discovery checksummed, whose checksum the history row will
+    record (:func:`~sqlmig.reader.check_unchanged`): raises :class:`DiscoveryError` when it was edited since."""
+    if items is not None:
+        yield from items
+        return
+    source = migration.source
+    validation = Validation(transactional=source.transactional, templated=source.templated)
+    with open_streamed(source) as fh:
+        for item in iter_statements(RawLines(fh)):
+            refused = [p for p in validation.check(item) if p.refused]
+            if refused:
+                raise DiscoveryError([FileProblem(source.path, p.line, str(p)) for p in refused])
+            if isinstance(item, (Statement, CopyData)):
+                yield item
+        try:
+            check_unchanged(source, fh)
+        except DiscoveryError:
+            done = (
+                "what this migration did so far is rolled back and it is not recorded"
+                if source.transactional
+                else "its statements that ran stay applied (it runs without a transaction) and it is not recorded "
+                "as done"
+            )
+            why = f"was edited while sqlmig was running it: {done}. Run again once the file is as it should be"
+            raise DiscoveryError([FileProblem(source.path, 0, why)]) from None
+
+
+def run_sequential(
+    conn: Conn,
+    migration: Migration,
+    items: Iterable[Item],
+    applied: Sequence[str],
+    tail: list[Query],
+    *,
+    head: list[Query] = [],  # noqa: B006 - never mutated
+    transactional: bool = True,
+    own_transaction: bool = True,
+    whole_run: bool = False,
+) -> None:
+    """Run ``items`` one by one, in one transaction (``BEGIN`` unless the caller holds one: the migration's own,
+    or with ``whole_run`` the run's, ``--single-transaction``) or, with ``transactional=False``, each on its own;
+    ``head`` goes first and ``tail`` last. Writes. Raises :class:`MigrationError` naming the failing statement,
+    :class:`~sqlmig.errors.ConnectionLostError` saying what the server rolled back."""
+    # Statements of a transactional file go out in pipeline mode: the server runs one while sqlmig splits the
+    # next, so a large seed takes the server's time, not the server's plus the splitter's. A COPY (not possible
+    # in a pipeline) first waits for the statements before it. Autocommit statements run one at a time: in a
+    # pipeline they would share an implicit transaction.
+    in_flight: deque[tuple[Statement, psycopg.Cursor[Any]]] = deque()
+    current: Statement | None = None
+    begin = transactional and own_transaction
+    try:
+        with ExitStack() as stack, ExitStack() as pipeline:
+            if begin:
+                conn.execute("BEGIN")
+            send(conn, head)
+            copy = None
+            piped: psycopg.Pipeline | None = None
+            queued = 0
+            for item in items:
+                if isinstance(item, CopyData):
+                    if copy is not None:
+                        copy.write(copy_payload(conn, item))
+                    continue
+                if copy is not None:
+                    stack.close()
+                    copy = None
+                current = item
+                if item.copy:
+                    pipeline.close()
+                    piped = None
+                    in_flight.clear()
+                    queued = 0
+                    cursor = conn.cursor()
+                    copy = stack.enter_context(cursor.copy(item.text, writer=BackgroundWriter(cursor)))
+                elif transactional and len(item.text) >= _LARGE:
+                    if piped is not None:  # the results of the statements before it come first
+                        wire.drain(conn, stall=None)
+                        pipeline.close()
+                        piped = None
+                        in_flight.clear()
+                        queued = 0
+                    run_alone(conn, item.text)
+                elif transactional:
+                    if piped is None:
+                        piped = pipeline.enter_context(conn.pipeline())
+                    cursor = conn.cursor()
+                    cursor.execute(item.text, prepare=False)
+                    in_flight.append((item, cursor))
+                    queued += len(item.text)
+                    if queued > _IN_FLIGHT:  # wait for the server, so that memory stays flat
+                        # psycopg's sync flushes once and then waits for results: what the socket did not take
+                        # would never reach the server, which would wait for it as long as sqlmig waits for it.
+                        wire.drain(conn, stall=None)
+                        piped.sync()
+                        in_flight.clear()
+                        queued = 0
+                else:
+                    conn.execute(item.text, prepare=False)
+            stack.close()
+            wire.drain(conn, stall=None)
+            pipeline.close()
+            current = None
+            send(conn, tail)
+            if begin:
+                conn.execute("COMMIT")
+    except psycopg.Error as exc:
+        # In a pipeline an error surfaces later than its statement: it is the first one without a result.
+        failed = next((st for st, cursor in in_flight if cursor.pgresult is None), current)
+        raise failure.to_error(conn, exc, migration, failed, applied, begin, whole_run=whole_run) from exc
+    except wire.Stalled as exc:
+        raise stall.to_error(conn, migration, current, exc, alone=not whole_run) from None
+    except DiscoveryError:
+        if begin and not conn.broken:
+            conn.rollback()
+        raise
+
+
+def run_alone(conn: Conn, text: str) -> None:
+    """Run one statement as a simple-protocol query. Raises what the server raised, and
+    :class:`~sqlmig.run.wire.Stalled` when the connection stops taking it."""
+    results = wire.exchange(conn, text)
+    failed = next((r for r in results if r.status == psycopg.pq.ExecStatus.FATAL_ERROR), None)
+    if failed is not None:
+        raise wire.error(conn, failed)

@@ -1,0 +1,307 @@
+"""Template databases for :mod:`sqlmig.testing`: the migrations applied once per session, cloned per test.
+
+A template is named ``sqlmig_tpl_<project>_<content>``: hashes of the migrations folder's path and of all that
+decides its contents (the files' checksums, tracks, ``schema``, ``vars``, allowed environment variables, history
+table, role, sqlmig's version). An earlier session's template is reused only if all of these are identical.
+
+Sessions and pytest-xdist workers share a server safely through two advisory locks per template name, held on
+the session's admin connection: *build* (exclusive, while a session checks for the template and builds it) and
+*use* (shared, for as long as a session clones from it). A template is built under a temporary name and renamed
+when complete, so a killed build never leaves a half-built template under the real name. After building a new
+template, a session drops the project's other templates that no session is using: the migrations changed, so
+they are stale. Templates refuse connections (``ALLOW_CONNECTIONS false``), because ``CREATE DATABASE …
+TEMPLATE`` fails while anyone is connected to the template.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from .. import config
+from ..errors import ConfigError, ConnectError, DatabaseError, SqlmigError
+from ..files import discover_tracks
+from ..migrator import Migrator
+from ..model import Track
+from ..version import __version__
+
+TEMPLATE_PREFIX = "sqlmig_tpl_"
+CLONE_PREFIX = "sqlmig_clone_"
+
+
+@dataclass(frozen=True)
+class Template:
+    """A template database holding the project's migrations (and seeds if ``seeds``), ready to clone.
+
+    ``migrations`` names what it holds, migrations then seeds; ``built`` is False when an identical template
+    from an earlier session (or another worker) was reused, and ``seconds`` is the time spent getting it.
+    """
+
+    name: str
+    seeds: bool
+    migrations: tuple[str, ...]
+    built: bool
+    seconds: float
+    _server: Server = field(repr=False, compare=False)
+
+    @contextlib.contextmanager
+    def clone(self) -> Iterator[str]:
+        """Create a new database from this template and yield its URL; drop it on exit, even with connections
+        still open. Writes. Raises :class:`~sqlmig.DatabaseError` when the server refuses."""
+        name = f"{CLONE_PREFIX}{self._server.session}_{uuid.uuid4().hex[:8]}"
+        self._server.run(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(self.name))
+        )
+        self._server.clones += 1
+        try:
+            yield self._server.url_of(name)
+        finally:
+            self._server.drop(name)
+
+
+class Server:
+    """The session's admin connection to the server that holds the templates, and the advisory locks on it.
+
+    Clones are named after the session, which holds its *session* lock until it ends: a session that was killed
+    before it could drop its clones is found by its free lock, and the next session drops them.
+    """
+
+    def __init__(self, url: str, where: str) -> None:
+        self.url = url
+        self.where = where
+        self.clones = 0
+        self.session = uuid.uuid4().hex[:12]
+        try:
+            self.conn = psycopg.connect(
+                url, autocommit=True, application_name="sqlmig-pytest", connect_timeout=10, prepare_threshold=None
+            )
+        except psycopg.Error as exc:
+            raise ConnectError(f"cannot connect to {where}: {config.redact(str(exc).strip(), url)}") from None
+        self.lock("session", self.session)
+        for other in sorted({n[len(CLONE_PREFIX) :].split("_")[0] for n in self.names(CLONE_PREFIX)}):
+            if other != self.session and self.lock("session", other, wait=False):
+                self.drop_all(f"{CLONE_PREFIX}{other}_")
+                self.unlock("session", other)
+
+    def url_of(self, dbname: str) -> str:
+        """The server's URL (or ``key=value`` string, as given) with ``dbname`` as the database."""
+        if not self.url.startswith(("postgresql://", "postgres://")):
+            return make_conninfo(self.url, dbname=dbname)
+        parts = urlsplit(self.url)
+        query = parts.query
+        if "dbname=" in query:  # a dbname parameter would win over the path
+            query = urlencode([(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "dbname"])
+        return urlunsplit(parts._replace(path="/" + quote(dbname, safe=""), query=query))
+
+    def run(self, statement: sql.Composed | sql.SQL | str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement on the admin connection; server errors become :class:`~sqlmig.DatabaseError`."""
+        try:
+            cur = self.conn.execute(statement, params)
+            return cur.fetchall() if cur.description else []
+        except psycopg.Error as exc:
+            text = statement if isinstance(statement, str) else statement.as_string(self.conn)
+            reason = config.redact(str(exc).strip(), self.url)
+            if exc.sqlstate == "42501" and text.startswith("CREATE DATABASE"):
+                reason += "; the role of the tests' server URL needs CREATEDB: the plugin makes a database per test"
+            raise DatabaseError(f"{text}: {reason} (on {self.where})") from None
+
+    def names(self, prefix: str) -> list[str]:
+        """The databases whose names start with ``prefix``."""
+        rows = self.run("SELECT datname FROM pg_database WHERE left(datname, %s) = %s", (len(prefix), prefix))
+        return sorted(str(r[0]) for r in rows)
+
+    def lock(self, kind: str, name: str, *, shared: bool = False, wait: bool = True) -> bool:
+        """Take the ``kind`` advisory lock of template ``name`` for this session; without ``wait``, only if free."""
+        func = ("pg_advisory_lock" if wait else "pg_try_advisory_lock") + ("_shared" if shared else "")
+        row = self.run(sql.SQL("SELECT {}(%s)::text").format(sql.Identifier(func)), (lock_key(kind, name),))
+        return bool(row[0][0] != "false")
+
+    def unlock(self, kind: str, name: str) -> None:
+        """Release an exclusive ``kind`` lock of template ``name`` taken by :meth:`lock`."""
+        self.run("SELECT pg_advisory_unlock(%s)", (lock_key(kind, name),))
+
+    def drop(self, name: str) -> None:
+        """Drop database ``name`` if it exists, ending its connections first."""
+        ident = sql.Identifier(name)
+        if self.run("SELECT datistemplate FROM pg_database WHERE datname = %s", (name,)) == [(True,)]:
+            self.run(sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE false").format(ident))
+        if self.conn.info.server_version >= 130000:
+            self.run(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+        else:  # no FORCE before PostgreSQL 13
+            self.run("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+            self.run(sql.SQL("DROP DATABASE IF EXISTS {}").format(ident))
+
+    def drop_all(self, prefix: str) -> None:
+        """Drop the databases whose names start with ``prefix``, skipping those this role may not drop."""
+        for name in self.names(prefix):
+            with contextlib.suppress(DatabaseError):  # another role's: not ours to clean up
+                self.drop(name)
+
+    def close(self) -> None:
+        """Close the admin connection, which releases this session's locks."""
+        self.conn.close()
+
+
+def lock_key(kind: str, name: str) -> int:
+    """The advisory lock key (as in ``pg_locks``) of the ``kind`` lock (build, use, session) of ``name``."""
+    return int.from_bytes(hashlib.sha256(f"sqlmig-pytest:{kind}:{name}".encode()).digest()[:8], "big", signed=True)
+
+
+class TemplateCache:
+    """The templates of one test session: each distinct set of options is built (or found) once, on first use.
+
+    ``url`` is the server to use (its database is only connected to, never changed), ``where`` how messages name
+    it (without a password). ``directory``, ``schema`` and ``vars`` override ``[tool.sqlmig]`` in ``rootdir``'s
+    ``pyproject.toml``, which is read as the CLI reads it.
+    """
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        where: str,
+        rootdir: Path,
+        directory: str | None,
+        seeds: bool,
+        schema: str | None,
+        vars: Mapping[str, str],
+    ) -> None:
+        self.url, self.where, self.rootdir = url, where, rootdir
+        self.directory, self.seeds, self.schema, self.vars = directory, seeds, schema, dict(vars)
+        self._server: Server | SqlmigError | None = None
+        self._found: dict[str, Template | SqlmigError] = {}
+        self._held: set[str] = set()
+
+    def get(
+        self, *, seeds: bool | None = None, schema: str | None = None, vars: Mapping[str, Any] | None = None
+    ) -> Template:
+        """The template for these options (None: the session's), built if no identical one exists. Writes.
+
+        Raises the sqlmig error that stopped the build (e.g. :class:`~sqlmig.MigrationError` naming the file and
+        line); it is kept, so later calls fail at once instead of applying the migrations again.
+        """
+        spec = (
+            self.seeds if seeds is None else seeds,
+            self.schema if schema is None else schema,
+            {**self.vars, **(vars or {})},
+        )
+        key = json.dumps(spec, sort_keys=True, default=str)
+        if key not in self._found:
+            try:
+                self._found[key] = self._build(*spec)
+            except SqlmigError as exc:
+                self._found[key] = exc
+        found = self._found[key]
+        if isinstance(found, SqlmigError):
+            raise found
+        return found
+
+    @property
+    def templates(self) -> list[Template]:
+        """The templates this session got, in the order first asked for."""
+        return [t for t in self._found.values() if isinstance(t, Template)]
+
+    @property
+    def clones(self) -> int | None:
+        """How many test databases this session made; None if it never reached the server."""
+        return self._server.clones if isinstance(self._server, Server) else None
+
+    def close(self) -> None:
+        """Close the admin connection, releasing this session's locks: the templates stay for the next session."""
+        if isinstance(self._server, Server):
+            self._server.close()
+
+    def _connect(self) -> Server:
+        if self._server is None:
+            try:
+                self._server = Server(self.url, self.where)
+            except SqlmigError as exc:
+                self._server = exc
+        if isinstance(self._server, SqlmigError):
+            raise self._server
+        return self._server
+
+    def _build(self, seeds: bool, schema: str | None, vars: dict[str, Any]) -> Template:
+        started = time.monotonic()
+        settings = config.load(cwd=self.rootdir, directory=self.directory, schema=schema, vars=vars)
+        tracks: tuple[Track, ...] = ("migrate", "seed") if seeds else ("migrate",)
+        if not settings.directory.is_dir():
+            raise ConfigError(
+                f"no migrations folder {settings.directory}: set sqlmig_directory in the ini file, --sqlmig-directory"
+                " or directory in [tool.sqlmig] (relative to the rootdir)"
+            )
+        files = discover_tracks(settings.directory, tracks)
+        names = tuple(f.name for t in tracks for f in files[t])
+        name = _template_name(settings, [[f.track, f.name, f.up.checksum] for t in tracks for f in files[t]])
+        server = self._connect()
+        server.lock("build", name)
+        try:
+            built = name not in server.names(name)
+            if built:
+                self._apply(server, name, tracks, settings)
+            server.lock("use", name, shared=True)
+            self._held.add(name)
+        finally:
+            server.unlock("build", name)
+        if built:
+            self._prune(server, name)
+        return Template(name, seeds, names, built, time.monotonic() - started, server)
+
+    def _apply(self, server: Server, name: str, tracks: tuple[Track, ...], settings: config.Settings) -> None:
+        """Build template ``name`` under a temporary name, then rename it: the rename is what marks it complete."""
+        server.drop_all(name)  # what a build that died left; no one else builds this name while we hold its lock
+        building = f"{name}_b{uuid.uuid4().hex[:8]}"
+        ident = sql.Identifier(building)
+        server.run(sql.SQL("CREATE DATABASE {}").format(ident))
+        try:
+            # The settings were resolved from the rootdir's .env and [tool.sqlmig], as the CLI there would.
+            migrator = Migrator(replace(settings, database_url=server.url_of(building)))
+            for track in tracks:
+                migrator.up(track)
+            server.run(sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false").format(ident))
+            server.run(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(ident, sql.Identifier(name)))
+        except BaseException:
+            with contextlib.suppress(SqlmigError):
+                server.drop(building)
+            raise
+
+    def _prune(self, server: Server, current: str) -> None:
+        """Drop this project's other templates that no session uses: a new template means they are stale."""
+        prefix = current[: current.rindex("_") + 1]
+        for name in sorted({n[: len(current)] for n in server.names(prefix)} - self._held - {current}):
+            if server.lock("build", name, wait=False):
+                if server.lock("use", name, wait=False):
+                    server.drop_all(name)
+                    server.unlock("use", name)
+                server.unlock("build", name)
+
+
+def template_prefix(directory: Path) -> str:
+    """The name prefix of every template built from the migrations in ``directory``."""
+    return f"{TEMPLATE_PREFIX}{hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:8]}_"
+
+
+def _template_name(settings: config.Settings, files: list[list[str]]) -> str:
+    content = {
+        "sqlmig": __version__,
+        "files": files,
+        "schema": settings.schema,
+        "vars": settings.vars,
+        "env": settings.env,
+        "history_table": settings.history_table,
+        "role": settings.role,
+    }
+    digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+    return template_prefix(settings.directory) + digest[:16]
