@@ -43,6 +43,8 @@ class TableName:
     @property
     def ident(self) -> sql.Identifier:
         """The quoted, qualified identifier."""
+        from psycopg import sql  # not at import: `import sqlmig` loads no driver
+
         return sql.Identifier(self.schema, self.name)
 
     def __str__(self) -> str:

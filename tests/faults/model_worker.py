@@ -17,7 +17,13 @@ from worker import describe, wait_at_barrier  # beside this file, which runs as 
 
 import sqlmig
 import sqlmig.api
-import sqlmig.run.execute
+
+# The execution modules, the parser and the renderer load before the barrier: it should not wait on imports. It is
+# sqlmig.run.execute in this release and sqlmig.execute in older ones, which these workers also run.
+try:
+    import sqlmig.run.execute
+except ModuleNotFoundError:
+    import sqlmig.execute  # type: ignore[import-not-found,no-redef,unused-ignore]
 
 
 def main(url: str, directory: str, barrier: str) -> int:

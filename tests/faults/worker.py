@@ -23,7 +23,13 @@ from pathlib import Path
 
 import sqlmig
 import sqlmig.api
-import sqlmig.run.execute
+
+# The execution modules, pglast and the renderer load before the barrier: it should not wait on imports. It is
+# sqlmig.run.execute in this release and sqlmig.execute in older ones, which these workers also run.
+try:
+    import sqlmig.run.execute
+except ModuleNotFoundError:
+    import sqlmig.execute  # type: ignore[import-not-found,no-redef,unused-ignore]
 
 UNEXPECTED = 70
 BARRIER_POLL = 0.005
