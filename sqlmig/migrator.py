@@ -23,10 +23,10 @@ from typing import Any
 from . import config
 from .errors import ConfigError, LintError, PlanError
 from .files import discover_tracks
-from .model import TRACKS, Applied, MigrationFile, Plan, Report, StatusReport, TableName, Track
+from .model import TRACKS, Applied, Conn, MigrationFile, Plan, Report, StatusReport, TableName, Track
 from .plan import DownTarget, ahead_text, make_down_plan, make_status, up_plan
 from .run import history
-from .run.connection import Conn, Database, connect, url_of
+from .run.connection import Database, connect, url_of
 from .run.history import History
 
 log = logging.getLogger("sqlmig")
