@@ -139,7 +139,12 @@ class Migrator:
                 from .run import runner  # the parser and Jinja2 load only when there is work
 
                 prepared = runner.prepare(plan, self.settings)
-                return runner.run_plan(conn, plan, prepared, self.settings, single_transaction=False)
+                report = runner.run_plan(conn, plan, prepared, self.settings, single_transaction=False)
+                if track == "migrate" and (forgotten := history.forget_seeds(conn, self.table)):
+                    log.info(
+                        "forgot %d seed(s): every migration is rolled back, and their data with them", len(forgotten)
+                    )
+                return report
 
     def status(self, tracks: Sequence[Track] = TRACKS) -> StatusReport:
         """The state of every migration of ``tracks``. See :func:`sqlmig.status`. Read-only; no lock."""
