@@ -18,16 +18,20 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import config
 from .errors import ConfigError, LintError, PlanError
 from .files import discover_tracks
-from .model import TRACKS, Applied, MigrationFile, Plan, Report, StatusReport, TableName, Track
+from .model import TRACKS, Applied, Conn, Direction, MigrationFile, Plan, Report, StatusReport, TableName, Track
 from .plan import DownTarget, ahead_text, make_down_plan, make_status, up_plan
 from .run import history
-from .run.connection import Conn, Database, connect, url_of
+from .run.connection import Database, connect, url_of
 from .run.history import History
+
+if TYPE_CHECKING:
+    from .preview import PreviewStep
+    from .verify import VerifyReport
 
 log = logging.getLogger("sqlmig")
 
@@ -139,7 +143,12 @@ class Migrator:
                 from .run import runner  # the parser and Jinja2 load only when there is work
 
                 prepared = runner.prepare(plan, self.settings)
-                return runner.run_plan(conn, plan, prepared, self.settings, single_transaction=False)
+                report = runner.run_plan(conn, plan, prepared, self.settings, single_transaction=False)
+                if track == "migrate" and (forgotten := history.forget_seeds(conn, self.table)):
+                    log.info(
+                        "forgot %d seed(s): every migration is rolled back, and their data with them", len(forgotten)
+                    )
+                return report
 
     def status(self, tracks: Sequence[Track] = TRACKS) -> StatusReport:
         """The state of every migration of ``tracks``. See :func:`sqlmig.status`. Read-only; no lock."""
@@ -180,6 +189,27 @@ class Migrator:
             chosen = [f for f in files if f.version <= to and f.name not in recorded]
             history.record_baseline(conn, self.table, chosen)
         return [f.name for f in chosen]
+
+    def dry_run(
+        self,
+        track: Track = "migrate",
+        direction: Direction = "up",
+        *,
+        to: str | None = None,
+        target: DownTarget | None = None,
+    ) -> list[PreviewStep]:
+        """What :meth:`up` (with ``to``) or :meth:`down` (with ``target``, default one step) would run now, in
+        order, rendered. Reads the history without the lock; writes nothing. See :func:`sqlmig.preview.dry_run`."""
+        from .preview import preview
+
+        return preview(self.settings, self.database, track=track, direction=direction, target=target, to=to)
+
+    def verify(self, *, seeds: bool = False) -> VerifyReport:
+        """Check that each down undoes its up, on a scratch database on this Migrator's server (its ``database``
+        must be a URL). Writes only the scratch database. See :func:`sqlmig.verify.verify`."""
+        from .verify.scratch import verify_settings
+
+        return verify_settings(self.settings, seeds=seeds)
 
     def _lint(self, plan: Plan) -> None:
         from .lint.driver import lint_files

@@ -8,10 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+import psycopg
 from psycopg import sql
 
+# A connection, whatever its row factory: the one alias every module uses.
+Conn = psycopg.Connection[Any]
 Track = Literal["migrate", "seed"]
 Direction = Literal["up", "down"]
 TRACKS: tuple[Track, ...] = ("migrate", "seed")

@@ -93,6 +93,20 @@ def dry_run(
         allow_out_of_order=allow_out_of_order,
         wait=wait,
     )
+    return preview(settings, database, track=track, direction=direction, target=DownTarget(steps, to, all), to=to)
+
+
+def preview(
+    settings: config.Settings,
+    database: Database = None,
+    *,
+    track: Track = "migrate",
+    direction: str = "up",
+    target: DownTarget | None = None,
+    to: str | None = None,
+) -> list[PreviewStep]:
+    """:func:`dry_run` with settings already resolved: ``to`` for ``up``, ``target`` (default: one step) for
+    ``down``; ``database`` as in :func:`dry_run`. Reads the history table only."""
     tracks: tuple[Track, ...] = ("migrate", "seed") if track == "seed" else ("migrate",)
     files = discover_tracks(settings.directory, tracks)
     with connect(database, settings) as conn:
@@ -100,7 +114,7 @@ def dry_run(
     if direction == "up":
         plan = up_plan(files, rows, track, settings.allow_out_of_order, to=to)
     else:
-        plan = make_down_plan(files[track], rows, track=track, target=DownTarget(steps=steps, to=to, all=all))
+        plan = make_down_plan(files[track], rows, track=track, target=target or DownTarget())
     return _steps(plan, _context(settings))
 
 

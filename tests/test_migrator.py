@@ -18,6 +18,7 @@ import sqlmig
 from sqlmig import config
 from sqlmig.migrator import Migrator
 from sqlmig.model import TableName
+from sqlmig.plan import DownTarget
 from sqlmig.run import lock
 
 from .faults.waiting import watching_waiters
@@ -171,3 +172,21 @@ def test_the_cli_finds_the_project_from_a_subfolder(db_url: str, db: Conn, tmp_p
     )
     assert done.returncode == 0, done.stderr
     assert len(history(db)) == 3
+
+
+def test_dry_run_and_verify_through_a_migrator(db_url: str, db: Conn, tmp_path: Path) -> None:
+    migrator = Migrator.from_config(db_url, tree(tmp_path, FILES))
+    planned = migrator.dry_run(to="20240102_000000")
+    assert [s.name for s in planned] == ["20240101_000000_a", "20240102_000000_b"]
+    assert planned[0].sql == "CREATE TABLE public.a (id int);\n"
+    migrator.up()
+    assert [s.name for s in migrator.dry_run(direction="down", target=DownTarget(steps=2))] == [
+        "20240103_000000_c",
+        "20240102_000000_b",
+    ]
+    report = migrator.verify()
+    assert report.ok and report.checked == tuple(f"2024010{i}_000000_{n}" for i, n in ((1, "a"), (2, "b"), (3, "c")))
+    (tmp_path / "migrate/20240103_000000_c.down.sql").write_text("SELECT 1;\n")  # forgets its table
+    broken = Migrator.from_config(db_url, tmp_path).verify()
+    assert [(p.kind, p.name) for p in broken.problems] == [("down-differs", "20240103_000000_c")]
+    assert history(db) == [name for name in broken.checked]  # the database itself was not touched

@@ -70,6 +70,30 @@ def test_pg_dump_copy_block(db_url: str, db: psycopg.Connection[tuple[object, ..
     assert history(db, "seed") == ["20240101_000001_dump"]
 
 
+def test_seeds_run_again_after_every_migration_was_rolled_back(
+    db_url: str, db: psycopg.Connection[tuple[object, ...]], tmp_path: Path
+) -> None:
+    """make seed-up, make migrate-down (all), make migrate-up, make seed-up: the data is back."""
+    files = {
+        **SCHEMA,
+        "migrate/20240101_000000_schema.down.sql": "DROP SCHEMA master CASCADE;\n",
+        "migrate/20240102_000000_more.up.sql": "ALTER TABLE master.things ADD COLUMN extra int;\n",
+        "migrate/20240102_000000_more.down.sql": "ALTER TABLE master.things DROP COLUMN extra;\n",
+        "seed/20240101_000001_data.up.sql": "INSERT INTO master.things (id, label) VALUES (1, 'a');\n",
+    }
+    tree(tmp_path, files)
+    sqlmig.apply(db_url, tmp_path)
+    sqlmig.apply(db_url, tmp_path, track="seed")
+    # Rolling back part of the schema keeps the seeds: their tables may still hold the data.
+    assert len(sqlmig.rollback(db_url, tmp_path)) == 1
+    assert history(db, "seed") == ["20240101_000001_data"]
+    assert len(sqlmig.rollback(db_url, tmp_path, all=True)) == 1
+    assert history(db, "seed") == []  # the last migration went, and the seeds' data with it
+    assert len(sqlmig.apply(db_url, tmp_path)) == 2
+    assert sqlmig.apply(db_url, tmp_path, track="seed").names == ("20240101_000001_data",)
+    assert db.execute("SELECT label FROM master.things").fetchall() == [("a",)]
+
+
 def test_bad_copy_row_rolls_back_the_seed(
     db_url: str, db: psycopg.Connection[tuple[object, ...]], tmp_path: Path
 ) -> None:

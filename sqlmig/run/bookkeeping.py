@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from ..errors import BookkeepingError, ConnectionLostError
-from ..model import Migration, TableName
+from ..model import Conn, Migration, TableName
 from ..sqltext import Statement
 from . import contention, history
 from .contention import Limits
 from .lock import lock_key
 
-Conn = psycopg.Connection[Any]
 Query = tuple[sql.Composed | str, tuple[object, ...]]
 
 # SQLSTATE reported for a migration that released the migration lock: object_not_in_prerequisite_state.

@@ -15,10 +15,9 @@ from psycopg.conninfo import conninfo_to_dict
 
 from .. import config
 from ..errors import ConfigError, ConnectError, DatabaseError, SqlmigError
+from ..model import Conn
 
 log = logging.getLogger("sqlmig")
-# A connection, whatever its row factory: the one alias every module uses.
-Conn = psycopg.Connection[Any]
 Database = str | Conn | None
 
 

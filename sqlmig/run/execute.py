@@ -15,14 +15,14 @@ import itertools
 import logging
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import psycopg
 from psycopg import sql
 
 from .. import checks
 from ..errors import BookkeepingError, DiscoveryError, FileProblem, MigrationError
-from ..model import Applied, Migration, Result, SqlFile, TableName
+from ..model import Applied, Conn, Migration, Result, SqlFile, TableName
 from ..reader import open_streamed
 from ..render import source_position
 from ..sqltext import CopyData, Statement, iter_statements
@@ -31,7 +31,6 @@ from .contention import Limits
 from .stream import RawLines, items_of, run_sequential, send
 
 log = logging.getLogger("sqlmig")
-Conn = psycopg.Connection[Any]
 Item = Statement | CopyData
 Query = tuple[sql.Composed | str, tuple[object, ...]]
 

@@ -6,18 +6,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
 
 import psycopg
 
 from ..errors import ConnectionLostError, MigrationError, SqlmigError
-from ..model import Migration
+from ..model import Conn, Migration
 from ..render import source_position
 from ..sqltext import Statement, locate
 from . import bookkeeping, contention
 from .contention import Limits
 
-Conn = psycopg.Connection[Any]
 _COPY_LINE = re.compile(r"^COPY [^,]+, line (\d+)")
 
 

@@ -160,6 +160,16 @@ def unrecord_query(table: TableName) -> sql.Composed:
     return sql.SQL("DELETE FROM {} WHERE name = %s AND type = %s").format(table.ident)
 
 
+def forget_seeds(conn: psycopg.Connection[tuple[object, ...]], table: TableName) -> list[str]:
+    """Remove the seed track's rows when the migrate track has none left: seeds are data in the tables that the
+    migrations made, so once every migration is rolled back they are gone too, and the next ``seed up`` must run
+    them again. Returns the names removed (none while a migrate row remains). Writes, in one statement."""
+    query = sql.SQL(
+        "DELETE FROM {0} WHERE type = 'seed' AND NOT EXISTS (SELECT FROM {0} WHERE type = 'migrate') RETURNING name"
+    ).format(table.ident)
+    return [str(row[0]) for row in conn.cursor(row_factory=tuple_row).execute(query).fetchall()]
+
+
 def accept(conn: psycopg.Connection[tuple[object, ...]], table: TableName, files: list[MigrationFile]) -> int:
     """Store the current checksums of ``files`` as the applied ones. Writes; returns the number of rows changed."""
     query = sql.SQL("UPDATE {} SET checksum = %s WHERE name = %s AND type = %s AND checksum IS DISTINCT FROM %s")

@@ -8,20 +8,17 @@ reported (``"refuse"``).
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-import psycopg
 from pglast import ast, parse_sql
 from pglast.parser import ParseError
 from psycopg import sql
 from psycopg.rows import tuple_row
 
 from ..errors import PlanError
-from ..model import Migration
+from ..model import Conn, Migration
 from ..sqltext import Statement
 
 log = logging.getLogger("sqlmig")
-Conn = psycopg.Connection[Any]
 
 INVALID_INDEXES = """
 SELECT n.nspname, c.relname, quote_ident(n.nspname) || '.' || quote_ident(c.relname)

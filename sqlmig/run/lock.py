@@ -27,10 +27,9 @@ from psycopg import sql
 from psycopg.rows import tuple_row
 
 from ..errors import LockTimeout
-from ..model import TableName
+from ..model import Conn, TableName
 
 log = logging.getLogger("sqlmig")
-Conn = psycopg.Connection[tuple[object, ...]]
 
 # A waiter first reports who holds the lock after this long, then every _REPORT_EVERY seconds.
 _FIRST_REPORT = 1.0

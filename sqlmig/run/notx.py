@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 
 from ..errors import BookkeepingError, MigrationError, SqlmigError
-from ..model import Applied, Migration, TableName
+from ..model import Applied, Conn, Migration, TableName
 from ..sqltext import CopyData, Statement
 from . import bookkeeping, contention, failure, notxoutcome, progress, wire
 from .contention import Limits
@@ -27,7 +27,6 @@ from .invalidindex import drop_invalid_index
 from .stream import copy_payload
 
 log = logging.getLogger("sqlmig")
-Conn = psycopg.Connection[Any]
 
 
 def run_up(

@@ -14,19 +14,16 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable
-from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from ..errors import DriftError
-from ..model import Applied, Migration, TableName
+from ..model import Applied, Conn, Migration, TableName
 from ..sqltext import CopyData, Statement
 from ..version import __version__
 from . import bookkeeping, history
 from .contention import Limits
-
-Conn = psycopg.Connection[Any]
 
 # Statements that PostgreSQL refuses inside a transaction block (or that gain nothing from one), and DO and CALL:
 # their code may COMMIT or ROLLBACK (a backfill in batches), which PostgreSQL allows only when the statement is not

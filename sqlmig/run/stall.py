@@ -12,11 +12,10 @@ from typing import Any
 import psycopg
 
 from ..errors import ConnectError
-from ..model import Migration
+from ..model import Conn, Migration
 from ..sqltext import Statement
 from .wire import Stalled
 
-Conn = psycopg.Connection[Any]
 _END_WAIT_MS = 5000
 
 

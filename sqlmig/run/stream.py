@@ -20,13 +20,12 @@ from psycopg.copy import LibpqWriter
 
 from ..checks import Validation
 from ..errors import DiscoveryError, FileProblem
-from ..model import Migration
+from ..model import Conn, Migration
 from ..reader import RawLines as RawLines  # re-exported: the file reader the runner streams from
 from ..reader import check_unchanged, open_streamed
 from ..sqltext import CopyData, Statement, iter_statements
 from . import failure, stall, wire
 
-Conn = psycopg.Connection[Any]
 Item = Statement | CopyData
 Query = tuple[sql.Composed | str, tuple[object, ...]]
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import select
-from typing import Any
 
 import psycopg
 from psycopg import pq
 
-Conn = psycopg.Connection[Any]
+from ..model import Conn
 
 # How long sending may make no progress at all while the server is waiting for the rest of a query. A server
 # reading a query takes the bytes as fast as the network carries them, however busy it is; one that takes none for

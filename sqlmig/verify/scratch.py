@@ -96,6 +96,12 @@ def verify(
         history_table=history_table,
         idempotent=idempotent,
     )
+    return verify_settings(settings, seeds=seeds)
+
+
+def verify_settings(settings: config.Settings, *, seeds: bool = False) -> VerifyReport:
+    """:func:`verify` with settings already resolved (``settings.database_url`` names the server). Writes only
+    the scratch database; raises what :func:`verify` raises."""
     tracks: tuple[Track, ...] = ("migrate", "seed") if seeds else ("migrate",)
     found = discover_tracks(settings.directory, tracks)
     files = [f for track in tracks for f in found[track]]
