@@ -8,13 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
-import psycopg
-from psycopg import sql
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg import sql
 
 # A connection, whatever its row factory: the one alias every module uses.
-Conn = psycopg.Connection[Any]
+Conn: TypeAlias = "psycopg.Connection[Any]"
 Track = Literal["migrate", "seed"]
 Direction = Literal["up", "down"]
 TRACKS: tuple[Track, ...] = ("migrate", "seed")

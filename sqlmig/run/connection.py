@@ -8,7 +8,7 @@ import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeAlias
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -18,7 +18,7 @@ from ..errors import ConfigError, ConnectError, DatabaseError, SqlmigError
 from ..model import Conn
 
 log = logging.getLogger("sqlmig")
-Database = str | Conn | None
+Database: TypeAlias = "str | Conn | None"
 
 
 # The PostgreSQL majors sqlmig is tested on. Others are used, with a warning.
