@@ -19,7 +19,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from sqlmig.testing.templates import CLONE_PREFIX, lock_key, template_prefix
+from sqlmig.testing.server import CLONE_PREFIX, lock_key
+from sqlmig.testing.templates import template_prefix
 
 from .helpers import tree
 from .pgcluster import PgServer, password_login

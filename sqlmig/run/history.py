@@ -1,4 +1,6 @@
-"""The history table: read it, create or upgrade it, and the SQL that records or removes one migration.
+"""The history table: read it, create or upgrade it, and every statement that writes it (record or remove one
+migration, a no-transaction file's progress and its completion, accept, baseline, forgetting the seeds). No other
+module holds SQL on the history table.
 
 The table is a superset of the seed's own runner's ``migration_history(id serial, name varchar(255) unique,
 type varchar(50), executed_at timestamp)``, so a database migrated by that runner is adopted in place.
@@ -152,6 +154,25 @@ def progress_query(table: TableName) -> sql.Composed:
         "INSERT INTO {} (name, type, version, checksum, rendered_checksum, duration_ms, executed_by,"
         " sqlmig_version, executed_at, statements_done, resume_line, done_checksum) VALUES (%s, %s, %s, %s, %s, %s,"
         " current_user, %s, now(), %s, %s, %s)"
+    ).format(table.ident)
+
+
+def complete_query(table: TableName) -> sql.Composed:
+    """UPDATE that turns a progress row into an ordinary history row. Parameters: checksum, rendered_checksum,
+    duration_ms before this transaction (the time since it began is added), sqlmig version, name, type."""
+    return sql.SQL(
+        "UPDATE {} SET checksum = %s, rendered_checksum = %s, executed_at = now(), executed_by = current_user,"
+        " duration_ms = %s + (extract(epoch FROM clock_timestamp() - now()) * 1000)::integer,"
+        " statements_done = NULL, resume_line = NULL, done_checksum = NULL, sqlmig_version = %s"
+        " WHERE name = %s AND type = %s"
+    ).format(table.ident)
+
+
+def update_query(table: TableName) -> sql.Composed:
+    """UPDATE of a progress row. Parameters: statements_done, resume_line, done_checksum, checksum, name, type."""
+    return sql.SQL(
+        "UPDATE {} SET statements_done = %s, resume_line = %s, done_checksum = %s, checksum = %s,"
+        " executed_at = now() WHERE name = %s AND type = %s"
     ).format(table.ident)
 
 

@@ -76,25 +76,6 @@ def statements_done(items: Iterable[Statement | CopyData], resume: Applied | Non
     return count
 
 
-def complete_query(table: TableName) -> sql.Composed:
-    """UPDATE that turns a progress row into an ordinary history row. Parameters: checksum, rendered_checksum,
-    duration_ms before this transaction (the time since it began is added), sqlmig version, name, type."""
-    return sql.SQL(
-        "UPDATE {} SET checksum = %s, rendered_checksum = %s, executed_at = now(), executed_by = current_user,"
-        " duration_ms = %s + (extract(epoch FROM clock_timestamp() - now()) * 1000)::integer,"
-        " statements_done = NULL, resume_line = NULL, done_checksum = NULL, sqlmig_version = %s"
-        " WHERE name = %s AND type = %s"
-    ).format(table.ident)
-
-
-def update_query(table: TableName) -> sql.Composed:
-    """UPDATE of a progress row. Parameters: statements_done, resume_line, done_checksum, checksum, name, type."""
-    return sql.SQL(
-        "UPDATE {} SET statements_done = %s, resume_line = %s, done_checksum = %s, checksum = %s,"
-        " executed_at = now() WHERE name = %s AND type = %s"
-    ).format(table.ident)
-
-
 def write_script(
     conn: Conn,
     migration: Migration,
@@ -119,13 +100,13 @@ def write_script(
         write = (history.record_query(table), history.record_params(f, migration.rendered_checksum, elapsed_ms))
     elif next_line is None and exists:
         write = (
-            complete_query(table),
+            history.complete_query(table),
             (f.up.checksum, migration.rendered_checksum, elapsed_ms, __version__, f.name, f.track),
         )
     elif next_line is None:  # its one statement just ran: the server measures the time since the transaction began
         write = (history.record_query(table), history.record_params(f, migration.rendered_checksum, None))
     elif exists:
-        write = (update_query(table), (done, next_line, checksum, f.up.checksum, f.name, f.track))
+        write = (history.update_query(table), (done, next_line, checksum, f.up.checksum, f.name, f.track))
     else:
         values = (f.name, f.track, f.version, f.up.checksum, None, None, __version__, done, next_line, checksum)
         write = (history.progress_query(table), values)
