@@ -59,6 +59,12 @@ def _track_group(track: Track) -> click.Group:
     def group() -> None:
         pass
 
+    for add in (_add_up, _add_down, _add_status, _add_accept, _add_baseline):
+        add(group, track)
+    return group
+
+
+def _add_up(group: click.Group, track: Track) -> None:
     @group.command(help=f"Apply every pending {track} file, oldest first.")
     @common_options
     @limit_options
@@ -81,48 +87,38 @@ def _track_group(track: Track) -> click.Group:
     @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
     @click.pass_context
     @handle_errors
-    def up(
-        ctx: click.Context,
-        /,
-        single_transaction: bool,
-        invalid_index: str | None,
-        lock_wait: float | None,
-        allow_out_of_order: bool | None,
-        to: str | None,
-        lint: bool | None,
-        dry_run: bool,
-        as_json: bool,
-        **opts: Any,
-    ) -> None:
-        from .. import api
+    def up(ctx: click.Context, /, dry_run: bool, as_json: bool, **opts: Any) -> None:
+        _up(ctx, track, dry_run, as_json, opts)
 
-        limit_values = limits(opts)
-        opts = settings(ctx, opts)
-        url = database(opts, quiet=as_json)
-        if dry_run:
-            from .. import preview
 
-            steps = preview.dry_run(
-                url, track=track, allow_out_of_order=allow_out_of_order, to=to, **api_kwargs(opts), **templating(opts)
-            )
-            print_preview(steps, track, "up", as_json)
-            return
-        log_steps(to_stderr=as_json)
-        report = api.apply(
+def _up(ctx: click.Context, track: Track, dry_run: bool, as_json: bool, opts: dict[str, Any]) -> None:
+    from .. import api
+
+    limit_values = limits(opts)
+    own = {
+        k: opts.pop(k) for k in ("single_transaction", "invalid_index", "lock_wait", "allow_out_of_order", "to", "lint")
+    }
+    opts = settings(ctx, opts)
+    url = database(opts, quiet=as_json)
+    if dry_run:
+        from .. import preview
+
+        steps = preview.dry_run(
             url,
             track=track,
-            single_transaction=single_transaction,
-            invalid_index=invalid_index,
-            lock_wait=lock_wait,
-            allow_out_of_order=allow_out_of_order,
-            lint=lint,
-            to=to,
-            **limit_values,
+            allow_out_of_order=own["allow_out_of_order"],
+            to=own["to"],
             **api_kwargs(opts),
             **templating(opts),
         )
-        print_report(report, as_json)
+        print_preview(steps, track, "up", as_json)
+        return
+    log_steps(to_stderr=as_json)
+    report = api.apply(url, track=track, **own, **limit_values, **api_kwargs(opts), **templating(opts))
+    print_report(report, as_json)
 
+
+def _add_down(group: click.Group, track: Track) -> None:
     @group.command(help=f"Roll back applied {track} files, newest first: one by default.")
     @common_options
     @limit_options
@@ -135,56 +131,38 @@ def _track_group(track: Track) -> click.Group:
     @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
     @click.pass_context
     @handle_errors
-    def down(
-        ctx: click.Context,
-        /,
-        steps: int | None,
-        to: str | None,
-        all_: bool,
-        yes: bool,
-        lock_wait: float | None,
-        dry_run: bool,
-        as_json: bool,
-        **opts: Any,
-    ) -> None:
-        from .. import api
+    def down(ctx: click.Context, /, dry_run: bool, as_json: bool, **opts: Any) -> None:
+        _down(ctx, track, dry_run, as_json, opts)
 
-        if sum(x is not None and x is not False for x in (steps, to, all_ or None)) > 1:
-            raise click.UsageError("use only one of --steps, --to and --all")
-        limit_values = limits(opts)
-        opts = settings(ctx, opts)
-        url = database(opts, quiet=as_json)
-        if dry_run:
-            from .. import preview
 
-            previewed = preview.dry_run(
-                url,
-                track=track,
-                direction="down",
-                steps=steps or 1,
-                to=to,
-                all=all_,
-                **api_kwargs(opts),
-                **templating(opts),
-            )
-            print_preview(previewed, track, "down", as_json)
-            return
-        if all_ and not yes and sys.stdin.isatty():
-            click.confirm(f"Roll back ALL applied {track} files?", abort=True)
-        log_steps(to_stderr=as_json)
-        report = api.rollback(
-            url,
-            track=track,
-            steps=steps or 1,
-            to=to,
-            all=all_,
-            lock_wait=lock_wait,
-            **limit_values,
-            **api_kwargs(opts),
-            **templating(opts),
+def _down(ctx: click.Context, track: Track, dry_run: bool, as_json: bool, opts: dict[str, Any]) -> None:
+    from .. import api
+
+    steps, to, all_, yes, lock_wait = (opts.pop(k) for k in ("steps", "to", "all_", "yes", "lock_wait"))
+    if sum(x is not None and x is not False for x in (steps, to, all_ or None)) > 1:
+        raise click.UsageError("use only one of --steps, --to and --all")
+    limit_values = limits(opts)
+    opts = settings(ctx, opts)
+    url = database(opts, quiet=as_json)
+    target = {"steps": steps or 1, "to": to, "all": all_}
+    if dry_run:
+        from .. import preview
+
+        previewed = preview.dry_run(
+            url, track=track, direction="down", **target, **api_kwargs(opts), **templating(opts)
         )
-        print_report(report, as_json)
+        print_preview(previewed, track, "down", as_json)
+        return
+    if all_ and not yes and sys.stdin.isatty():
+        click.confirm(f"Roll back ALL applied {track} files?", abort=True)
+    log_steps(to_stderr=as_json)
+    report = api.rollback(
+        url, track=track, lock_wait=lock_wait, **target, **limit_values, **api_kwargs(opts), **templating(opts)
+    )
+    print_report(report, as_json)
 
+
+def _add_status(group: click.Group, track: Track) -> None:
     @group.command(name="status", help=f"Show the state of every {track} file.")
     @common_options
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -194,6 +172,8 @@ def _track_group(track: Track) -> click.Group:
     def track_status(ctx: click.Context, /, as_json: bool, exit_code: bool, **opts: Any) -> None:
         _show_status(ctx, (track,), as_json, exit_code, opts)
 
+
+def _add_accept(group: click.Group, track: Track) -> None:
     @group.command(help="Accept edits of applied files. Stores the current checksums of the drifted ones, or of NAMES.")
     @common_options
     @click.argument("names", nargs=-1)
@@ -206,6 +186,8 @@ def _track_group(track: Track) -> click.Group:
         changed = api.accept(database(opts), track=track, names=names, **api_kwargs(opts))
         click.echo(f"Accepted {len(changed)} file(s): {', '.join(changed)}" if changed else "Nothing to accept.")
 
+
+def _add_baseline(group: click.Group, track: Track) -> None:
     @group.command(
         help="Record files up to VERSION as applied, without running them. For a database that has their objects "
         "but lost its history (or was built before sqlmig)."
@@ -221,8 +203,6 @@ def _track_group(track: Track) -> click.Group:
         names = api.baseline(database(opts), track=track, to=to, **api_kwargs(opts))
         shown = f": {', '.join(names)}" if names else ""
         click.echo(f"Recorded {len(names)} {track} migration(s) as applied without running them{shown}")
-
-    return group
 
 
 @main.command(help="Show the state of every migration and seed.")
