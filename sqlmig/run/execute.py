@@ -22,7 +22,7 @@ from psycopg import sql
 
 from .. import checks
 from ..errors import BookkeepingError, DiscoveryError, FileProblem, MigrationError
-from ..model import Applied, Conn, Migration, Result, SqlFile, TableName
+from ..model import Applied, Conn, InvalidIndexAction, Migration, Result, SqlFile, TableName
 from ..reader import open_streamed
 from ..render import source_position
 from ..sqltext import CopyData, Statement, iter_statements
@@ -92,7 +92,7 @@ def run_step(
     own_transaction: bool = True,
     applied: Sequence[str] = (),
     resume: Applied | None = None,
-    invalid_index: str = "drop",
+    invalid_index: InvalidIndexAction = "drop",
 ) -> Result:
     """Run one migration and record it (``up``) or remove its record (``down``). Writes.
 

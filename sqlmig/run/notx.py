@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 
 from ..errors import BookkeepingError, MigrationError, SqlmigError
-from ..model import Applied, Conn, Migration, TableName
+from ..model import Applied, Conn, InvalidIndexAction, Migration, TableName
 from ..sqltext import CopyData, Statement
 from . import bookkeeping, contention, failure, notxoutcome, progress, wire
 from .contention import Limits
@@ -36,7 +36,7 @@ def run_up(
     table: TableName,
     limits: Limits,
     resume: Applied | None,
-    invalid_index: str,
+    invalid_index: InvalidIndexAction,
     applied: Sequence[str],
 ) -> None:
     """Run the statements ``items()`` yields, after those ``resume`` says completed, recording progress with
