@@ -273,7 +273,7 @@ class _Run:
         """The error for ``item`` (statement ``done + 1``, at ``line``) failing on the server, saying what of the
         file stays applied, what was rolled back and where up continues."""
         block = self._end_block(line)
-        error = failure.to_error(self.conn, exc, self.migration, item, self.applied, rollback=False)
+        error = failure.to_error(self.conn, exc, self.migration, item, self.applied)
         if not isinstance(error, MigrationError):
             return error
         number = self.done + 1
