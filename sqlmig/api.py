@@ -10,7 +10,7 @@ from typing import Any
 
 from . import config
 from .migrator import Migrator
-from .model import Report, StatusReport, Track
+from .model import InvalidIndexAction, Report, StatusReport, Track
 from .run.connection import Database
 
 
@@ -29,7 +29,7 @@ def apply(
     statement_timeout: str | None = None,
     lock_retries: int | None = None,
     role: str | None = None,
-    invalid_index: str | None = None,
+    invalid_index: InvalidIndexAction | None = None,
     wait: float | None = None,
     lint: bool | None = None,
     to: str | None = None,

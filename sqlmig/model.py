@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 Conn: TypeAlias = "psycopg.Connection[Any]"
 Track = Literal["migrate", "seed"]
 Direction = Literal["up", "down"]
+# What to do with an INVALID index a failed CREATE INDEX CONCURRENTLY left.
+InvalidIndexAction = Literal["drop", "refuse"]
 TRACKS: tuple[Track, ...] = ("migrate", "seed")
 # A migration's name starts with its version, YYYYMMDD_HHMMSS: 15 characters.
 VERSION_LENGTH = 15

@@ -29,7 +29,7 @@ class PreviewStep:
 
     track: Track
     name: str
-    direction: str
+    direction: Direction
     path: Path
     transactional: bool
     sql: str | None
@@ -70,7 +70,7 @@ def dry_run(
     directory: str | Path | None = None,
     *,
     track: Track = "migrate",
-    direction: str = "up",
+    direction: Direction = "up",
     steps: int | None = 1,
     to: str | None = None,
     all: bool = False,
@@ -101,7 +101,7 @@ def preview(
     database: Database = None,
     *,
     track: Track = "migrate",
-    direction: str = "up",
+    direction: Direction = "up",
     target: DownTarget | None = None,
     to: str | None = None,
 ) -> list[PreviewStep]:

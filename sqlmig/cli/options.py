@@ -14,7 +14,7 @@ import click
 
 from .. import config
 from ..errors import DiscoveryError, SqlmigError
-from ..model import Report
+from ..model import Direction, Report, Track
 from . import output
 
 if TYPE_CHECKING:
@@ -189,7 +189,7 @@ def finish(body: dict[str, Any], text: str, code: int, as_json: bool) -> None:
         sys.exit(code)
 
 
-def print_preview(steps: Sequence[PreviewStep], track: str, direction: str, as_json: bool) -> None:
+def print_preview(steps: Sequence[PreviewStep], track: Track, direction: Direction, as_json: bool) -> None:
     """What a dry run found: each migration's SQL under a header comment, or the JSON document."""
     if as_json:
         emit(output.preview_dict(steps, track, direction))

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DiscoveryError, LockTimeout, MigrationError, PlanError, RenderError, SqlmigError, StoppedMigration
-from ..model import Report, StatusReport
+from ..model import Direction, Report, StatusReport, Track
 
 if TYPE_CHECKING:
     from ..preview import PreviewStep
@@ -135,7 +135,7 @@ def status_text(report: StatusReport) -> str:
     return "\n".join(lines)
 
 
-def preview_dict(steps: Sequence[PreviewStep], track: str, direction: str) -> dict[str, Any]:
+def preview_dict(steps: Sequence[PreviewStep], track: Track, direction: Direction) -> dict[str, Any]:
     """``{"track", "direction", "dry_run": true, "steps": [{"track", "name", "direction", "path", "transactional",
     "sql"}]}``; ``sql`` is null for a file too large to hold in memory (it is streamed from ``path``)."""
     rows = [
@@ -152,7 +152,7 @@ def preview_dict(steps: Sequence[PreviewStep], track: str, direction: str) -> di
     return {"track": track, "direction": direction, "dry_run": True, "steps": rows}
 
 
-def preview_text(steps: Sequence[PreviewStep], track: str, direction: str) -> str:
+def preview_text(steps: Sequence[PreviewStep], track: Track, direction: Direction) -> str:
     """Each migration's SQL under a ``--`` header naming it; the last line says how many and that nothing ran."""
     verb = "apply" if direction == "up" else "roll back"
     parts = []

@@ -22,7 +22,7 @@ from psycopg import sql
 
 from .. import checks
 from ..errors import BookkeepingError, DiscoveryError, FileProblem, MigrationError
-from ..model import Applied, Conn, Migration, Result, SqlFile, TableName
+from ..model import Applied, Conn, InvalidIndexAction, Migration, Result, SqlFile, TableName
 from ..reader import open_streamed
 from ..render import source_position
 from ..sqltext import CopyData, Statement, iter_statements
@@ -92,7 +92,7 @@ def run_step(
     own_transaction: bool = True,
     applied: Sequence[str] = (),
     resume: Applied | None = None,
-    invalid_index: str = "drop",
+    invalid_index: InvalidIndexAction = "drop",
 ) -> Result:
     """Run one migration and record it (``up``) or remove its record (``down``). Writes.
 
@@ -213,7 +213,8 @@ def _commit(conn: Conn, migration: Migration, applied: Sequence[str]) -> None:
     try:
         conn.execute("COMMIT")
     except psycopg.Error as exc:  # a deferred constraint of the migration, or a lost connection
-        raise failure.to_error(conn, exc, migration, None, applied, True) from exc
+        failure.roll_back(conn)
+        raise failure.to_error(conn, exc, migration, None, applied) from exc
 
 
 def _run_script(
@@ -249,8 +250,9 @@ def _run_script(
         running = statements[exc.done - first] if first <= exc.done < tail_start else None
         raise failure.lost(exc, migration, running, applied, whole_run=not own_transaction) from exc
     except psycopg.Error as exc:
-        whole_run = not own_transaction
-        raise failure.to_error(conn, exc, migration, None, applied, own_transaction, whole_run=whole_run) from exc
+        if own_transaction:
+            failure.roll_back(conn)
+        raise failure.to_error(conn, exc, migration, None, applied, whole_run=not own_transaction) from exc
     errors = [i for i, res in enumerate(results) if res.status == psycopg.pq.ExecStatus.FATAL_ERROR]
     if not errors:
         return
@@ -270,9 +272,9 @@ def _run_script(
     index = bisect.bisect_right(starts, int(position) - 1) - 1 if position else errors[0]
     failed = statements[index - first] if first <= index < first + len(statements) else None
     offset = starts[index]
-    raise failure.to_error(
-        conn, server_error, migration, failed, applied, own_transaction, offset=offset, whole_run=not own_transaction
-    )
+    if own_transaction:
+        failure.roll_back(conn)
+    raise failure.to_error(conn, server_error, migration, failed, applied, offset=offset, whole_run=not own_transaction)
 
 
 def _inline(conn: Conn, query: sql.Composed | str, params: tuple[object, ...]) -> str:

@@ -25,20 +25,16 @@ def to_error(
     migration: Migration,
     statement: Statement | None,
     applied: Sequence[str],
-    rollback: bool,
     *,
     offset: int = 0,
     whole_run: bool = False,
 ) -> MigrationError | ConnectionLostError:
     """The :class:`MigrationError` for ``exc``, raised by ``statement`` of ``migration`` (None: while committing),
     or :class:`ConnectionLostError` when the connection was lost. ``offset`` is where the statement starts in the
-    query the server saw (its error position counts from there). Rolls the transaction back first when
-    ``rollback`` (the migration's own transaction, begun by the caller's caller when False). ``whole_run``: the
-    transaction is the run's (``--single-transaction``)."""
+    query the server saw (its error position counts from there). ``whole_run``: the transaction is the run's
+    (``--single-transaction``). Pure but for reading ``conn``'s state: the caller rolls back (:func:`roll_back`)."""
     if conn.closed or conn.broken:
         return lost(exc, migration, statement, applied, whole_run=whole_run)
-    if rollback:
-        conn.rollback()
     diag = exc.diag
     line = column = 0
     if statement is not None:
@@ -67,6 +63,12 @@ def to_error(
         rolled_back=migration.source.transactional,
         resumable=not migration.source.transactional and migration.direction == "up",
     )
+
+
+def roll_back(conn: Conn) -> None:
+    """Roll back the failed transaction on ``conn``, unless the connection is gone (the server ended it then)."""
+    if not (conn.closed or conn.broken):
+        conn.rollback()
 
 
 def lost(

@@ -15,7 +15,7 @@ from psycopg import sql
 from psycopg.rows import tuple_row
 
 from ..errors import PlanError
-from ..model import Conn, Migration
+from ..model import Conn, InvalidIndexAction, Migration
 from ..sqltext import Statement
 
 log = logging.getLogger("sqlmig")
@@ -27,7 +27,9 @@ WHERE NOT i.indisvalid AND i.indrelid = to_regclass(%s) AND (%s::text IS NULL OR
 """
 
 
-def drop_invalid_index(conn: Conn, migration: Migration, statement: Statement, line: int, action: str) -> None:
+def drop_invalid_index(
+    conn: Conn, migration: Migration, statement: Statement, line: int, action: InvalidIndexAction
+) -> None:
     """Before a ``CREATE INDEX CONCURRENTLY``: drop an INVALID index an earlier try of it left (``action``
     ``"drop"``), or raise :class:`PlanError` saying how to drop it (``"refuse"``, or an unnamed index, whose
     leftover cannot be told apart from other invalid indexes of the table). Writes when it drops."""

@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 
 from ..errors import BookkeepingError, MigrationError, SqlmigError
-from ..model import Applied, Conn, Migration, TableName
+from ..model import Applied, Conn, InvalidIndexAction, Migration, TableName
 from ..sqltext import CopyData, Statement
 from . import bookkeeping, contention, failure, notxoutcome, progress, wire
 from .contention import Limits
@@ -36,7 +36,7 @@ def run_up(
     table: TableName,
     limits: Limits,
     resume: Applied | None,
-    invalid_index: str,
+    invalid_index: InvalidIndexAction,
     applied: Sequence[str],
 ) -> None:
     """Run the statements ``items()`` yields, after those ``resume`` says completed, recording progress with
@@ -273,7 +273,7 @@ class _Run:
         """The error for ``item`` (statement ``done + 1``, at ``line``) failing on the server, saying what of the
         file stays applied, what was rolled back and where up continues."""
         block = self._end_block(line)
-        error = failure.to_error(self.conn, exc, self.migration, item, self.applied, rollback=False)
+        error = failure.to_error(self.conn, exc, self.migration, item, self.applied)
         if not isinstance(error, MigrationError):
             return error
         number = self.done + 1

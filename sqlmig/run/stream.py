@@ -204,7 +204,9 @@ def run_sequential(
     except psycopg.Error as exc:
         # In a pipeline an error surfaces later than its statement: it is the first one without a result.
         failed = next((st for st, cursor in in_flight if cursor.pgresult is None), current)
-        raise failure.to_error(conn, exc, migration, failed, applied, begin, whole_run=whole_run) from exc
+        if begin:
+            failure.roll_back(conn)
+        raise failure.to_error(conn, exc, migration, failed, applied, whole_run=whole_run) from exc
     except wire.Stalled as exc:
         raise stall.to_error(conn, migration, current, exc, alone=not whole_run) from None
     except DiscoveryError:
