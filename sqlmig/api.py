@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import config
 from .migrator import Migrator
 from .model import InvalidIndexAction, Report, StatusReport, Track
 from .run.connection import Database
@@ -60,7 +59,7 @@ def apply(
     return Migrator.from_config(
         database,
         directory,
-        cwd=_caller_project(directory),
+        caller=_caller_folder(directory),
         schema=schema,
         vars=vars,
         history_table=history_table,
@@ -104,7 +103,7 @@ def rollback(
     return Migrator.from_config(
         database,
         directory,
-        cwd=_caller_project(directory),
+        caller=_caller_folder(directory),
         schema=schema,
         vars=vars,
         history_table=history_table,
@@ -128,7 +127,7 @@ def status(
     """The state of every migration of ``tracks``: applied, pending, partial, drifted or missing. Read-only; no
     lock. ``wait`` works as in :func:`apply`."""
     return Migrator.from_config(
-        database, directory, cwd=_caller_project(directory), history_table=history_table, wait=wait
+        database, directory, caller=_caller_folder(directory), history_table=history_table, wait=wait
     ).status(tracks)
 
 
@@ -146,7 +145,12 @@ def accept(
     that they no longer count as drift; also fills in checksums missing from rows written by another runner.
     Writes, under the migration lock. Returns the names whose stored checksum changed."""
     migrator = Migrator.from_config(
-        database, directory, cwd=_caller_project(directory), history_table=history_table, lock_wait=lock_wait, wait=wait
+        database,
+        directory,
+        caller=_caller_folder(directory),
+        history_table=history_table,
+        lock_wait=lock_wait,
+        wait=wait,
     )
     return migrator.accept(track, names)
 
@@ -166,21 +170,22 @@ def baseline(
     ``baseline``. Writes the history table only, under the migration lock. Returns the names recorded.
     Raises :class:`~sqlmig.PlanError` when no file has version ``to``."""
     migrator = Migrator.from_config(
-        database, directory, cwd=_caller_project(directory), history_table=history_table, lock_wait=lock_wait, wait=wait
+        database,
+        directory,
+        caller=_caller_folder(directory),
+        history_table=history_table,
+        lock_wait=lock_wait,
+        wait=wait,
     )
     return migrator.baseline(track, to=to)
 
 
-def _caller_project(directory: str | Path | None) -> Path | None:
-    """Where an application's migrations are when its working directory says nothing: the project folder of the
-    code that called the public function (the nearest folder up from its file whose ``pyproject.toml`` has a
-    ``[tool.sqlmig]`` table), so that a service started in ``/`` still finds them. None when the working directory
-    is inside such a project (it decides, as for the CLI and as before), when the caller gave a ``directory``,
-    when sqlmig itself called, or when the caller has no file or no project."""
+def _caller_folder(directory: str | Path | None) -> Path | None:
+    """The folder of the module that called the public function, where the configuration looks for the project
+    when the working directory is in none (so that a service started in ``/`` still finds its migrations). None
+    when the caller gave a ``directory``, when sqlmig itself called, or when the caller has no file. No I/O."""
     frame = sys._getframe(2)
     module, file = frame.f_globals.get("__name__", ""), frame.f_globals.get("__file__")
     if directory is not None or not file or module == "sqlmig" or module.startswith("sqlmig."):
         return None
-    if config.find_project(Path.cwd()):
-        return None
-    return config.find_project(Path(file).resolve().parent)
+    return Path(file).resolve().parent

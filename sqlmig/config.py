@@ -92,17 +92,19 @@ def load(
     lint: bool | None = None,
     idempotent: bool | None = None,
     cwd: Path | None = None,
+    caller: Path | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Resolve settings; explicit arguments (the CLI's flags) win. Reads ``.env`` and ``pyproject.toml`` in the
     project folder: the nearest folder from ``cwd`` (default: the working directory) up whose ``pyproject.toml``
-    has a ``[tool.sqlmig]`` table, as pytest and ruff find their configuration, else ``cwd`` itself. The
-    configured ``directory`` and ``stubs`` are relative to that folder, a given ``directory`` to ``cwd``. Raises
-    :class:`ConfigError` for an invalid ``[tool.sqlmig]``."""
+    has a ``[tool.sqlmig]`` table, as pytest and ruff find their configuration; when there is none, the same from
+    ``caller`` (the folder of the module that called the API); else ``cwd`` itself. The configured ``directory``
+    and ``stubs`` are relative to that folder, a given ``directory`` to ``cwd``. Raises :class:`ConfigError` for an
+    invalid ``[tool.sqlmig]``."""
     start = cwd or Path.cwd()
-    cwd = find_project(start) or start
+    found = _find_project(start) or (_find_project(caller) if caller is not None else None)
+    cwd, project = found or (start, {})
     merged = {**read_dotenv(cwd / ".env"), **(os.environ if environ is None else environ)}
-    project = read_pyproject(cwd / "pyproject.toml")
     url, source = database_url, "the given URL"
     if url is None:
         url, source = next(((merged[n], _origin(n, environ)) for n in URL_VARIABLES if merged.get(n)), (None, ""))
@@ -183,14 +185,21 @@ def _origin(name: str, environ: Mapping[str, str] | None) -> str:
 def find_project(start: Path) -> Path | None:
     """The nearest folder from ``start`` up (``start`` included) whose ``pyproject.toml`` has a ``[tool.sqlmig]``
     table, or None. Reads files."""
+    found = _find_project(start)
+    return found[0] if found else None
+
+
+def _find_project(start: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The project folder and its checked ``[tool.sqlmig]`` table, each ``pyproject.toml`` parsed once."""
     for folder in (start, *start.parents):
         path = folder / "pyproject.toml"
         try:
             data = path.read_bytes()
         except OSError:
             continue
-        if b"sqlmig" in data and "sqlmig" in _toml(path, data).get("tool", {}):
-            return folder
+        tool = _toml(path, data).get("tool", {}) if b"sqlmig" in data else {}
+        if "sqlmig" in tool:
+            return folder, _checked(path, tool["sqlmig"])
     return None
 
 
@@ -206,15 +215,8 @@ def _toml(path: Path, data: bytes) -> dict[str, Any]:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
 
 
-def read_pyproject(path: Path) -> dict[str, Any]:
-    """The ``[tool.sqlmig]`` table of a ``pyproject.toml`` (empty if absent), checked for unknown keys and types."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return {}
-    if b"sqlmig" not in data:
-        return {}  # no [tool.sqlmig] can be there: no need to load the TOML parser
-    table = _toml(path, data).get("tool", {}).get("sqlmig", {})
+def _checked(path: Path, table: dict[str, Any]) -> dict[str, Any]:
+    """The ``[tool.sqlmig]`` table of ``path``, checked for unknown keys and types."""
     unknown = sorted(set(table) - _KEYS)
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) in [tool.sqlmig]: {', '.join(unknown)}; known: {sorted(_KEYS)}")

