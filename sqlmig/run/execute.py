@@ -108,45 +108,61 @@ def run_step(
     if not migration.source.transactional and migration.direction == "up":
         notx.run_up(conn, migration, lambda: items_of(migration, items), table, limits, resume, invalid_index, applied)
     elif not migration.source.transactional:
-        send(conn, [limits.setup(local=False)])
-        try:
-            run_sequential(conn, migration, items_of(migration, items), applied, [], transactional=False)
-        except MigrationError:
-            if not conn.closed and not conn.broken:
-                send(conn, [(q, ()) for q in limits.teardown()])  # the limits were set for the session
-            raise
-        duration = round((time.perf_counter() - started) * 1000)
-        stays = (
-            f"{migration.file.name} runs without a transaction: its statements ran and stay applied, but its history "
-            "row was not removed."
-        )
-        conn.execute("BEGIN")
-        _run_tail(
-            conn, migration, table, bookkeeping.history_tail(migration, table, limits, duration), applied, True, stays
-        )
-        _commit(conn, migration, applied)
+        _run_down_alone(conn, migration, items, table, limits, applied, started)
     else:
-        for attempt in itertools.count():
-            try:
-                _run_transactional(conn, migration, items, table, limits, own_transaction, applied)
-                break
-            except (MigrationError, BookkeepingError) as exc:
-                if not own_transaction:
-                    raise  # the caller's transaction is aborted: it rolls back, explains and retries
-                if exc.sqlstate != contention.LOCK_NOT_AVAILABLE or attempt >= limits.lock_retries:
-                    raise failure.explain(conn, exc, limits, attempt) from exc.__cause__
-                pause = limits.backoff(attempt)
-                log.warning(
-                    "%s: lock_timeout (%s) reached; rolled back, trying again in %.1fs (%d of %d)",
-                    migration.file.name,
-                    limits.lock_timeout,
-                    pause,
-                    attempt + 1,
-                    limits.lock_retries,
-                )
-                time.sleep(pause)
+        _run_retrying(conn, migration, items, table, limits, own_transaction, applied)
     f = migration.file
     return Result(f.track, f.version, f.name, migration.direction, (time.perf_counter() - started) * 1000)
+
+
+def _run_down_alone(
+    conn: Conn,
+    migration: Migration,
+    items: list[Item] | None,
+    table: TableName,
+    limits: Limits,
+    applied: Sequence[str],
+    started: float,
+) -> None:
+    """Roll back a ``no-transaction`` migration: its statements one by one in autocommit, then its history row."""
+    send(conn, [limits.setup(local=False)])
+    try:
+        run_sequential(conn, migration, items_of(migration, items), applied, [], transactional=False)
+    except MigrationError:
+        contention.reset_session(conn, limits)  # the limits were set for the session
+        raise
+    duration = round((time.perf_counter() - started) * 1000)
+    stays = (
+        f"{migration.file.name} runs without a transaction: its statements ran and stay applied, but its history "
+        "row was not removed."
+    )
+    conn.execute("BEGIN")
+    tail = bookkeeping.history_tail(migration, table, limits, duration)
+    _run_tail(conn, migration, table, tail, applied, True, stays)
+    _commit(conn, migration, applied)
+
+
+def _run_retrying(
+    conn: Conn,
+    migration: Migration,
+    items: list[Item] | None,
+    table: TableName,
+    limits: Limits,
+    own_transaction: bool,
+    applied: Sequence[str],
+) -> None:
+    """Run a transactional migration, rolled back and tried again after a lock timeout; inside the caller's
+    transaction (``--single-transaction``) the caller rolls back, explains and retries."""
+    if not own_transaction:
+        _run_transactional(conn, migration, items, table, limits, own_transaction, applied)
+        return
+    for attempt in contention.attempts(limits, migration.file.name, "rolled back"):
+        try:
+            _run_transactional(conn, migration, items, table, limits, own_transaction, applied)
+            return
+        except (MigrationError, BookkeepingError) as exc:
+            if not contention.is_lock_timeout(exc.sqlstate) or attempt.last:
+                raise failure.explain(conn, exc, limits, attempt.number) from exc.__cause__
 
 
 def _run_transactional(
