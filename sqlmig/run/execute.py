@@ -78,7 +78,8 @@ def _refuse(migration: Migration, problems: list[checks.Problem]) -> None:
     if refused:
         source = migration.source
         text = migration.sql
-        lines = [p.line if text is None else source_position(source, text, p.line, p.column)[0] for p in refused]
+        template = migration.template
+        lines = [p.line if text is None else source_position(template, text, p.line, p.column)[0] for p in refused]
         raise DiscoveryError([FileProblem(source.path, line, str(p)) for line, p in zip(lines, refused, strict=True)])
 
 
