@@ -138,13 +138,17 @@ NO_TX = {
 }
 
 
+def _second_file(db_url: str, tmp_path: Path, up: str) -> None:
+    tree(tmp_path, {f"{A}.up.sql": "CREATE TABLE public.a (id int);\n"})
+    sqlmig.apply(db_url, tmp_path)
+    tree(tmp_path, {f"{B}.up.sql": up})
+
+
 @pytest.mark.parametrize("kind", sorted(NO_TX))
 def test_no_transaction_statement_is_retried_after_a_lock_timeout(
     kind: str, db_url: str, db: Conn, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    tree(tmp_path, {f"{A}.up.sql": "CREATE TABLE public.a (id int);\n"})
-    sqlmig.apply(db_url, tmp_path)
-    tree(tmp_path, {f"{B}.up.sql": NO_TX[kind]})
+    _second_file(db_url, tmp_path, NO_TX[kind])
     caplog.set_level(logging.INFO, logger="sqlmig")
     with exclusive_lock(db_url, "public.a", release_after=0.4):
         report = sqlmig.apply(db_url, tmp_path, lock_timeout="100ms", lock_retries=6)
@@ -158,9 +162,7 @@ def test_no_transaction_statement_is_retried_after_a_lock_timeout(
 def test_no_transaction_statement_gives_up_after_the_last_try(
     kind: str, db_url: str, db: Conn, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    tree(tmp_path, {f"{A}.up.sql": "CREATE TABLE public.a (id int);\n"})
-    sqlmig.apply(db_url, tmp_path)
-    tree(tmp_path, {f"{B}.up.sql": NO_TX[kind]})
+    _second_file(db_url, tmp_path, NO_TX[kind])
     caplog.set_level(logging.INFO, logger="sqlmig")
     with exclusive_lock(db_url, "public.a", release_after=None), pytest.raises(sqlmig.MigrationError) as info:
         sqlmig.apply(db_url, tmp_path, lock_timeout="50ms", lock_retries=2)

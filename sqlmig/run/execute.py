@@ -110,8 +110,16 @@ def run_step(
         notx.run_up(conn, migration, lambda: items_of(migration, items), table, limits, resume, invalid_index, applied)
     elif not migration.source.transactional:
         _run_down_alone(conn, migration, items, table, limits, applied, started)
+    elif not own_transaction:  # the caller's transaction (--single-transaction): it rolls back, explains, retries
+        _run_transactional(conn, migration, items, table, limits, own_transaction, applied)
     else:
-        _run_retrying(conn, migration, items, table, limits, own_transaction, applied)
+        for attempt in contention.attempts(limits, migration.file.name, "rolled back"):
+            try:
+                _run_transactional(conn, migration, items, table, limits, own_transaction, applied)
+                break
+            except (MigrationError, BookkeepingError) as exc:
+                if not contention.is_lock_timeout(exc.sqlstate) or attempt.last:
+                    raise failure.explain(conn, exc, limits, attempt.number) from exc.__cause__
     f = migration.file
     return Result(f.track, f.version, f.name, migration.direction, (time.perf_counter() - started) * 1000)
 
@@ -141,29 +149,6 @@ def _run_down_alone(
     tail = bookkeeping.history_tail(migration, table, limits, duration)
     _run_tail(conn, migration, table, tail, applied, True, stays)
     _commit(conn, migration, applied)
-
-
-def _run_retrying(
-    conn: Conn,
-    migration: Migration,
-    items: list[Item] | None,
-    table: TableName,
-    limits: Limits,
-    own_transaction: bool,
-    applied: Sequence[str],
-) -> None:
-    """Run a transactional migration, rolled back and tried again after a lock timeout; inside the caller's
-    transaction (``--single-transaction``) the caller rolls back, explains and retries."""
-    if not own_transaction:
-        _run_transactional(conn, migration, items, table, limits, own_transaction, applied)
-        return
-    for attempt in contention.attempts(limits, migration.file.name, "rolled back"):
-        try:
-            _run_transactional(conn, migration, items, table, limits, own_transaction, applied)
-            return
-        except (MigrationError, BookkeepingError) as exc:
-            if not contention.is_lock_timeout(exc.sqlstate) or attempt.last:
-                raise failure.explain(conn, exc, limits, attempt.number) from exc.__cause__
 
 
 def _run_transactional(
