@@ -105,7 +105,7 @@ class Migration:
     """A file rendered and ready to run in one direction.
 
     ``sql`` is the text to execute, or None when the file is large and untemplated and is streamed from
-    ``source.path`` at run time.
+    ``source.path`` at run time. ``template`` is a templated file's text as written (None for other files).
     """
 
     file: MigrationFile
@@ -113,6 +113,8 @@ class Migration:
     source: SqlFile
     sql: str | None
     rendered_checksum: str
+    # A templated file's text as written, read once with the rendering: positions in ``sql`` map back to it.
+    template: str | None = None
 
 
 @dataclass(frozen=True)

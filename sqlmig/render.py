@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import RenderError
 from .model import Direction, Migration, MigrationFile, SqlFile
-from .reader import read_checked, read_text
+from .reader import read_checked
 
 if TYPE_CHECKING:
     import jinja2
@@ -109,8 +109,9 @@ def render(file: MigrationFile, direction: Direction, context: TemplateContext) 
     if not source.templated:
         sql = None if source.size > STREAM_THRESHOLD else read_checked(source)
         return Migration(file, direction, source, sql, source.checksum)
-    text = render_text(source.path, read_checked(source), context)
-    return Migration(file, direction, source, text, hashlib.sha256(text.encode()).hexdigest())
+    template = read_checked(source)
+    text = render_text(source.path, template, context)
+    return Migration(file, direction, source, text, hashlib.sha256(text.encode()).hexdigest(), template)
 
 
 def render_source(source: SqlFile, context: TemplateContext) -> str:
@@ -195,17 +196,18 @@ def _template_line(tb: TracebackType | None) -> int:
     return line
 
 
-def source_position(source: SqlFile, rendered: str, line: int, column: int) -> tuple[int, int]:
-    """Map a (line, column) in rendered SQL back to the file the user wrote.
+def source_position(template: str | None, rendered: str, line: int, column: int) -> tuple[int, int]:
+    """Map a (line, column) in SQL rendered from ``template`` back to the file the user wrote (as it is when
+    ``template`` is None: the file is not a template).
 
     Rendering usually keeps the line structure, so lines map one to one; when it does not (loops, multi-line
     values), lines rendering left unchanged anchor the mapping, and a line in between maps to the most similar
     template line in between (a loop's output to the loop's body). The column is kept only when rendering left
-    the line unchanged. Only called on the error path.
+    the line unchanged. Reads nothing.
     """
-    if not source.templated:
+    if template is None:
         return line, column
-    src = read_text(source.path).splitlines()
+    src = template.splitlines()
     out = rendered.splitlines()
     if not 0 < line <= len(out):
         return line, column

@@ -135,14 +135,28 @@ def test_any_sql_file_renders_with_the_template_context(tmp_path: Path) -> None:
     assert (info.value.path, info.value.line) == (path, 2)
 
 
-def test_source_position_maps_rendered_lines_back(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("line", "column", "expected"),
+    [
+        ("SELECT oops;", 8, (4, 8)),  # a line rendering left unchanged keeps its column
+        (2, 5, (2, 1)),  # a line the loop produced maps back to the loop body and loses its column
+    ],
+)
+def test_source_position_maps_rendered_lines_back(
+    tmp_path: Path, line: int | str, column: int, expected: tuple[int, int]
+) -> None:
     text = "{% for n in range(3) %}\nCREATE TABLE t{{ n }} (id int);\n{% endfor %}\nSELECT oops;\n"
     file = one_file(tmp_path, text)
-    rendered = render(file, "up", CONTEXT).sql or ""
-    line = rendered.splitlines().index("SELECT oops;") + 1
-    assert source_position(file.up, rendered, line, 8) == (4, 8)
-    # A line produced by the loop maps back to the loop body and loses its column.
-    assert source_position(file.up, rendered, 2, 5) == (2, 1)
+    migration = render(file, "up", CONTEXT)
+    rendered = migration.sql or ""
+    assert migration.template == text
+    file.up.path.unlink()  # mapping a position reads nothing: the template was read once, with the rendering
+    at = rendered.splitlines().index(line) + 1 if isinstance(line, str) else line
+    assert source_position(migration.template, rendered, at, column) == expected
+
+
+def test_source_position_of_a_file_that_is_not_a_template() -> None:
+    assert source_position(None, "SELECT 1;\nSELECT 2;\n", 2, 3) == (2, 3)
 
 
 # --- the sandbox --------------------------------------------------------------------------------------------------

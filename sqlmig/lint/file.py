@@ -104,12 +104,12 @@ def lint_file(
     nothing.
     """
     try:
-        text, lines = _lines(source, context)
+        template, text, lines = _lines(source, context)
     except RenderError as exc:
         hint = exc.hint or "fix the template, or pass the variables it needs (--schema, --var NAME=VALUE)"
         return [_finding(source, "SQM002", max(exc.line, 1), 1, f"template error: {exc.message}", hint)]
     if text is not None and (nul := nul_problem(text)) is not None:  # the splitter would stop there
-        line, column = source_position(source, text, nul.line, nul.column)
+        line, column = source_position(template, text, nul.line, nul.column)
         return [_finding(source, nul.code, line, column, nul.message, nul.advice)]
     marks = Marks()
     state = FileState(track, source.transactional)
@@ -135,8 +135,8 @@ def lint_file(
         if raw.schema in used:
             continue
         line, column = raw.line, raw.column
-        if source.templated and text is not None:
-            line, column = source_position(source, text, line, column)
+        if text is not None:
+            line, column = source_position(template, text, line, column)
         finding = _finding(source, raw.code, line, column, raw.message, raw.hint)
         if raw.schema is not None and ledger is not None:
             used.add(raw.schema)
@@ -153,15 +153,16 @@ _DOWN_HINT = (
 )
 
 
-def _lines(source: SqlFile, context: TemplateContext) -> tuple[str | None, Iterable[str]]:
-    """The text to lint (None when it is streamed) and its lines."""
+def _lines(source: SqlFile, context: TemplateContext) -> tuple[str | None, str | None, Iterable[str]]:
+    """The template (None unless the file is one), the text to lint (None when it is streamed) and its lines."""
     if source.templated:
-        text = render_text(source.path, read_text(source.path), context)
-    elif source.size > STREAM_THRESHOLD:
-        return None, _stream(source.path)  # as the runner streams it: a large seed is never held whole
-    else:
-        text = read_text(source.path)
-    return text, io.StringIO(text)
+        template = read_text(source.path)
+        text = render_text(source.path, template, context)
+        return template, text, io.StringIO(text)
+    if source.size > STREAM_THRESHOLD:
+        return None, None, _stream(source.path)  # as the runner streams it: a large seed is never held whole
+    text = read_text(source.path)
+    return None, text, io.StringIO(text)
 
 
 def _stream(path: Path) -> Iterator[str]:

@@ -10,7 +10,10 @@ holding locks on the tables the statement needed.
 from __future__ import annotations
 
 import functools
+import logging
 import random
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,11 +21,13 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import tuple_row
 
-from ..model import SqlFile
+from ..model import Conn, SqlFile
 
 LOCK_NOT_AVAILABLE = "55P03"
 QUERY_CANCELED = "57014"
 _MAX_BACKOFF = 60.0
+
+log = logging.getLogger("sqlmig")
 # RESET ALL leaves the role and the session authorization alone: they are reset by name. What else a migration
 # leaves in the session (temporary tables, prepared statements, sequence values) goes in one DO block, in the
 # transaction (DISCARD ALL cannot run in one, and would release the migration lock). psycopg's own prepared
@@ -123,6 +128,54 @@ class Limits:
         jitter so that runners that collided do not collide again."""
         base = max(duration_ms(self.lock_timeout) / 1000.0, 0.05) * 2.0**attempt
         return float(min(base, _MAX_BACKOFF) * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not secrecy
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try of an operation that may hit ``lock_timeout``: ``number`` 0 is the first; after the ``last`` one
+    the caller gives up and raises."""
+
+    number: int
+    last: bool
+
+
+def attempts(limits: Limits, what: str, undone: str) -> Iterator[Attempt]:
+    """The tries of one operation that may hit ``lock_timeout``, at any scope: a whole ``--single-transaction``
+    run, one migration, one statement of a no-transaction file. There are ``lock_retries + 1`` at most; before each
+    try after the first it logs that ``what`` hit the timeout and what was ``undone``, then sleeps
+    :meth:`Limits.backoff`. The caller's loop leaves it when a try succeeds or fails for good, goes on to the next
+    try only after a lock timeout that left nothing half done, and raises on the ``last`` try instead; asking for a
+    try after the last raises :class:`RuntimeError`, so a caller's mistake cannot end the loop silently."""
+    for number in range(limits.lock_retries + 1):
+        if number:
+            pause = limits.backoff(number - 1)
+            log.warning(
+                "%s: lock_timeout (%s) reached; %s, trying again in %.1fs (%d of %d)",
+                what,
+                limits.lock_timeout,
+                undone,
+                pause,
+                number,
+                limits.lock_retries,
+            )
+            time.sleep(pause)
+        yield Attempt(number, number == limits.lock_retries)
+    raise RuntimeError(f"{what}: a try after the last of {limits.lock_retries + 1}")
+
+
+def is_lock_timeout(sqlstate: str | None) -> bool:
+    """Whether ``sqlstate`` is the one ``lock_timeout`` ends a wait with."""
+    return sqlstate == LOCK_NOT_AVAILABLE
+
+
+def reset_session(conn: Conn, limits: Limits) -> None:
+    """Give the connection back as the migration found it (:meth:`Limits.teardown`), when the limits or a role
+    were set for the session rather than for a transaction. Writes session state only; does nothing on a closed or
+    broken connection, or inside a transaction block, which the caller ends first."""
+    if conn.closed or conn.broken or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        return
+    for query in limits.teardown():
+        conn.execute(query)
 
 
 @functools.lru_cache(maxsize=8)

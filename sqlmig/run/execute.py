@@ -78,7 +78,8 @@ def _refuse(migration: Migration, problems: list[checks.Problem]) -> None:
     if refused:
         source = migration.source
         text = migration.sql
-        lines = [p.line if text is None else source_position(source, text, p.line, p.column)[0] for p in refused]
+        template = migration.template
+        lines = [p.line if text is None else source_position(template, text, p.line, p.column)[0] for p in refused]
         raise DiscoveryError([FileProblem(source.path, line, str(p)) for line, p in zip(lines, refused, strict=True)])
 
 
@@ -108,45 +109,46 @@ def run_step(
     if not migration.source.transactional and migration.direction == "up":
         notx.run_up(conn, migration, lambda: items_of(migration, items), table, limits, resume, invalid_index, applied)
     elif not migration.source.transactional:
-        send(conn, [limits.setup(local=False)])
-        try:
-            run_sequential(conn, migration, items_of(migration, items), applied, [], transactional=False)
-        except MigrationError:
-            if not conn.closed and not conn.broken:
-                send(conn, [(q, ()) for q in limits.teardown()])  # the limits were set for the session
-            raise
-        duration = round((time.perf_counter() - started) * 1000)
-        stays = (
-            f"{migration.file.name} runs without a transaction: its statements ran and stay applied, but its history "
-            "row was not removed."
-        )
-        conn.execute("BEGIN")
-        _run_tail(
-            conn, migration, table, bookkeeping.history_tail(migration, table, limits, duration), applied, True, stays
-        )
-        _commit(conn, migration, applied)
+        _run_down_alone(conn, migration, items, table, limits, applied, started)
+    elif not own_transaction:  # the caller's transaction (--single-transaction): it rolls back, explains, retries
+        _run_transactional(conn, migration, items, table, limits, own_transaction, applied)
     else:
-        for attempt in itertools.count():
+        for attempt in contention.attempts(limits, migration.file.name, "rolled back"):
             try:
                 _run_transactional(conn, migration, items, table, limits, own_transaction, applied)
                 break
             except (MigrationError, BookkeepingError) as exc:
-                if not own_transaction:
-                    raise  # the caller's transaction is aborted: it rolls back, explains and retries
-                if exc.sqlstate != contention.LOCK_NOT_AVAILABLE or attempt >= limits.lock_retries:
-                    raise failure.explain(conn, exc, limits, attempt) from exc.__cause__
-                pause = limits.backoff(attempt)
-                log.warning(
-                    "%s: lock_timeout (%s) reached; rolled back, trying again in %.1fs (%d of %d)",
-                    migration.file.name,
-                    limits.lock_timeout,
-                    pause,
-                    attempt + 1,
-                    limits.lock_retries,
-                )
-                time.sleep(pause)
+                if not contention.is_lock_timeout(exc.sqlstate) or attempt.last:
+                    raise failure.explain(conn, exc, limits, attempt.number) from exc.__cause__
     f = migration.file
     return Result(f.track, f.version, f.name, migration.direction, (time.perf_counter() - started) * 1000)
+
+
+def _run_down_alone(
+    conn: Conn,
+    migration: Migration,
+    items: list[Item] | None,
+    table: TableName,
+    limits: Limits,
+    applied: Sequence[str],
+    started: float,
+) -> None:
+    """Roll back a ``no-transaction`` migration: its statements one by one in autocommit, then its history row."""
+    send(conn, [limits.setup(local=False)])
+    try:
+        run_sequential(conn, migration, items_of(migration, items), applied, [], transactional=False)
+    except MigrationError:
+        contention.reset_session(conn, limits)  # the limits were set for the session
+        raise
+    duration = round((time.perf_counter() - started) * 1000)
+    stays = (
+        f"{migration.file.name} runs without a transaction: its statements ran and stay applied, but its history "
+        "row was not removed."
+    )
+    conn.execute("BEGIN")
+    tail = bookkeeping.history_tail(migration, table, limits, duration)
+    _run_tail(conn, migration, table, tail, applied, True, stays)
+    _commit(conn, migration, applied)
 
 
 def _run_transactional(

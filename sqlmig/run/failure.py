@@ -43,9 +43,8 @@ def to_error(
         copy_line = _COPY_LINE.search(diag.context or "") if statement.copy else None
         if copy_line:  # the server counts data lines from the one after the COPY statement
             line, column = line + statement.text.count("\n") + int(copy_line[1]), 1
-        rendered = migration.sql if migration.sql is not None else None
-        if rendered is not None:
-            line, column = source_position(migration.source, rendered, line, column)
+        if migration.sql is not None:
+            line, column = source_position(migration.template, migration.sql, line, column)
     detail = diag.message_detail
     if diag.context:
         detail = f"{detail}\n  where: {diag.context}" if detail else f"where: {diag.context}"
@@ -100,7 +99,7 @@ def file_line(migration: Migration, statement: Statement) -> int:
     """The line of the file the user wrote where ``statement`` starts."""
     if migration.sql is None:
         return statement.line
-    return source_position(migration.source, migration.sql, statement.line, statement.column)[0]
+    return source_position(migration.template, migration.sql, statement.line, statement.column)[0]
 
 
 def explain(conn: Conn, exc: SqlmigError, limits: Limits, attempt: int) -> SqlmigError:

@@ -24,7 +24,7 @@ from ..sqltext import CopyData, Statement
 from . import bookkeeping, contention, failure, notxoutcome, progress, wire
 from .contention import Limits
 from .invalidindex import drop_invalid_index
-from .stream import copy_payload
+from .stream import Statements, copy_in
 
 log = logging.getLogger("sqlmig")
 
@@ -47,33 +47,31 @@ def run_up(
     run = _Run(conn, migration, table, limits, applied, exists=resume is not None)
     conn.execute(*limits.setup(local=False))
     try:
-        source = iter(items())
-        pending = next(source, None)
-        while pending is not None:
-            item, pending = pending, next(source, None)
-            if isinstance(item, CopyData):
-                continue  # the data of a COPY that completed in an earlier run
+        walk = Statements(items())
+        for item in walk:  # the data of a COPY that completed in an earlier run is passed over
             if run.done < skip:
                 run.advance(item.text)
                 run.settle()
                 continue
             line = failure.file_line(migration, item)
-            following = failure.file_line(migration, pending) if isinstance(pending, Statement) else None
             drop_invalid_index(conn, migration, item, line, invalid_index)
             run.start(line)
             if item.copy:
-                pending = run.copy(item, line, pending, source)
+                run.copy(item, line, walk)
             elif progress.runs_alone(item):
-                run.alone(item, line, following)
+                run.alone(item, line, _line_of(migration, walk.following()))
             else:
-                run.together(item, line, following)
+                run.together(item, line, _line_of(migration, walk.following()))
         if not run.complete:  # nothing left to run: record it as applied
             run.record(None, line=0, after=None)
     finally:
         # The limits and any SET ROLE of the file were set for the session: give the connection back without them.
-        if not conn.closed and not conn.broken and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-            for query in limits.teardown():
-                conn.execute(query)
+        contention.reset_session(conn, limits)
+
+
+def _line_of(migration: Migration, statement: Statement | None) -> int | None:
+    """The line in the file where ``statement`` starts (None: no statement, the end of the file)."""
+    return failure.file_line(migration, statement) if statement is not None else None
 
 
 class _Run:
@@ -129,7 +127,7 @@ class _Run:
 
     def together(self, item: Statement, line: int, next_line: int | None) -> None:
         """Run ``item`` and its progress write in one implicit transaction, trying again after lock_timeout."""
-        for attempt in range(self.limits.lock_retries + 1):
+        for attempt in contention.attempts(self.limits, self._name(line), "rolled back"):
             before = self.digest.copy()
             self.advance(item.text)
             try:
@@ -149,46 +147,38 @@ class _Run:
             if errors[0] == 0 and error.diag.sqlstate in progress.ALONE_AFTER and idle:
                 self.alone(item, line, next_line)  # nothing of it committed: it runs on its own
                 return
-            if error.diag.sqlstate == contention.LOCK_NOT_AVAILABLE and attempt < self.limits.lock_retries and idle:
-                self._pause(attempt)
+            if contention.is_lock_timeout(error.diag.sqlstate) and not attempt.last and idle:
                 continue
             if errors[0] == 0:
-                raise failure.explain(self.conn, self._failed(error, item, line), self.limits, attempt)
+                raise failure.explain(self.conn, self._failed(error, item, line), self.limits, attempt.number)
             raise self._unrecorded(error, line, self._end_block(line))
 
     def alone(self, item: Statement, line: int, next_line: int | None) -> None:
         """Run ``item`` in autocommit (PostgreSQL refuses it in a transaction), then its progress write."""
-        for attempt in range(self.limits.lock_retries + 1):
+        for attempt in contention.attempts(self.limits, self._name(line), "it did not run"):
             try:
                 self.conn.execute(item.text, prepare=False)
                 break
-            except psycopg.errors.LockNotAvailable as exc:
-                if attempt == self.limits.lock_retries or not self._idle():
-                    raise failure.explain(self.conn, self._failed(exc, item, line), self.limits, attempt) from exc
-                self._pause(attempt)
             except psycopg.Error as exc:
                 if self.conn.closed or self.conn.broken:
                     raise self._lost(exc, item, line, rolled_back=None) from exc
-                raise failure.explain(self.conn, self._failed(exc, item, line), self.limits, attempt) from exc
+                if not contention.is_lock_timeout(exc.sqlstate) or attempt.last or not self._idle():
+                    error = self._failed(exc, item, line)
+                    raise failure.explain(self.conn, error, self.limits, attempt.number) from exc
         self.advance(item.text)
         self.record(next_line, line=line, after=f"Statement {self.done} (line {line}) completed, but ")
 
-    def copy(
-        self, item: Statement, line: int, pending: Statement | CopyData | None, source: Iterator[Statement | CopyData]
-    ) -> Statement | CopyData | None:
-        """Run a COPY with its data and its progress write in one transaction; returns the item after the data."""
+    def copy(self, item: Statement, line: int, walk: Statements) -> None:
+        """Run a COPY with its data (the next of ``walk``) and its progress write in one transaction."""
         before = self.digest.copy()
         following: int | None = None
         copied = False
         try:
             with self.conn.transaction(), notxoutcome.quiet_copy_end():
-                with self.conn.cursor().copy(item.text) as copy:
-                    while isinstance(pending, CopyData):
-                        copy.write(copy_payload(self.conn, pending))
-                        pending = next(source, None)
+                copy_in(self.conn, item, walk.data())
                 copied = True
                 self.advance(item.text)
-                following = failure.file_line(self.migration, pending) if isinstance(pending, Statement) else None
+                following = _line_of(self.migration, walk.following())
                 results = wire.exchange(self.conn, self.script(following))
                 errors = [r for r in results if r.status == psycopg.pq.ExecStatus.FATAL_ERROR]
                 if errors:
@@ -202,7 +192,6 @@ class _Run:
                 raise self._failed(exc, item, line) from exc
             raise self._unrecorded(exc, line, self._end_block(line)) from exc
         self._written(following)
-        return pending
 
     def _unrecorded(self, error: psycopg.Error, line: int, block: str) -> BookkeepingError:
         """The error for a progress write that failed in the transaction of the statement it records; ``block``
@@ -226,7 +215,7 @@ class _Run:
     def record(self, next_line: int | None, *, line: int, after: str | None) -> None:
         """Write the progress of the statements run so far, on its own; ``after`` begins the outcome when it
         fails: the statement that completed without being recorded."""
-        for attempt in range(self.limits.lock_retries + 1):
+        for attempt in contention.attempts(self.limits, self._name(line), "its progress record was rolled back"):
             try:
                 results = wire.exchange(self.conn, self.script(next_line))
             except wire.Lost as exc:
@@ -238,9 +227,7 @@ class _Run:
                 return
             error = wire.error(self.conn, errors[0])
             block = self._end_block(line)
-            retry = error.diag.sqlstate == contention.LOCK_NOT_AVAILABLE and attempt < self.limits.lock_retries
-            if retry and not block:
-                self._pause(attempt)
+            if contention.is_lock_timeout(error.diag.sqlstate) and not attempt.last and not block:
                 continue
             outcome = (after + "it runs outside a transaction, so it could not be recorded with it. ") if after else ""
             raise self._progress_failed(error, block + outcome)
@@ -288,7 +275,5 @@ class _Run:
         outcome = prefix + what + self._recorded()
         return bookkeeping.lost(exc, self.migration, item, line=line, outcome=outcome, applied=self.applied)
 
-    def _pause(self, attempt: int) -> None:
-        pause, name = self.limits.backoff(attempt), self.migration.file.name
-        log.warning("%s: lock_timeout (%s) reached; trying again in %.1fs", name, self.limits.lock_timeout, pause)
-        time.sleep(pause)
+    def _name(self, line: int) -> str:
+        return f"{self.migration.file.name}, statement {self.done + 1} (line {line})"

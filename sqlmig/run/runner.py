@@ -4,9 +4,7 @@ load the parser or the template engine."""
 
 from __future__ import annotations
 
-import itertools
 import logging
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -98,44 +96,53 @@ def _run_plan(
     )
     if not single_transaction:
         return Report(plan.track, plan.direction, _run_steps(conn, plan, prepared, settings, limits, True))
-    # One transaction for the whole run: a lock timeout anywhere rolls all of it back and the run starts over.
-    for attempt in itertools.count():
+    return Report(plan.track, plan.direction, _run_whole(conn, plan, prepared, settings, limits))
+
+
+def _run_whole(
+    conn: psycopg.Connection[Any], plan: Plan, prepared: Prepared, settings: config.Settings, limits: Limits
+) -> tuple[Result, ...]:
+    """Run every step in one transaction (``--single-transaction``): a lock timeout anywhere rolls all of it back
+    and the run starts over."""
+    for attempt in contention.attempts(limits, "the run (--single-transaction)", "the whole run was rolled back"):
         try:
             conn.execute("BEGIN")
             results = _run_steps(conn, plan, prepared, settings, limits, False)
             conn.execute("COMMIT")
             log.info("committed the run (--single-transaction)")
-            return Report(plan.track, plan.direction, results)
+            return results
         except (MigrationError, BookkeepingError) as exc:
             if not conn.broken:
                 conn.rollback()
-            if exc.sqlstate != contention.LOCK_NOT_AVAILABLE or attempt >= limits.lock_retries:
-                raise _whole_run(failure.explain(conn, exc, limits, attempt), plan) from exc.__cause__
-            pause = limits.backoff(attempt)
-            log.warning("lock_timeout reached in %s; the run was rolled back, trying again in %.1fs", exc.name, pause)
-            time.sleep(pause)
+            if not contention.is_lock_timeout(exc.sqlstate) or attempt.last:
+                raise _whole_run(failure.explain(conn, exc, limits, attempt.number), plan) from exc.__cause__
         except psycopg.Error as exc:  # COMMIT of --single-transaction (e.g. a deferred constraint)
-            last = prepared[plan.steps[-1].file.name][0]
-            if conn.closed or conn.broken:
-                outcome = (
-                    "The connection was lost during the run's COMMIT (--single-transaction): if it went through, "
-                    "every migration of the run is applied and recorded; if not, none is. The next up reads the "
-                    "history and applies only what it does not record."
-                )
-                raise bookkeeping.lost(exc, last, None, line=0, outcome=outcome) from exc
-            error = MigrationError(
-                path=last.source.path,
-                name=last.file.name,
-                line=0,
-                column=0,
-                statement="COMMIT",
-                sqlstate=exc.diag.sqlstate,
-                message=exc.diag.message_primary or str(exc),
-                detail=exc.diag.message_detail,
-                hint=exc.diag.message_hint,
-            )
-            raise _whole_run(error, plan) from exc
-    raise AssertionError("unreachable")
+            raise _commit_failed(conn, exc, plan, prepared) from exc
+    raise AssertionError("attempts() raises after the last try")
+
+
+def _commit_failed(conn: psycopg.Connection[Any], exc: psycopg.Error, plan: Plan, prepared: Prepared) -> SqlmigError:
+    """The error for the run's ``COMMIT`` failing (``--single-transaction``), blamed on its last migration."""
+    last = prepared[plan.steps[-1].file.name][0]
+    if conn.closed or conn.broken:
+        outcome = (
+            "The connection was lost during the run's COMMIT (--single-transaction): if it went through, "
+            "every migration of the run is applied and recorded; if not, none is. The next up reads the "
+            "history and applies only what it does not record."
+        )
+        return bookkeeping.lost(exc, last, None, line=0, outcome=outcome)
+    error = MigrationError(
+        path=last.source.path,
+        name=last.file.name,
+        line=0,
+        column=0,
+        statement="COMMIT",
+        sqlstate=exc.diag.sqlstate,
+        message=exc.diag.message_primary or str(exc),
+        detail=exc.diag.message_detail,
+        hint=exc.diag.message_hint,
+    )
+    return _whole_run(error, plan)
 
 
 def _whole_run(exc: SqlmigError, plan: Plan) -> SqlmigError:

@@ -123,6 +123,95 @@ def items_of(migration: Migration, items: list[Item] | None) -> Iterator[Item]:
             raise DiscoveryError([FileProblem(source.path, 0, why)]) from None
 
 
+class Statements:
+    """One walk over a stream of items: each statement, then the COPY data that follows it. Every path that runs a
+    file statement by statement walks one: the pipelined transaction, the no-transaction file and its progress
+    records, the no-transaction down. Data the walker does not take (a COPY that completed in an earlier run) is
+    passed over. Nothing is read before it is asked for, so a streamed file is read as it runs."""
+
+    def __init__(self, items: Iterable[Item]) -> None:
+        self._source = iter(items)
+        self._ahead: Item | None = None  # read, not yet handed on
+        self._read = False  # whether _ahead holds the next item
+
+    def __iter__(self) -> Iterator[Statement]:
+        while (item := self._take()) is not None:
+            if isinstance(item, Statement):
+                yield item
+
+    def data(self) -> Iterator[CopyData]:
+        """The COPY data that follows the statement last handed on."""
+        while isinstance(item := self._peek(), CopyData):
+            self._read = False
+            yield item
+
+    def following(self) -> Statement | None:
+        """The next statement, read ahead (None at the end, or while the current one's data is not taken)."""
+        item = self._peek()
+        return item if isinstance(item, Statement) else None
+
+    def _peek(self) -> Item | None:
+        if not self._read:
+            self._ahead, self._read = next(self._source, None), True
+        return self._ahead
+
+    def _take(self) -> Item | None:
+        item = self._peek()
+        self._read = False
+        return item
+
+
+def copy_in(conn: Conn, statement: Statement, data: Iterable[CopyData]) -> None:
+    """Run the ``COPY … FROM stdin`` ``statement`` with ``data``, sent from a thread of its own
+    (:class:`BackgroundWriter`). Raises what the server raised."""
+    cursor = conn.cursor()
+    with cursor.copy(statement.text, writer=BackgroundWriter(cursor)) as copy:
+        for block in data:
+            copy.write(copy_payload(conn, block))
+
+
+class _Pipelined:
+    """The statements of one transaction sent in pipeline mode: the server runs one while sqlmig splits the next, so
+    a large seed takes the server's time, not the server's plus the splitter's. At most :data:`_IN_FLIGHT` bytes
+    of statement text wait for their results, so that memory stays flat."""
+
+    def __init__(self, conn: Conn, stack: ExitStack) -> None:
+        self.conn, self.stack = conn, stack
+        self.piped: psycopg.Pipeline | None = None
+        self.in_flight: deque[tuple[Statement, psycopg.Cursor[Any]]] = deque()
+        self.queued = 0
+
+    def send(self, statement: Statement) -> None:
+        if self.piped is None:
+            self.piped = self.stack.enter_context(self.conn.pipeline())
+        cursor = self.conn.cursor()
+        cursor.execute(statement.text, prepare=False)
+        self.in_flight.append((statement, cursor))
+        self.queued += len(statement.text)
+        if self.queued > _IN_FLIGHT:
+            # psycopg's sync flushes once and then waits for results: what the socket did not take would never
+            # reach the server, which would wait for it as long as sqlmig waits for it.
+            wire.drain(self.conn, stall=None)
+            self.piped.sync()
+            self.in_flight.clear()
+            self.queued = 0
+
+    def finish(self) -> None:
+        """Wait for the results of every statement sent, then leave pipeline mode. Raises the first error."""
+        if self.piped is None:
+            return
+        wire.drain(self.conn, stall=None)
+        self.stack.close()
+        self.piped = None
+        self.in_flight.clear()
+        self.queued = 0
+
+    def failed(self) -> Statement | None:
+        """The statement that failed: in a pipeline an error surfaces later than its statement, and it is the
+        first one without a result."""
+        return next((st for st, cursor in self.in_flight if cursor.pgresult is None), None)
+
+
 def run_sequential(
     conn: Conn,
     migration: Migration,
@@ -139,71 +228,37 @@ def run_sequential(
     or with ``whole_run`` the run's, ``--single-transaction``) or, with ``transactional=False``, each on its own;
     ``head`` goes first and ``tail`` last. Writes. Raises :class:`MigrationError` naming the failing statement,
     :class:`~sqlmig.errors.ConnectionLostError` saying what the server rolled back."""
-    # Statements of a transactional file go out in pipeline mode: the server runs one while sqlmig splits the
-    # next, so a large seed takes the server's time, not the server's plus the splitter's. A COPY (not possible
-    # in a pipeline) first waits for the statements before it. Autocommit statements run one at a time: in a
-    # pipeline they would share an implicit transaction.
-    in_flight: deque[tuple[Statement, psycopg.Cursor[Any]]] = deque()
+    # A transactional file's statements go out pipelined (:class:`_Pipelined`); a COPY, not possible in a pipeline,
+    # and a very large statement first wait for the statements before them. Autocommit statements run one at a
+    # time: in a pipeline they would share an implicit transaction.
     current: Statement | None = None
     begin = transactional and own_transaction
+    pipelined: _Pipelined | None = None
     try:
-        with ExitStack() as stack, ExitStack() as pipeline:
+        with ExitStack() as stack:
+            pipelined = _Pipelined(conn, stack)
             if begin:
                 conn.execute("BEGIN")
             send(conn, head)
-            copy = None
-            piped: psycopg.Pipeline | None = None
-            queued = 0
-            for item in items:
-                if isinstance(item, CopyData):
-                    if copy is not None:
-                        copy.write(copy_payload(conn, item))
-                    continue
-                if copy is not None:
-                    stack.close()
-                    copy = None
-                current = item
-                if item.copy:
-                    pipeline.close()
-                    piped = None
-                    in_flight.clear()
-                    queued = 0
-                    cursor = conn.cursor()
-                    copy = stack.enter_context(cursor.copy(item.text, writer=BackgroundWriter(cursor)))
-                elif transactional and len(item.text) >= _LARGE:
-                    if piped is not None:  # the results of the statements before it come first
-                        wire.drain(conn, stall=None)
-                        pipeline.close()
-                        piped = None
-                        in_flight.clear()
-                        queued = 0
-                    run_alone(conn, item.text)
-                elif transactional:
-                    if piped is None:
-                        piped = pipeline.enter_context(conn.pipeline())
-                    cursor = conn.cursor()
-                    cursor.execute(item.text, prepare=False)
-                    in_flight.append((item, cursor))
-                    queued += len(item.text)
-                    if queued > _IN_FLIGHT:  # wait for the server, so that memory stays flat
-                        # psycopg's sync flushes once and then waits for results: what the socket did not take
-                        # would never reach the server, which would wait for it as long as sqlmig waits for it.
-                        wire.drain(conn, stall=None)
-                        piped.sync()
-                        in_flight.clear()
-                        queued = 0
+            walk = Statements(items)
+            for current in walk:
+                if current.copy:
+                    pipelined.finish()
+                    copy_in(conn, current, walk.data())
+                elif not transactional:
+                    conn.execute(current.text, prepare=False)
+                elif len(current.text) >= _LARGE:
+                    pipelined.finish()
+                    run_alone(conn, current.text)
                 else:
-                    conn.execute(item.text, prepare=False)
-            stack.close()
-            wire.drain(conn, stall=None)
-            pipeline.close()
+                    pipelined.send(current)
+            pipelined.finish()
             current = None
             send(conn, tail)
             if begin:
                 conn.execute("COMMIT")
     except psycopg.Error as exc:
-        # In a pipeline an error surfaces later than its statement: it is the first one without a result.
-        failed = next((st for st, cursor in in_flight if cursor.pgresult is None), current)
+        failed = (pipelined and pipelined.failed()) or current
         if begin:
             failure.roll_back(conn)
         raise failure.to_error(conn, exc, migration, failed, applied, whole_run=whole_run) from exc
