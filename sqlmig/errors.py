@@ -1,7 +1,7 @@
 """The one exception tree of sqlmig.
 
 Every exception sqlmig raises derives from :class:`SqlmigError`, so ``except sqlmig.SqlmigError`` catches all of
-them. Each leaf carries structured attributes and a class-level ``exit_code`` that the CLI uses as its exit status.
+them. Each leaf carries structured attributes; the command line decides which exit status each one is.
 Driver errors are wrapped with ``raise ... from exc``; the original stays available as ``__cause__``.
 """
 
@@ -19,26 +19,18 @@ if TYPE_CHECKING:
 class SqlmigError(Exception):
     """Root of all sqlmig errors."""
 
-    exit_code = 1
-
 
 class ConfigError(SqlmigError):
     """The configuration is unusable: no database URL, a malformed option, a bad ``pyproject.toml`` section."""
-
-    exit_code = 5
 
 
 class ConnectError(SqlmigError):
     """The database server could not be reached or refused the connection (the URL's password is never shown)."""
 
-    exit_code = 5
-
 
 class DatabaseError(SqlmigError):
     """The server refused sqlmig's own work, outside any migration's SQL: creating or writing the history table,
     taking the lock (e.g. missing privileges, a read-only standby)."""
-
-    exit_code = 5
 
 
 def _located(exc: StoppedMigration | MigrationError) -> list[str]:
@@ -55,7 +47,7 @@ def _located(exc: StoppedMigration | MigrationError) -> list[str]:
 
 class StoppedMigration(SqlmigError):
     """A migration stopped by something other than its own SQL failing: the base of :class:`BookkeepingError`
-    and :class:`ConnectionLostError`, which give the exit code.
+    and :class:`ConnectionLostError`.
 
     The attributes are those of :class:`MigrationError` (``path``, ``name``, ``line`` and ``column``, 0 when no
     statement of the file is concerned, ``statement``, the server's ``sqlstate``, ``message``, ``detail`` and
@@ -102,13 +94,13 @@ class StoppedMigration(SqlmigError):
 class BookkeepingError(StoppedMigration, DatabaseError):
     """sqlmig's own work around a migration failed, not the migration's SQL: writing its history row or its
     progress, resetting the session after it, or holding the migration lock (a migration that released it).
-    Exit code 5. ``outcome`` says what was rolled back and what is recorded."""
+    ``outcome`` says what was rolled back and what is recorded."""
 
 
 class ConnectionLostError(StoppedMigration, ConnectError):
     """The connection to the server was lost while a migration ran (the server restarted, the session was
-    terminated, the network failed). Exit code 5. ``outcome`` says what the server rolled back, what stays
-    applied, and what the next run does."""
+    terminated, the network failed). ``outcome`` says what the server rolled back, what stays applied, and what
+    the next run does."""
 
 
 class PoolerError(ConfigError):
@@ -135,8 +127,6 @@ class DiscoveryError(SqlmigError):
     ``problems`` lists every offending file, not just the first one found.
     """
 
-    exit_code = 4
-
     def __init__(self, problems: list[FileProblem]) -> None:
         self.problems = tuple(problems)
         lines = "\n".join(f"  {p}" for p in self.problems)
@@ -145,8 +135,6 @@ class DiscoveryError(SqlmigError):
 
 class RenderError(SqlmigError):
     """A template could not be rendered (syntax error, undefined variable); nothing has been executed."""
-
-    exit_code = 4
 
     def __init__(self, path: Path, line: int, message: str, hint: str = "") -> None:
         self.path = path
@@ -162,8 +150,6 @@ class PlanError(SqlmigError):
 
     ``names`` lists the migrations concerned. Subclasses say which disagreement it is.
     """
-
-    exit_code = 4
 
     def __init__(self, message: str, names: list[str] | tuple[str, ...] = ()) -> None:
         self.names = tuple(names)
@@ -199,8 +185,6 @@ class LintError(SqlmigError):
     """Pending migrations break lint rules of error severity (``up --lint``, or ``lint = true`` in
     ``[tool.sqlmig]``). ``findings`` lists them (:class:`sqlmig.lint.Finding`). Nothing has been executed."""
 
-    exit_code = 4
-
     def __init__(self, findings: Sequence[Finding]) -> None:
         self.findings = tuple(findings)
         lines = [f"  {f.path}:{f.line}:{f.column}: {f.code} {f.message}" for f in self.findings]
@@ -222,8 +206,6 @@ class LockTimeout(SqlmigError):
     ``holder`` describes that process (pid, application name, client address, state, age) when it could be read.
     """
 
-    exit_code = 6
-
     def __init__(self, waited: float, holder: str | None) -> None:
         self.waited = waited
         self.holder = holder
@@ -244,8 +226,6 @@ class MigrationError(SqlmigError):
     says that they were recorded, so that the next run continues at the failed statement. ``outcome``, when given,
     says instead what of a ``no-transaction`` file stays applied, what was rolled back and what is recorded.
     """
-
-    exit_code = 1
 
     def __init__(
         self,

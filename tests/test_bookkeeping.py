@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 import sqlmig
 from sqlmig import render
+from sqlmig.cli import exits
 from sqlmig.cli.commands import main
 
 from .faults.processes import wait_until
@@ -53,7 +54,7 @@ def test_blocked_progress_write_is_sqlmigs_failure_and_resume_runs_the_statement
             sqlmig.apply(db_url, tmp_path, lock_timeout="100ms", lock_retries=1)
         err = info.value
         message = str(err)
-        assert err.exit_code == 5 and err.sqlstate == "55P03" and err.statement == ""
+        assert exits.exit_code(err) == 5 and err.sqlstate == "55P03" and err.statement == ""
         assert f"sqlmig could not record the progress of {NAME_B} in the history table public.migration_history" in (
             message
         )
@@ -189,7 +190,7 @@ def test_migration_that_releases_the_lock_is_rolled_back(db_url: str, db: Conn, 
     with pytest.raises(sqlmig.BookkeepingError) as info:
         sqlmig.apply(db_url, tmp_path)
     message = str(info.value)
-    assert info.value.exit_code == 5 and info.value.applied == (NAME_A,)
+    assert exits.exit_code(info.value) == 5 and info.value.applied == (NAME_A,)
     assert f"{NAME_B} released sqlmig's migration lock (key " in message
     assert "another run could have started alongside it" in message
     assert f"{NAME_B} was rolled back and is not recorded: the database is as it was before it." in message
@@ -280,7 +281,7 @@ def test_terminated_migration_is_a_lost_connection(db_url: str, db: Conn, tmp_pa
     err = _terminate_when_sleeping(db, tmp_path, body)
     assert isinstance(err, sqlmig.ConnectionLostError), err
     message = str(err)
-    assert err.exit_code == 5 and err.applied == (NAME_A,) and err.line == 2
+    assert exits.exit_code(err) == 5 and err.applied == (NAME_A,) and err.line == 2
     assert f"{B}.up.sql:2:1: the connection to the server was lost while {NAME_B} ran" in message
     assert "terminating connection" in message and "statement: SELECT pg_sleep(60)" in message
     assert f"The server rolled {NAME_B} back (it had not reached its COMMIT); it is not recorded." in message

@@ -20,6 +20,7 @@ import psycopg
 import pytest
 
 from sqlmig import devdb
+from sqlmig.cli import exits
 from sqlmig.errors import ConfigError, ConnectError
 
 from .pgcluster import PgInstall, _prepare_owner, find_installs, unavailable
@@ -259,7 +260,7 @@ def test_the_cli_reports_older_data_without_touching_it(old_cluster: tuple[Path,
         text=True,
         timeout=60,
     )
-    assert done.returncode == ConfigError.exit_code, done.stderr
+    assert done.returncode == exits.exit_code(ConfigError()), done.stderr
     assert "was made by PostgreSQL 16" in done.stderr
     assert "nothing was changed" in done.stderr
     assert tree(root / "pgdata") == before

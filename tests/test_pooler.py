@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from psycopg.conninfo import conninfo_to_dict
 
 import sqlmig
+from sqlmig.cli import exits
 from sqlmig.cli.commands import main
 from sqlmig.errors import ConfigError, PoolerError
 from sqlmig.run import pooler
@@ -80,7 +81,7 @@ def test_apply_through_transaction_mode_is_refused_before_anything_runs(
     with pytest.raises(PoolerError) as err:
         sqlmig.apply(url, "migrations")
     message = str(err.value)
-    assert isinstance(err.value, ConfigError) and err.value.exit_code == 5
+    assert isinstance(err.value, ConfigError) and exits.exit_code(err.value) == 5
     assert PASSWORD not in message
     assert f"postgres:***@127.0.0.1:{transaction_bouncer.port}/" in message
     assert "DIRECT_URL" in message and "session-mode pooler" in message and "advisory lock" in message

@@ -20,9 +20,8 @@ from .. import config
 from ..model import Track
 from ..version import __version__
 from . import output
+from .exits import EXIT_CODES, EXIT_OK, EXIT_PENDING
 from .options import (
-    EXIT_CODES,
-    EXIT_PENDING,
     Group,
     api_kwargs,
     common_options,
@@ -222,7 +221,7 @@ def _show_status(
 
     opts = settings(ctx, opts)
     report = api.status(database(opts, quiet=as_json), tracks=tracks, **api_kwargs(opts))
-    code = EXIT_PENDING if exit_code and report.pending else 0
+    code = EXIT_PENDING if exit_code and report.pending else EXIT_OK
     finish(output.status_dict(report), output.status_text(report), code, as_json)
 
 

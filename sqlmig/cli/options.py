@@ -15,14 +15,12 @@ import click
 from .. import config
 from ..errors import DiscoveryError, SqlmigError
 from ..model import Direction, Report, Track
-from . import output
+from . import exits, output
 
 if TYPE_CHECKING:
     from ..preview import PreviewStep
 
 F = TypeVar("F", bound=Callable[..., Any])
-EXIT_PENDING = 3
-EXIT_INVALID = 4
 COMMON = ("database_url", "dir", "schema", "var", "history_table", "wait")
 LIMITS = ("lock_timeout", "statement_timeout", "lock_retries", "role")
 
@@ -108,8 +106,8 @@ def _cli_error(exc: SqlmigError) -> SqlmigError:
 
 
 def handle_errors(f: F) -> F:
-    """Turn sqlmig's errors into a message on stderr (passwords redacted) and the error's exit code; with
-    ``--json``, also the error's JSON document on stdout."""
+    """Turn sqlmig's errors into a message on stderr (passwords redacted) and the error's exit code
+    (:func:`exits.exit_code`); with ``--json``, also the error's JSON document on stdout."""
 
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -117,12 +115,11 @@ def handle_errors(f: F) -> F:
             return f(*args, **kwargs)
         except SqlmigError as caught:
             exc = _cli_error(caught)
+            code = exits.exit_code(exc)
             click.echo(f"error: {config.redact(str(exc))}", err=True)
             if kwargs.get("as_json"):
-                click.echo(
-                    output.document(command_name(), exc.exit_code, {"error": output.error_dict(exc, config.redact)})
-                )
-            sys.exit(exc.exit_code)
+                click.echo(output.document(command_name(), code, {"error": output.error_dict(exc, config.redact)}))
+            sys.exit(code)
 
     return wrapper  # type: ignore[return-value]
 
@@ -203,12 +200,3 @@ def print_report(report: Report, as_json: bool) -> None:
         emit(output.report_dict(report))
     else:
         click.echo(output.report_text(report))
-
-
-EXIT_CODES = (
-    "\b\nExit codes: 0 success (nothing to do included), 1 a migration's SQL failed, 2 usage error,\n"
-    "3 status --exit-code found pending migrations, 4 invalid files, templates or plan (drift, missing\n"
-    "file, out of order, lint findings, a down that verify found wrong), 5 configuration or connection\n"
-    "error, or sqlmig's own work failed during a run (history write, lost connection),\n"
-    "6 the migration lock was not free in time."
-)

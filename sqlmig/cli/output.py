@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import DiscoveryError, LockTimeout, MigrationError, PlanError, RenderError, SqlmigError, StoppedMigration
 from ..model import Direction, Report, StatusReport, Track
+from .exits import exit_code
 
 if TYPE_CHECKING:
     from ..preview import PreviewStep
@@ -33,7 +34,7 @@ def error_dict(exc: SqlmigError, redact: Callable[[str], str] = str) -> dict[str
     ``outcome`` (what became of a migration stopped by sqlmig's own failure or a lost connection),
     ``problems`` (``[{"path", "line", "message"}]``), ``names`` (the migrations concerned), ``holder`` (who held
     the lock). ``redact`` hides passwords in the message."""
-    found: dict[str, Any] = {"type": type(exc).__name__, "message": redact(str(exc)), "exit_code": exc.exit_code}
+    found: dict[str, Any] = {"type": type(exc).__name__, "message": redact(str(exc)), "exit_code": exit_code(exc)}
     if isinstance(exc, (MigrationError, StoppedMigration)):
         found.update(
             path=str(exc.path),

@@ -11,7 +11,8 @@ import click
 
 from .. import config
 from . import reports
-from .options import EXIT_INVALID, Command, Group, cli_wording, database, emit, finish, handle_errors, settings
+from .exits import EXIT_INVALID, EXIT_OK
+from .options import Command, Group, cli_wording, database, emit, finish, handle_errors, settings
 
 
 def _templating_options(f: Any) -> Any:
@@ -36,7 +37,7 @@ def lint(ctx: click.Context, /, paths: tuple[Path, ...], as_json: bool, **opts: 
     report = linting.lint(opts["dir"], paths, schema=opts["schema"], vars=config.parse_vars(opts["var"]) or None)
     findings = tuple(dataclasses.replace(f, message=cli_wording(f.message)) for f in report.findings)
     report = dataclasses.replace(report, findings=findings)
-    code = EXIT_INVALID if report.findings else 0
+    code = EXIT_INVALID if report.findings else EXIT_OK
     finish(reports.lint_dict(report), reports.lint_text(report), code, as_json)
 
 
@@ -71,7 +72,7 @@ def verify(ctx: click.Context, /, seeds: bool, idempotent: bool | None, as_json:
         idempotent=idempotent,
         history_table=opts["history_table"],
     )
-    code = 0 if report.ok else EXIT_INVALID
+    code = EXIT_OK if report.ok else EXIT_INVALID
     finish(reports.verify_dict(report), reports.verify_text(report), code, as_json)
 
 

@@ -3,7 +3,8 @@
 Usage: ``python model_worker.py URL DIRECTORY BARRIER``. It imports everything it needs, writes
 ``BARRIER/ready-<pid>`` and waits for ``BARRIER/go``, so that all instances of a round start together. Prints
 ``{"applied": [names], "error": null}`` or ``{"applied": [...], "error": {"type", "sqlmig", "message",
-"exit_code", "applied", "traceback"}}``; exits 0, the SqlmigError's ``exit_code``, or 70 for any other exception.
+"exit_code", "applied", "traceback"}}``; exits 0, the SqlmigError's exit code (``worker.describe``: the one the
+``sqlmig`` command exits with), or 70 for any other exception.
 """
 
 from __future__ import annotations

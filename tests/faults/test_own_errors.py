@@ -13,6 +13,7 @@ from psycopg import sql
 
 import sqlmig
 from sqlmig import config
+from sqlmig.cli import exits
 from sqlmig.run.connection import connect
 
 from ..helpers import tree
@@ -61,7 +62,7 @@ def test_a_deadlock_in_sqlmigs_own_work_is_reported_as_a_deadlock(db_url: str, d
     assert message.startswith("the given connection: deadlock detected in sqlmig's own work"), message
     assert "(SQLSTATE 40P01)" in message and "Run again" in message
     assert PRIVILEGE_ADVICE not in message and not any(w in message for w in READ_ONLY_ADVICE), message
-    assert info.value.exit_code == 5
+    assert exits.exit_code(info.value) == 5
     assert db.execute("SELECT to_regclass('public.b')").fetchone() == (None,)
 
 

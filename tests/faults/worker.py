@@ -7,7 +7,8 @@ that many workers start at the same moment, not one interpreter start-up apart.
 Prints one JSON document on stdout: ``{"started": unix_time, "applied": [names], "error": null}``, where
 ``started`` is when ``apply()`` was called, or with ``error`` set to
 ``{"type", "sqlmig", "message", "exit_code", "applied", "traceback"}``, where ``sqlmig`` says whether the exception
-derives from ``sqlmig.SqlmigError``. Exits 0, the SqlmigError's ``exit_code``, or 70 for any other exception.
+derives from ``sqlmig.SqlmigError``. Exits 0, the SqlmigError's exit code (the one the ``sqlmig`` command exits
+with), or 70 for any other exception.
 sqlmig's log (the migrations applied, who holds the lock while it waits) goes to stderr.
 """
 
@@ -31,6 +32,16 @@ try:
 except ModuleNotFoundError:
     import sqlmig.execute  # type: ignore[import-not-found,no-redef,unused-ignore]
 
+# The command line owns the exit codes (sqlmig.cli.exits) in this release; in older ones each error class carries
+# its own as ``exit_code``.
+try:
+    from sqlmig.cli.exits import exit_code
+except ImportError:
+
+    def exit_code(exc: sqlmig.SqlmigError) -> int:
+        return exc.exit_code  # type: ignore[attr-defined,no-any-return,unused-ignore]
+
+
 UNEXPECTED = 70
 BARRIER_POLL = 0.005
 
@@ -45,7 +56,7 @@ def wait_at_barrier(barrier: Path) -> None:
 def describe(exc: Exception) -> tuple[int, dict[str, object]]:
     """The exit status and the ``error`` document for an exception raised by ``sqlmig.apply()`` (see the module
     docstring)."""
-    code = exc.exit_code if isinstance(exc, sqlmig.SqlmigError) else UNEXPECTED
+    code = exit_code(exc) if isinstance(exc, sqlmig.SqlmigError) else UNEXPECTED
     return code, {
         "type": f"{type(exc).__module__}.{type(exc).__qualname__}",
         "sqlmig": isinstance(exc, sqlmig.SqlmigError),
