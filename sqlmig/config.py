@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from .errors import ConfigError
 from .model import InvalidIndexAction, TableName
+from .project import find as _find_project
+from .project import find_project as find_project  # public here, where it always was
+from .project import read_dotenv as read_dotenv
 
 URL_VARIABLES = ("SQLMIG_DATABASE_URL", "DIRECT_URL", "DATABASE_URL")
 DEFAULT_DIRECTORY = "migrations"
@@ -29,24 +31,6 @@ DEFAULT_STATEMENT_TIMEOUT = "1h"
 DEFAULT_LOCK_RETRIES = 3
 INVALID_INDEX_ACTIONS = ("drop", "refuse")
 _DURATION = re.compile(r"^\d+(\.\d+)?\s*(us|ms|s|min|h|d)?$")
-_KEYS = {
-    "directory",
-    "history_table",
-    "schema",
-    "vars",
-    "env",
-    "lock_wait",
-    "allow_out_of_order",
-    "stubs",
-    "lock_timeout",
-    "statement_timeout",
-    "lock_retries",
-    "invalid_index",
-    "role",
-    "wait",
-    "lint",
-    "idempotent",
-}
 
 
 @dataclass(frozen=True)
@@ -74,6 +58,29 @@ class Settings:
     idempotent: bool = False
 
 
+@dataclass(frozen=True)
+class Overrides:
+    """The settings a caller gives explicitly (the CLI's flags, the API's keyword arguments), one field per
+    keyword argument of :func:`load`: each one given wins over the environment, ``.env`` and ``[tool.sqlmig]``;
+    None leaves the choice to them. Plain data: :func:`resolve` checks the values."""
+
+    database_url: str | None = None
+    directory: str | Path | None = None
+    schema: str | None = None
+    vars: Mapping[str, Any] | None = None
+    history_table: str | None = None
+    lock_wait: float | None = None
+    allow_out_of_order: bool | None = None
+    lock_timeout: str | None = None
+    statement_timeout: str | None = None
+    lock_retries: int | None = None
+    invalid_index: InvalidIndexAction | None = None
+    role: str | None = None
+    wait: float | None = None
+    lint: bool | None = None
+    idempotent: bool | None = None
+
+
 def load(
     *,
     database_url: str | None = None,
@@ -95,47 +102,88 @@ def load(
     caller: Path | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Resolve settings; explicit arguments (the CLI's flags) win. Reads ``.env`` and ``pyproject.toml`` in the
-    project folder: the nearest folder from ``cwd`` (default: the working directory) up whose ``pyproject.toml``
-    has a ``[tool.sqlmig]`` table, as pytest and ruff find their configuration; when there is none, the same from
-    ``caller`` (the folder of the module that called the API); else ``cwd`` itself. The configured ``directory``
-    and ``stubs`` are relative to that folder, a given ``directory`` to ``cwd``. Raises :class:`ConfigError` for an
-    invalid ``[tool.sqlmig]``."""
+    """:func:`resolve` with the overrides as keyword arguments (see :class:`Overrides`). Reads ``.env`` and
+    ``pyproject.toml``; raises :class:`ConfigError` for an invalid configuration or argument."""
+    given = Overrides(
+        database_url=database_url,
+        directory=directory,
+        schema=schema,
+        vars=vars,
+        history_table=history_table,
+        lock_wait=lock_wait,
+        allow_out_of_order=allow_out_of_order,
+        lock_timeout=lock_timeout,
+        statement_timeout=statement_timeout,
+        lock_retries=lock_retries,
+        invalid_index=cast("InvalidIndexAction | None", invalid_index),  # resolve checks it, as every field
+        role=role,
+        wait=wait,
+        lint=lint,
+        idempotent=idempotent,
+    )
+    return resolve(given, cwd=cwd, caller=caller, environ=environ)
+
+
+def resolve(
+    overrides: Overrides | None = None,
+    *,
+    cwd: Path | None = None,
+    caller: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Resolve settings; the fields of ``overrides`` that are not None (the CLI's flags) win. Reads ``.env`` and
+    ``pyproject.toml`` in the project folder: the nearest folder from ``cwd`` (default: the working directory) up
+    whose ``pyproject.toml`` has a ``[tool.sqlmig]`` table, as pytest and ruff find their configuration; when there
+    is none, the same from ``caller`` (the folder of the module that called the API); else ``cwd`` itself. The
+    configured ``directory`` and ``stubs`` are relative to that folder, a given ``directory`` to ``cwd``. ``environ``
+    stands for ``os.environ``. Raises :class:`ConfigError` for an invalid ``[tool.sqlmig]`` or override."""
+    given = overrides or Overrides()
     start = cwd or Path.cwd()
     found = _find_project(start) or (_find_project(caller) if caller is not None else None)
-    cwd, project = found or (start, {})
-    merged = {**read_dotenv(cwd / ".env"), **(os.environ if environ is None else environ)}
-    url, source = database_url, "the given URL"
+    folder, project = found or (start, {})
+    merged = {**read_dotenv(folder / ".env"), **(os.environ if environ is None else environ)}
+    url, source = given.database_url, "the given URL"
     if url is None:
         url, source = next(((merged[n], _origin(n, environ)) for n in URL_VARIABLES if merged.get(n)), (None, ""))
-    allowed = project.get("env", [])
     # A given directory is relative to where the caller is (as a command-line path), the configured one to the
     # project folder (as ruff's and pytest's settings are relative to their file).
-    base = start / directory if directory is not None else cwd / project.get("directory", DEFAULT_DIRECTORY)
+    directory = (
+        start / given.directory if given.directory is not None else folder / project.get("directory", DEFAULT_DIRECTORY)
+    )
     stubs = project.get("stubs")
-    return Settings(
+    located = Settings(
         database_url=url,
         url_source=source,
-        directory=base,
-        history_table=_table(history_table or project.get("history_table", DEFAULT_HISTORY_TABLE)),
-        schema=schema if schema is not None else project.get("schema"),
-        vars={**project.get("vars", {}), **(vars or {})},
-        env={name: merged[name] for name in allowed if name in merged},
-        lock_wait=float(lock_wait if lock_wait is not None else project.get("lock_wait", DEFAULT_LOCK_WAIT)),
-        allow_out_of_order=bool(
-            allow_out_of_order if allow_out_of_order is not None else project.get("allow_out_of_order", False)
+        directory=directory,
+        env={name: merged[name] for name in project.get("env", []) if name in merged},
+        stubs=(folder / stubs) if stubs else None,
+    )
+    return _chosen(located, given, project)
+
+
+def _chosen(located: Settings, given: Overrides, project: Mapping[str, Any]) -> Settings:
+    """``located`` (where the files, the server and the environment are) with every other setting: the override,
+    else the project's value, else the default; each checked."""
+    return replace(
+        located,
+        history_table=_table(given.history_table or project.get("history_table", DEFAULT_HISTORY_TABLE)),
+        schema=_pick(given.schema, project, "schema", None),
+        vars={**project.get("vars", {}), **(given.vars or {})},
+        lock_wait=float(_pick(given.lock_wait, project, "lock_wait", DEFAULT_LOCK_WAIT)),
+        allow_out_of_order=bool(_pick(given.allow_out_of_order, project, "allow_out_of_order", False)),
+        lock_timeout=_duration(
+            "lock_timeout", _pick(given.lock_timeout, project, "lock_timeout", DEFAULT_LOCK_TIMEOUT)
         ),
-        stubs=(cwd / stubs) if stubs else None,
-        lock_timeout=_duration("lock_timeout", _pick(lock_timeout, project, "lock_timeout", DEFAULT_LOCK_TIMEOUT)),
         statement_timeout=_duration(
-            "statement_timeout", _pick(statement_timeout, project, "statement_timeout", DEFAULT_STATEMENT_TIMEOUT)
+            "statement_timeout",
+            _pick(given.statement_timeout, project, "statement_timeout", DEFAULT_STATEMENT_TIMEOUT),
         ),
-        lock_retries=_count("lock_retries", _pick(lock_retries, project, "lock_retries", DEFAULT_LOCK_RETRIES)),
-        invalid_index=_choice("invalid_index", _pick(invalid_index, project, "invalid_index", "drop")),
-        role=_pick(role, project, "role", None),
-        wait=float(_pick(wait, project, "wait", 0.0)),
-        lint=_flag("lint", _pick(lint, project, "lint", False)),
-        idempotent=_flag("idempotent", _pick(idempotent, project, "idempotent", False)),
+        lock_retries=_count("lock_retries", _pick(given.lock_retries, project, "lock_retries", DEFAULT_LOCK_RETRIES)),
+        invalid_index=_choice("invalid_index", _pick(given.invalid_index, project, "invalid_index", "drop")),
+        role=_pick(given.role, project, "role", None),
+        wait=float(_pick(given.wait, project, "wait", 0.0)),
+        lint=_flag("lint", _pick(given.lint, project, "lint", False)),
+        idempotent=_flag("idempotent", _pick(given.idempotent, project, "idempotent", False)),
     )
 
 
@@ -180,65 +228,6 @@ def _choice(name: str, value: Any) -> InvalidIndexAction:
 
 def _origin(name: str, environ: Mapping[str, str] | None) -> str:
     return name if name in (os.environ if environ is None else environ) else f"{name} (.env)"
-
-
-def find_project(start: Path) -> Path | None:
-    """The nearest folder from ``start`` up (``start`` included) whose ``pyproject.toml`` has a ``[tool.sqlmig]``
-    table, or None. Reads files."""
-    found = _find_project(start)
-    return found[0] if found else None
-
-
-def _find_project(start: Path) -> tuple[Path, dict[str, Any]] | None:
-    """The project folder and its checked ``[tool.sqlmig]`` table, each ``pyproject.toml`` parsed once."""
-    for folder in (start, *start.parents):
-        path = folder / "pyproject.toml"
-        try:
-            data = path.read_bytes()
-        except OSError:
-            continue
-        tool = _toml(path, data).get("tool", {}) if b"sqlmig" in data else {}
-        if "sqlmig" in tool:
-            return folder, _checked(path, tool["sqlmig"])
-    return None
-
-
-def _toml(path: Path, data: bytes) -> dict[str, Any]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
-    try:
-        document: dict[str, Any] = tomllib.loads(data.decode("utf-8"))
-        return document
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
-
-
-def _checked(path: Path, table: dict[str, Any]) -> dict[str, Any]:
-    """The ``[tool.sqlmig]`` table of ``path``, checked for unknown keys and types."""
-    unknown = sorted(set(table) - _KEYS)
-    if unknown:
-        raise ConfigError(f"{path}: unknown key(s) in [tool.sqlmig]: {', '.join(unknown)}; known: {sorted(_KEYS)}")
-    if not isinstance(table.get("vars", {}), dict):
-        raise ConfigError(f"{path}: [tool.sqlmig] vars must be a table of name = value")
-    env = table.get("env", [])
-    if not isinstance(env, list) or not all(isinstance(n, str) for n in env):
-        raise ConfigError(f"{path}: [tool.sqlmig] env must be a list of environment variable names")
-    return dict(table)
-
-
-def read_dotenv(path: Path) -> dict[str, str]:
-    """Variables of a ``.env`` file (empty if there is none), read by python-dotenv: ``NAME=value`` lines, optional
-    ``export``, quotes, ``#`` comments, multi-line quoted values and escapes in double quotes. A name without ``=``
-    sets nothing, and a line that cannot be parsed is skipped with a warning on the ``dotenv.main`` logger. Values are
-    taken as written, never expanded: a ``${...}`` in a password stays as it is. Raises ``OSError`` if the file
-    cannot be read and ``UnicodeDecodeError`` if it is not UTF-8."""
-    # Imported on first use: python-dotenv brings tempfile and shutil, about a tenth of the start-up of
-    # `sqlmig --help`, which like `import sqlmig` never reads .env.
-    from dotenv import dotenv_values
-
-    return {name: value for name, value in dotenv_values(path, interpolate=False).items() if value is not None}
 
 
 def parse_vars(pairs: Sequence[str]) -> dict[str, str]:

@@ -14,7 +14,7 @@ lock and find the work done never load the parser or Jinja2.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -49,13 +49,31 @@ class Migrator:
     database: Database = None
 
     @classmethod
-    def from_config(cls, database: Database = None, directory: str | Path | None = None, **options: Any) -> Migrator:
-        """A Migrator with settings resolved as the CLI resolves them: ``options`` (the keyword arguments of
-        :func:`sqlmig.config.load`) win over the environment, ``.env`` and ``[tool.sqlmig]``. ``database`` is a URL,
-        an open connection, or None to take the URL from the environment. Reads files; raises
-        :class:`~sqlmig.ConfigError` for an invalid configuration."""
-        url = database if isinstance(database, str) else None
-        return cls(config.load(database_url=url, directory=directory, **options), database)
+    def from_config(
+        cls,
+        database: Database = None,
+        directory: str | Path | None = None,
+        *,
+        overrides: config.Overrides | None = None,
+        cwd: Path | None = None,
+        caller: Path | None = None,
+        environ: Mapping[str, str] | None = None,
+        **options: Any,
+    ) -> Migrator:
+        """A Migrator with settings resolved as the CLI resolves them: ``overrides``, or ``options`` (the other
+        keyword arguments of :func:`sqlmig.config.load`), win over the environment, ``.env`` and ``[tool.sqlmig]``;
+        ``database`` (when a URL) and ``directory`` win over both. ``database`` is a URL, an open connection, or
+        None to take the URL from the overrides or the environment. Reads files; raises
+        :class:`~sqlmig.ConfigError` for an invalid configuration, and ``TypeError`` for an unknown option or for
+        ``overrides`` given together with ``options``."""
+        if overrides is not None and options:
+            raise TypeError(f"pass overrides or keyword options, not both: {', '.join(sorted(options))}")
+        given = overrides if overrides is not None else config.Overrides(**options)
+        if isinstance(database, str):
+            given = replace(given, database_url=database)
+        if directory is not None:
+            given = replace(given, directory=directory)
+        return cls(config.resolve(given, cwd=cwd, caller=caller, environ=environ), database)
 
     @property
     def table(self) -> TableName:

@@ -1,10 +1,12 @@
-"""The ``sqlmig`` command: each command parses options, calls one API function and prints its result.
+"""The ``sqlmig`` command: each command parses options into typed settings (:class:`~sqlmig.config.Overrides`),
+calls one method of a :class:`~sqlmig.migrator.Migrator` built from them, and prints its result.
 
 Exit codes: 0 success (nothing to do included), 1 a migration's SQL failed, 2 usage error, 3 ``status
 --exit-code`` found pending migrations, 4 invalid files, templates or plan (drift, missing file, out of order,
 lint findings, a down that ``verify`` found wrong), 5 configuration or connection error, or sqlmig's own work
 failed during a run (history write, lost connection), 6 the migration lock was not free in time. The checking
-commands (``lint``, ``verify``, ``render``) and ``dev`` live in ``clitools``.
+commands (``lint``, ``verify``, ``render``) and ``dev`` live in :mod:`sqlmig.cli.tools`; the codes in
+:mod:`sqlmig.cli.exits`.
 """
 
 from __future__ import annotations
@@ -18,23 +20,21 @@ import click
 
 from .. import config
 from ..model import Track
+from ..plan import DownTarget
 from ..version import __version__
 from . import output
 from .exits import EXIT_CODES, EXIT_OK, EXIT_PENDING
 from .options import (
     Group,
-    api_kwargs,
     common_options,
-    database,
     finish,
     handle_errors,
     limit_options,
-    limits,
     log_steps,
+    migrator,
+    overrides,
     print_preview,
     print_report,
-    settings,
-    templating,
 )
 from .tools import dev, lint, render, verify
 
@@ -86,35 +86,15 @@ def _add_up(group: click.Group, track: Track) -> None:
     @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
     @click.pass_context
     @handle_errors
-    def up(ctx: click.Context, /, dry_run: bool, as_json: bool, **opts: Any) -> None:
-        _up(ctx, track, dry_run, as_json, opts)
-
-
-def _up(ctx: click.Context, track: Track, dry_run: bool, as_json: bool, opts: dict[str, Any]) -> None:
-    from .. import api
-
-    limit_values = limits(opts)
-    own = {
-        k: opts.pop(k) for k in ("single_transaction", "invalid_index", "lock_wait", "allow_out_of_order", "to", "lint")
-    }
-    opts = settings(ctx, opts)
-    url = database(opts, quiet=as_json)
-    if dry_run:
-        from .. import preview
-
-        steps = preview.dry_run(
-            url,
-            track=track,
-            allow_out_of_order=own["allow_out_of_order"],
-            to=own["to"],
-            **api_kwargs(opts),
-            **templating(opts),
-        )
-        print_preview(steps, track, "up", as_json)
-        return
-    log_steps(to_stderr=as_json)
-    report = api.apply(url, track=track, **own, **limit_values, **api_kwargs(opts), **templating(opts))
-    print_report(report, as_json)
+    def up(
+        ctx: click.Context, /, dry_run: bool, as_json: bool, single_transaction: bool, to: str | None, **opts: Any
+    ) -> None:
+        run = migrator(overrides(ctx.find_root().params, opts), quiet=as_json)
+        if dry_run:
+            print_preview(run.dry_run(track, "up", to=to), track, "up", as_json)
+            return
+        log_steps(to_stderr=as_json)
+        print_report(run.up(track, single_transaction=single_transaction, to=to), as_json)
 
 
 def _add_down(group: click.Group, track: Track) -> None:
@@ -130,35 +110,28 @@ def _add_down(group: click.Group, track: Track) -> None:
     @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
     @click.pass_context
     @handle_errors
-    def down(ctx: click.Context, /, dry_run: bool, as_json: bool, **opts: Any) -> None:
-        _down(ctx, track, dry_run, as_json, opts)
-
-
-def _down(ctx: click.Context, track: Track, dry_run: bool, as_json: bool, opts: dict[str, Any]) -> None:
-    from .. import api
-
-    steps, to, all_, yes, lock_wait = (opts.pop(k) for k in ("steps", "to", "all_", "yes", "lock_wait"))
-    if sum(x is not None and x is not False for x in (steps, to, all_ or None)) > 1:
-        raise click.UsageError("use only one of --steps, --to and --all")
-    limit_values = limits(opts)
-    opts = settings(ctx, opts)
-    url = database(opts, quiet=as_json)
-    target = {"steps": steps or 1, "to": to, "all": all_}
-    if dry_run:
-        from .. import preview
-
-        previewed = preview.dry_run(
-            url, track=track, direction="down", **target, **api_kwargs(opts), **templating(opts)
-        )
-        print_preview(previewed, track, "down", as_json)
-        return
-    if all_ and not yes and sys.stdin.isatty():
-        click.confirm(f"Roll back ALL applied {track} files?", abort=True)
-    log_steps(to_stderr=as_json)
-    report = api.rollback(
-        url, track=track, lock_wait=lock_wait, **target, **limit_values, **api_kwargs(opts), **templating(opts)
-    )
-    print_report(report, as_json)
+    def down(
+        ctx: click.Context,
+        /,
+        dry_run: bool,
+        as_json: bool,
+        steps: int | None,
+        to: str | None,
+        all_: bool,
+        yes: bool,
+        **opts: Any,
+    ) -> None:
+        if sum(x is not None and x is not False for x in (steps, to, all_ or None)) > 1:
+            raise click.UsageError("use only one of --steps, --to and --all")
+        run = migrator(overrides(ctx.find_root().params, opts), quiet=as_json)
+        if dry_run:
+            target = DownTarget(steps=steps or 1, to=to, all=all_)
+            print_preview(run.dry_run(track, "down", target=target), track, "down", as_json)
+            return
+        if all_ and not yes and sys.stdin.isatty():
+            click.confirm(f"Roll back ALL applied {track} files?", abort=True)
+        log_steps(to_stderr=as_json)
+        print_report(run.down(track, steps=steps or 1, to=to, all=all_), as_json)
 
 
 def _add_status(group: click.Group, track: Track) -> None:
@@ -179,10 +152,7 @@ def _add_accept(group: click.Group, track: Track) -> None:
     @click.pass_context
     @handle_errors
     def accept(ctx: click.Context, /, names: tuple[str, ...], **opts: Any) -> None:
-        from .. import api
-
-        opts = settings(ctx, opts)
-        changed = api.accept(database(opts), track=track, names=names, **api_kwargs(opts))
+        changed = migrator(overrides(ctx.find_root().params, opts)).accept(track, names)
         click.echo(f"Accepted {len(changed)} file(s): {', '.join(changed)}" if changed else "Nothing to accept.")
 
 
@@ -196,10 +166,7 @@ def _add_baseline(group: click.Group, track: Track) -> None:
     @click.pass_context
     @handle_errors
     def baseline(ctx: click.Context, /, to: str, **opts: Any) -> None:
-        from .. import api
-
-        opts = settings(ctx, opts)
-        names = api.baseline(database(opts), track=track, to=to, **api_kwargs(opts))
+        names = migrator(overrides(ctx.find_root().params, opts)).baseline(track, to=to)
         shown = f": {', '.join(names)}" if names else ""
         click.echo(f"Recorded {len(names)} {track} migration(s) as applied without running them{shown}")
 
@@ -217,10 +184,7 @@ def status(ctx: click.Context, /, as_json: bool, exit_code: bool, **opts: Any) -
 def _show_status(
     ctx: click.Context, tracks: tuple[Track, ...], as_json: bool, exit_code: bool, opts: dict[str, Any]
 ) -> None:
-    from .. import api
-
-    opts = settings(ctx, opts)
-    report = api.status(database(opts, quiet=as_json), tracks=tracks, **api_kwargs(opts))
+    report = migrator(overrides(ctx.find_root().params, opts), quiet=as_json).status(tracks)
     code = EXIT_PENDING if exit_code and report.pending else EXIT_OK
     finish(output.status_dict(report), output.status_text(report), code, as_json)
 
@@ -234,7 +198,7 @@ def _show_status(
 def new(track: Track, name: str, schema: str | None, dir: Path | None) -> None:
     from ..scaffold import new_migration
 
-    loaded = config.load(directory=dir)
+    loaded = config.resolve(config.Overrides(directory=dir))
     up, down = new_migration(loaded.directory, track, name, schema=schema, stubs=loaded.stubs)
     for path in (up, down):
         click.echo(f"Created {os.path.relpath(path)}")

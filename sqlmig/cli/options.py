@@ -6,23 +6,23 @@ import dataclasses
 import functools
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
 from .. import config
 from ..errors import DiscoveryError, SqlmigError
-from ..model import Direction, Report, Track
+from ..model import Direction, InvalidIndexAction, Report, Track
 from . import exits, output
 
 if TYPE_CHECKING:
+    from ..migrator import Migrator
     from ..preview import PreviewStep
 
 F = TypeVar("F", bound=Callable[..., Any])
-COMMON = ("database_url", "dir", "schema", "var", "history_table", "wait")
-LIMITS = ("lock_timeout", "statement_timeout", "lock_retries", "role")
+T = TypeVar("T")
 
 
 class Command(click.Command):
@@ -70,17 +70,6 @@ def limit_options(f: F) -> F:
     f = click.option("--statement-timeout", metavar="DURATION", help="statement_timeout per migration [1h].")(f)
     f = click.option("--lock-timeout", metavar="DURATION", help="lock_timeout per migration, e.g. 5s, 500ms [5s].")(f)
     return f
-
-
-def limits(opts: dict[str, Any]) -> dict[str, Any]:
-    """Take the options of :func:`limit_options` out of ``opts``."""
-    return {k: opts.pop(k) for k in LIMITS}
-
-
-def settings(ctx: click.Context, opts: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(ctx.find_root().params)
-    merged.update({k: v for k, v in opts.items() if k in COMMON and v not in (None, ())})
-    return merged
 
 
 MISSING_FOLDER = (
@@ -134,12 +123,47 @@ def emit(body: dict[str, Any], exit_code: int = 0) -> None:
     click.echo(output.document(command_name(), exit_code, body))
 
 
-def database(opts: dict[str, Any], quiet: bool = False) -> str | None:
-    """The URL to pass on: the flag's; None when the environment, .env or config has one (the API resolves it and
-    knows where it came from); else the embedded server's (started if needed), announced on the first line."""
-    if opts["database_url"]:
-        return str(opts["database_url"])
-    if config.load().database_url:
+def overrides(group: Mapping[str, object], own: Mapping[str, object]) -> config.Overrides:
+    """The settings a command's options give, as click parsed them: the command's own options (``own``) over its
+    group's (``group``, the options given before the command name: ``sqlmig --dir x migrate up``). An option not
+    given stays None, so that the environment and ``[tool.sqlmig]`` decide; options that are not settings (``--to``,
+    ``--json``) are left out. Pure; raises :class:`~sqlmig.ConfigError` for a malformed ``--var``."""
+    given = {**group, **{name: value for name, value in own.items() if value not in (None, ())}}
+    return config.Overrides(
+        database_url=_option(given, "database_url", str),
+        directory=_option(given, "dir", Path),
+        schema=_option(given, "schema", str),
+        vars=config.parse_vars(_option(given, "var", tuple) or ()) or None,
+        history_table=_option(given, "history_table", str),
+        lock_wait=_option(given, "lock_wait", float),
+        allow_out_of_order=_option(given, "allow_out_of_order", bool),
+        lock_timeout=_option(given, "lock_timeout", str),
+        statement_timeout=_option(given, "statement_timeout", str),
+        lock_retries=_option(given, "lock_retries", int),
+        # click.Choice lets only the actions through, and config.resolve checks them again.
+        invalid_index=cast("InvalidIndexAction | None", _option(given, "invalid_index", str)),
+        role=_option(given, "role", str),
+        wait=_option(given, "wait", float),
+        lint=_option(given, "lint", bool),
+        idempotent=_option(given, "idempotent", bool),
+    )
+
+
+def _option(given: Mapping[str, object], name: str, kind: type[T]) -> T | None:
+    """The value of option ``name``, None when it was not given. Raises ``TypeError`` when click parsed it into
+    another type than ``kind``: the option's declaration and this module disagree."""
+    value = given.get(name)
+    if value is None or isinstance(value, kind):
+        return value
+    raise TypeError(f"option {name!r}: expected {kind.__name__}, got {type(value).__name__}")
+
+
+def database(given: config.Overrides, quiet: bool = False) -> str | None:
+    """The URL to pass on: the flag's; None when the environment, .env or config has one (the library resolves it
+    and knows where it came from); else the embedded server's (started if needed), announced on the first line."""
+    if given.database_url:
+        return given.database_url
+    if config.resolve().database_url:
         return None
     from .. import devdb
 
@@ -155,16 +179,14 @@ def database(opts: dict[str, Any], quiet: bool = False) -> str | None:
     return server.url
 
 
-def api_kwargs(opts: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "directory": opts["dir"],
-        "history_table": opts["history_table"],
-        "wait": opts["wait"],
-    }
+def migrator(given: config.Overrides, quiet: bool = False) -> Migrator:
+    """The Migrator of a command: its settings resolved from ``given`` over the environment and the configuration,
+    its server the one :func:`database` finds (which may start the embedded one and announce it, on stderr when
+    ``quiet``). Reads files; raises :class:`~sqlmig.ConfigError` for an invalid setting."""
+    from ..migrator import Migrator
 
-
-def templating(opts: dict[str, Any]) -> dict[str, Any]:
-    return {"schema": opts["schema"], "vars": config.parse_vars(opts["var"]) or None}
+    url = database(given, quiet)
+    return Migrator(config.resolve(dataclasses.replace(given, database_url=url)), url)
 
 
 def log_steps(to_stderr: bool) -> None:

@@ -9,10 +9,9 @@ from typing import Any
 
 import click
 
-from .. import config
 from . import reports
 from .exits import EXIT_INVALID, EXIT_OK
-from .options import Command, Group, cli_wording, database, emit, finish, handle_errors, settings
+from .options import Command, Group, cli_wording, emit, finish, handle_errors, migrator, overrides
 
 
 def _templating_options(f: Any) -> Any:
@@ -33,8 +32,8 @@ def _templating_options(f: Any) -> Any:
 def lint(ctx: click.Context, /, paths: tuple[Path, ...], as_json: bool, **opts: Any) -> None:
     from ..lint import driver as linting
 
-    opts = settings(ctx, opts)
-    report = linting.lint(opts["dir"], paths, schema=opts["schema"], vars=config.parse_vars(opts["var"]) or None)
+    given = overrides(ctx.find_root().params, opts)
+    report = linting.lint(given.directory, paths, schema=given.schema, vars=given.vars)
     findings = tuple(dataclasses.replace(f, message=cli_wording(f.message)) for f in report.findings)
     report = dataclasses.replace(report, findings=findings)
     code = EXIT_INVALID if report.findings else EXIT_OK
@@ -59,19 +58,8 @@ def lint(ctx: click.Context, /, paths: tuple[Path, ...], as_json: bool, **opts: 
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 @handle_errors
-def verify(ctx: click.Context, /, seeds: bool, idempotent: bool | None, as_json: bool, **opts: Any) -> None:
-    from ..verify import scratch as verifying
-
-    opts = settings(ctx, opts)
-    report = verifying.verify(
-        database(opts, quiet=as_json),
-        opts["dir"],
-        schema=opts["schema"],
-        vars=config.parse_vars(opts["var"]) or None,
-        seeds=seeds,
-        idempotent=idempotent,
-        history_table=opts["history_table"],
-    )
+def verify(ctx: click.Context, /, seeds: bool, as_json: bool, **opts: Any) -> None:
+    report = migrator(overrides(ctx.find_root().params, opts), quiet=as_json).verify(seeds=seeds)
     code = EXIT_OK if report.ok else EXIT_INVALID
     finish(reports.verify_dict(report), reports.verify_text(report), code, as_json)
 
@@ -90,8 +78,8 @@ def render(ctx: click.Context, /, file: Path, as_json: bool, **opts: Any) -> Non
     from ..preview import render_file
     from .output import path_text
 
-    opts = settings(ctx, opts)
-    sql = render_file(file, schema=opts["schema"], vars=config.parse_vars(opts["var"]) or None)
+    given = overrides(ctx.find_root().params, opts)
+    sql = render_file(file, schema=given.schema, vars=given.vars)
     if as_json:
         emit({"path": path_text(file), "sql": sql})
     else:
