@@ -29,10 +29,8 @@ from pglast.parser import ParseError, scan
 
 from .files import NUL_ADVICE, NUL_MESSAGE
 from .sqlscan import lex
-from .sqltext import CopyData, MetaCommand, Statement, locate
+from .sqltext import CopyData, Item, MetaCommand, Statement, locate
 from .sqltree import walk
-
-Item = Statement | CopyData | MetaCommand
 
 META, NUL, TX_CONTROL, LOCK_RELEASE, NO_STATEMENTS = "SQM003", "SQM005", "SQM008", "SQM009", "SQM010"
 _TX_ADVICE = "remove BEGIN/COMMIT, or add '-- sqlmig: no-transaction' at its top"

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 # A connection, whatever its row factory: the one alias every module uses.
 Conn: TypeAlias = "psycopg.Connection[Any]"
+# A query and its parameters, as the runner sends it.
+Query: TypeAlias = "tuple[sql.Composed | str, tuple[object, ...]]"
 Track = Literal["migrate", "seed"]
 Direction = Literal["up", "down"]
 # What to do with an INVALID index a failed CREATE INDEX CONCURRENTLY left.

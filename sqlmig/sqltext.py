@@ -53,7 +53,10 @@ class MetaCommand:
         return self.text.split(None, 1)[0]
 
 
+# Everything the splitter yields.
 Item = Statement | CopyData | MetaCommand
+# What the runner sends: statements and COPY data (a file with a meta-command is refused before anything runs).
+Runnable = Statement | CopyData
 
 
 def iter_statements(lines: Iterable[str]) -> Iterator[Item]:

@@ -12,16 +12,13 @@ import functools
 from collections.abc import Sequence
 
 import psycopg
-from psycopg import sql
 
 from ..errors import BookkeepingError, ConnectionLostError
-from ..model import Conn, Migration, TableName
+from ..model import Conn, Migration, Query, TableName
 from ..sqltext import Statement
 from . import contention, history
 from .contention import Limits
 from .lock import lock_key
-
-Query = tuple[sql.Composed | str, tuple[object, ...]]
 
 # SQLSTATE reported for a migration that released the migration lock: object_not_in_prerequisite_state.
 LOCK_LOST = "55000"

@@ -22,20 +22,18 @@ from psycopg import sql
 
 from .. import checks
 from ..errors import BookkeepingError, DiscoveryError, FileProblem, MigrationError
-from ..model import Applied, Conn, InvalidIndexAction, Migration, Result, SqlFile, TableName
+from ..model import Applied, Conn, InvalidIndexAction, Migration, Query, Result, SqlFile, TableName
 from ..reader import open_streamed
 from ..render import source_position
-from ..sqltext import CopyData, Statement, iter_statements
+from ..sqltext import CopyData, Runnable, Statement, iter_statements
 from . import bookkeeping, contention, failure, notx, stall, wire
 from .contention import Limits
 from .stream import RawLines, items_of, run_sequential, send
 
 log = logging.getLogger("sqlmig")
-Item = Statement | CopyData
-Query = tuple[sql.Composed | str, tuple[object, ...]]
 
 
-def statements_of(migration: Migration) -> list[Item] | None:
+def statements_of(migration: Migration) -> list[Runnable] | None:
     """The statements of an in-memory migration (None when it is streamed from disk), checked before anything
     runs by the one validation (:mod:`sqlmig.checks`), whatever the file's size: a streamed file is read through
     first when its text may hold anything refused. Reads the file; raises :class:`DiscoveryError` listing every
@@ -49,7 +47,7 @@ def statements_of(migration: Migration) -> list[Item] | None:
         return None
     if (nul := checks.nul_problem(migration.sql)) is not None:
         _refuse(migration, [nul])
-    items: list[Item] = []
+    items: list[Runnable] = []
     validation = checks.Validation(**_kind(source))
     problems: list[checks.Problem] = []
     for found in iter_statements(io.StringIO(migration.sql)):
@@ -86,7 +84,7 @@ def _refuse(migration: Migration, problems: list[checks.Problem]) -> None:
 def run_step(
     conn: Conn,
     migration: Migration,
-    items: list[Item] | None,
+    items: list[Runnable] | None,
     table: TableName,
     *,
     limits: Limits,
@@ -127,7 +125,7 @@ def run_step(
 def _run_down_alone(
     conn: Conn,
     migration: Migration,
-    items: list[Item] | None,
+    items: list[Runnable] | None,
     table: TableName,
     limits: Limits,
     applied: Sequence[str],
@@ -154,7 +152,7 @@ def _run_down_alone(
 def _run_transactional(
     conn: Conn,
     migration: Migration,
-    items: list[Item] | None,
+    items: list[Runnable] | None,
     table: TableName,
     limits: Limits,
     own_transaction: bool,
@@ -222,7 +220,7 @@ def _commit(conn: Conn, migration: Migration, applied: Sequence[str]) -> None:
 def _run_script(
     conn: Conn,
     migration: Migration,
-    items: list[Item],
+    items: list[Runnable],
     table: TableName,
     limits: Limits,
     tail: list[Query],

@@ -14,12 +14,12 @@ from .. import config
 from ..errors import BookkeepingError, MigrationError, PlanError, SqlmigError
 from ..model import Migration, Plan, Report, Result, TableName
 from ..render import TemplateContext, render
+from ..sqltext import Runnable
 from . import bookkeeping, connection, contention, execute, failure
 from .contention import Limits
-from .execute import Item
 
 log = logging.getLogger("sqlmig")
-Prepared = dict[str, tuple[Migration, list[Item] | None]]
+Prepared = dict[str, tuple[Migration, list[Runnable] | None]]
 
 
 def prepare(plan: Plan, settings: config.Settings) -> Prepared:

@@ -14,20 +14,16 @@ from contextlib import ExitStack
 from typing import Any
 
 import psycopg
-from psycopg import sql
 from psycopg.abc import Buffer
 from psycopg.copy import LibpqWriter
 
 from ..checks import Validation
 from ..errors import DiscoveryError, FileProblem
-from ..model import Conn, Migration
+from ..model import Conn, Migration, Query
 from ..reader import RawLines as RawLines  # re-exported: the file reader the runner streams from
 from ..reader import check_unchanged, open_streamed
-from ..sqltext import CopyData, Statement, iter_statements
+from ..sqltext import CopyData, Runnable, Statement, iter_statements
 from . import failure, stall, wire
-
-Item = Statement | CopyData
-Query = tuple[sql.Composed | str, tuple[object, ...]]
 
 # How much statement text may be sent ahead of the server's results: libpq buffers what the socket does not take.
 _IN_FLIGHT = 2 * 1024 * 1024
@@ -91,7 +87,7 @@ def send(conn: Conn, queries: list[Query]) -> None:
         conn.execute(query, params or None)
 
 
-def items_of(migration: Migration, items: list[Item] | None) -> Iterator[Item]:
+def items_of(migration: Migration, items: list[Runnable] | None) -> Iterator[Runnable]:
     """``items``, or when None the statements and COPY data of the file, read as it runs. Each is checked again
     before it is handed on (:mod:`sqlmig.checks`; :func:`sqlmig.run.execute.statements_of` checked the file before
     anything ran), so that a refused statement is never sent even if the file changed since: raises
@@ -129,9 +125,9 @@ class Statements:
     records, the no-transaction down. Data the walker does not take (a COPY that completed in an earlier run) is
     passed over. Nothing is read before it is asked for, so a streamed file is read as it runs."""
 
-    def __init__(self, items: Iterable[Item]) -> None:
+    def __init__(self, items: Iterable[Runnable]) -> None:
         self._source = iter(items)
-        self._ahead: Item | None = None  # read, not yet handed on
+        self._ahead: Runnable | None = None  # read, not yet handed on
         self._read = False  # whether _ahead holds the next item
 
     def __iter__(self) -> Iterator[Statement]:
@@ -150,12 +146,12 @@ class Statements:
         item = self._peek()
         return item if isinstance(item, Statement) else None
 
-    def _peek(self) -> Item | None:
+    def _peek(self) -> Runnable | None:
         if not self._read:
             self._ahead, self._read = next(self._source, None), True
         return self._ahead
 
-    def _take(self) -> Item | None:
+    def _take(self) -> Runnable | None:
         item = self._peek()
         self._read = False
         return item
@@ -215,7 +211,7 @@ class _Pipelined:
 def run_sequential(
     conn: Conn,
     migration: Migration,
-    items: Iterable[Item],
+    items: Iterable[Runnable],
     applied: Sequence[str],
     tail: list[Query],
     *,
