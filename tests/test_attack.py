@@ -103,11 +103,6 @@ def test_copy_failing_mid_data_names_the_row_and_the_resume_does_not_copy_twice(
     assert progress_rows(db)[-1] == ("20240102_000000_c", None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a COPY in a no-transaction file is not retried after lock_timeout: _Run.copy runs it once, outside "
-    "contention.attempts(), and then tells the user to fix a statement that has nothing wrong with it",
-)
 @pytest.mark.timeout(60)
 def test_no_transaction_copy_is_retried_after_a_lock_timeout(db_url: str, db: Conn, tmp_path: Path) -> None:
     tree(tmp_path, dict[str, str | bytes](TABLE_T))
@@ -163,11 +158,6 @@ def test_set_role_and_search_path_in_files_do_not_outlive_them(db_url: str, db: 
         db.execute("DROP SCHEMA s1 CASCADE; DROP ROLE sqlmig_attack_owner")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="migrations on a caller's connection do not all start in the same session state: the first one runs "
-    "with the caller's own SET search_path, every later one after the RESET ALL of the one before",
-)
 @pytest.mark.timeout(60)
 def test_every_migration_on_a_given_connection_starts_in_the_same_session_state(
     db_url: str, db: Conn, tmp_path: Path
@@ -190,43 +180,61 @@ def test_every_migration_on_a_given_connection_starts_in_the_same_session_state(
     assert len(schemas) == 1, f"a1 and b1 were created in different schemas: {schemas}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="apply() on a caller's connection does not give it back as it found it: the session reset after each "
-    "migration (RESET ALL, DISCARD TEMP, DEALLOCATE) drops the caller's temporary tables and its SET search_path",
-)
 @pytest.mark.timeout(60)
 def test_a_given_connection_keeps_its_own_session_state(db_url: str, tmp_path: Path) -> None:
-    tree(tmp_path, {"migrate/20240101_000000_a.up.sql": "CREATE TABLE public.a1 (x int);\n"})
+    tree(
+        tmp_path,
+        {
+            "migrate/20240101_000000_a.up.sql": "SET search_path TO public;\nRESET ROLE;\nCREATE TABLE a1 (i int);\n",
+            "migrate/20240102_000000_b.up.sql": NOTX + "SET work_mem = '1MB';\nCREATE TABLE public.b1 (x int);\n",
+        },
+    )
     with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("CREATE SCHEMA app; SET search_path TO app, public; CREATE TEMP TABLE work (x int)")
-        sqlmig.apply(conn, tmp_path)
-        kept = "SELECT current_setting('search_path'), to_regclass('pg_temp.work') IS NOT NULL"
-        assert conn.execute(kept).fetchone() == ("app, public", True)
+        conn.execute("CREATE SCHEMA app; CREATE ROLE sqlmig_attack_app")
+        conn.execute("GRANT ALL ON SCHEMA app, public TO sqlmig_attack_app")
+        try:
+            conn.execute("SET search_path TO app, public; SET work_mem = '8MB'; SET ROLE sqlmig_attack_app")
+            conn.execute("SET application_name = 'it''s 100% {x}'")  # quoted as a literal, never a placeholder
+            conn.execute("CREATE TEMP TABLE work (x int)")
+            sqlmig.apply(conn, tmp_path)
+            kept = "SELECT current_setting('search_path'), current_setting('work_mem'), current_user"
+            assert conn.execute(kept).fetchone() == ("app, public", "8MB", "sqlmig_attack_app")
+            assert conn.execute("SELECT current_setting('application_name')").fetchone() == ("it's 100% {x}",)
+            # Temporary tables are not the caller's to keep: each migration runs as in a fresh session
+            # (docs/deploying.md says so), and DISCARD TEMP ends the ones before it.
+            assert conn.execute("SELECT to_regclass('pg_temp.work')").fetchone() == (None,)
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        finally:
+            conn.execute("RESET ROLE; DROP SCHEMA app CASCADE")
+            conn.execute("DROP OWNED BY sqlmig_attack_app; DROP ROLE sqlmig_attack_app")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a no-transaction file that ends inside its own BEGIN block is reported as applied, but the block "
-    "(its statements and its history row) is rolled back silently when the migration lock is released",
-)
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("given", [False, True], ids=["own-connection", "given-connection"])
 def test_no_transaction_file_left_in_its_own_block_is_not_reported_applied(
     db_url: str, db: Conn, tmp_path: Path, given: bool
 ) -> None:
-    tree(tmp_path, {"migrate/20240101_000000_a.up.sql": NOTX + "BEGIN;\nCREATE TABLE public.z (x int);\n"})
-    try:
+    tree(tmp_path, {"migrate/20240101_000000_a.up.sql": NOTX + "SELECT 1;\nBEGIN;\nCREATE TABLE public.z (x int);\n"})
+    with pytest.raises(sqlmig.MigrationError) as info:
         if given:
             with psycopg.connect(db_url, autocommit=True) as conn:
-                report = sqlmig.apply(conn, tmp_path)
+                sqlmig.apply(conn, tmp_path)
         else:
-            report = sqlmig.apply(db_url, tmp_path)
-    except sqlmig.SqlmigError:
-        return  # refusing the file, or failing it, is also keeping the promise
-    # It says it applied the file: then the table and the history row must be there.
-    assert report.names == ("20240101_000000_a",)
-    assert (history(db), scalar(db, "SELECT to_regclass('public.z') IS NOT NULL")) == (["20240101_000000_a"], True)
+            sqlmig.apply(db_url, tmp_path)
+    err = info.value
+    assert (err.line, err.statement, err.rolled_back) == (3, "BEGIN", False)
+    assert "COMMIT" in (err.hint or "") and "Statements 2 to 3 (lines 3 on)" in (err.outcome or "")
+    assert scalar(db, "SELECT to_regclass('public.z') IS NOT NULL") is False
+    # Statement 1 ran on its own and is recorded; once the file ends its block, up continues at the BEGIN.
+    progress = "SELECT statements_done, resume_line FROM public.migration_history WHERE name = '20240101_000000_a'"
+    assert db.execute(progress).fetchone() == (1, 3)
+    tree(
+        tmp_path,
+        {"migrate/20240101_000000_a.up.sql": NOTX + "SELECT 1;\nBEGIN;\nCREATE TABLE public.z (x int);\nCOMMIT;\n"},
+    )
+    assert sqlmig.apply(db_url, tmp_path).names == ("20240101_000000_a",)
+    assert scalar(db, "SELECT to_regclass('public.z') IS NOT NULL") is True
+    assert db.execute(progress).fetchone() == (None, None)
 
 
 # --- the configuration search: the caller's project -------------------------------------------------------------
@@ -305,12 +313,6 @@ SEEDED = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the seeds' rows are forgotten in a statement of their own after the last migration's rollback has "
-    "committed: a rollback interrupted between the two leaves seed rows with no migrate row, which no later run "
-    "forgets, so 'migrate up && seed up' never puts the seed data back",
-)
 @pytest.mark.timeout(60)
 def test_seeds_are_forgotten_even_when_the_rollback_is_interrupted(db_url: str, db: Conn, tmp_path: Path) -> None:
     tree(tmp_path, dict[str, str | bytes](SEEDED))
