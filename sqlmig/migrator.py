@@ -162,10 +162,10 @@ class Migrator:
 
                 prepared = runner.prepare(plan, self.settings)
                 report = runner.run_plan(conn, plan, prepared, self.settings, single_transaction=False)
-                if track == "migrate" and (forgotten := history.forget_seeds(conn, self.table)):
-                    log.info(
-                        "forgot %d seed(s): every migration is rolled back, and their data with them", len(forgotten)
-                    )
+                left = {r.name for r in hist.rows if r.track == "migrate"} - set(report.names)
+                if track == "migrate" and not left and (seeds := [r for r in hist.rows if r.track == "seed"]):
+                    # The last migration's rollback removed their rows in its own transaction.
+                    log.info("forgot %d seed(s): every migration is rolled back, and their data with them", len(seeds))
                 return report
 
     def status(self, tracks: Sequence[Track] = TRACKS) -> StatusReport:

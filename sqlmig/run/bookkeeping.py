@@ -56,13 +56,19 @@ def lock_released_error(diag: psycopg.errors.Diagnostic) -> bool:
 def history_tail(migration: Migration, table: TableName, limits: Limits, duration_ms: int | None = None) -> list[Query]:
     """What follows a migration's own SQL in its transaction: reset the session (settings and identity, as if
     the next migration ran in a fresh psql session), bound sqlmig's own write by the timeouts again, check that
-    the migration lock is still held, then record (up) or remove (down) the migration's row."""
+    the migration lock is still held, then record (up) or remove (down) the migration's row; a migration's down
+    also forgets the seeds when it removes the last migration's row (:func:`~sqlmig.run.history.forget_seeds_query`)."""
     if migration.direction == "up":
         params = history.record_params(migration.file, migration.rendered_checksum, duration_ms)
         write: Query = (history.record_query(table), params)
     else:
         write = (history.unrecord_query(table), (migration.file.name, migration.file.track))
-    return [*((q, ()) for q in limits.teardown()), limits.guard(), (lock_check(table), ()), write]
+    forget = (
+        [(history.forget_seeds_query(table), ())]
+        if migration.direction == "down" and migration.file.track == "migrate"
+        else []
+    )
+    return [*((q, ()) for q in limits.teardown()), limits.guard(), (lock_check(table), ()), write, *forget]
 
 
 def failed(

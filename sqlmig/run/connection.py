@@ -34,6 +34,22 @@ def owned(conn: psycopg.Connection[Any]) -> bool:
     return conn in _OWNED
 
 
+def session_restore(conn: Conn) -> str:
+    """A statement that sets again what the caller set on its connection before handing it over: the settings
+    whose source is the session (``SET search_path``, ``SET work_mem`` …) and the role (``SET ROLE``), to run after
+    the reset that ends each migration; "" when it set none. The values are literals, quoted by psycopg. Reads."""
+    from psycopg import sql
+
+    rows = conn.execute(
+        "SELECT name, setting FROM pg_catalog.pg_settings WHERE source = 'session'"
+        " UNION ALL SELECT 'role', current_setting('role') WHERE current_setting('role') <> 'none'"
+    ).fetchall()
+    if not rows:
+        return ""
+    calls = [sql.SQL("pg_catalog.set_config({}, {}, false)").format(sql.Literal(n), sql.Literal(v)) for n, v in rows]
+    return sql.SQL("SELECT {}").format(sql.SQL(", ").join(calls)).as_string(conn)
+
+
 @contextmanager
 def connect(database: Database, settings: config.Settings) -> Iterator[psycopg.Connection[Any]]:
     """An autocommit connection for a run: the caller's (restored afterwards) or a new one (closed afterwards).

@@ -14,7 +14,7 @@ import logging
 import random
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import psycopg
@@ -76,17 +76,18 @@ class Limits:
     check_connection: bool = False
     # The connection is sqlmig's own, not one the caller passed in: see _TEARDOWN_OWN.
     own_connection: bool = False
+    # On a connection the caller passed in: a statement that sets its own settings and role again after the
+    # reset (see sqlmig.run.connection.session_restore), or "" when it had none.
+    restore: str = ""
 
     def for_file(self, source: SqlFile) -> Limits:
         """These limits with the file's ``-- sqlmig: lock-timeout=…`` style directives applied."""
         retries = source.option("lock-retries")
-        return Limits(
+        return replace(
+            self,
             lock_timeout=source.option("lock-timeout") or self.lock_timeout,
             statement_timeout=source.option("statement-timeout") or self.statement_timeout,
             lock_retries=int(retries) if retries is not None else self.lock_retries,
-            role=self.role,
-            check_connection=self.check_connection,
-            own_connection=self.own_connection,
         )
 
     def setup(self, *, local: bool) -> tuple[str, tuple[object, ...]]:
@@ -113,8 +114,12 @@ class Limits:
         own the next migration's objects and write its history row), then drop its temporary tables, prepared
         statements and sequence values (``DISCARD TEMP``, ``DEALLOCATE``, ``DISCARD SEQUENCES``), as a fresh
         session would have none: as plain statements on sqlmig's own connection, in a DO block that keeps
-        psycopg's prepared statements on a connection the caller passed in. Each may run inside a transaction."""
-        return list(_TEARDOWN_OWN if self.own_connection else _TEARDOWN)
+        psycopg's prepared statements on a connection the caller passed in, followed there by :attr:`restore`, so
+        that every migration starts, and the caller gets its connection back, with the settings and role it had.
+        Each may run inside a transaction."""
+        if self.own_connection:
+            return list(_TEARDOWN_OWN)
+        return [*_TEARDOWN, self.restore] if self.restore else list(_TEARDOWN)
 
     def guard(self) -> tuple[str, tuple[object, ...]]:
         """The query that sets ``lock_timeout`` and ``statement_timeout`` again for the rest of the transaction

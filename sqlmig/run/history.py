@@ -181,14 +181,14 @@ def unrecord_query(table: TableName) -> sql.Composed:
     return sql.SQL("DELETE FROM {} WHERE name = %s AND type = %s").format(table.ident)
 
 
-def forget_seeds(conn: psycopg.Connection[tuple[object, ...]], table: TableName) -> list[str]:
-    """Remove the seed track's rows when the migrate track has none left: seeds are data in the tables that the
+def forget_seeds_query(table: TableName) -> sql.Composed:
+    """DELETE of the seed track's rows when the migrate track has none left: seeds are data in the tables that the
     migrations made, so once every migration is rolled back they are gone too, and the next ``seed up`` must run
-    them again. Returns the names removed (none while a migrate row remains). Writes, in one statement."""
-    query = sql.SQL(
-        "DELETE FROM {0} WHERE type = 'seed' AND NOT EXISTS (SELECT FROM {0} WHERE type = 'migrate') RETURNING name"
+    them again. No parameters. Run it after the :func:`unrecord_query` of a migration, in its transaction, so that
+    the last migration's rollback and the seeds' forgetting commit together or not at all."""
+    return sql.SQL(
+        "DELETE FROM {0} WHERE type = 'seed' AND NOT EXISTS (SELECT FROM {0} WHERE type = 'migrate')"
     ).format(table.ident)
-    return [str(row[0]) for row in conn.cursor(row_factory=tuple_row).execute(query).fetchall()]
 
 
 def accept(conn: psycopg.Connection[tuple[object, ...]], table: TableName, files: list[MigrationFile]) -> int:

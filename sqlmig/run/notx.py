@@ -62,6 +62,8 @@ def run_up(
                 run.alone(item, line, _line_of(migration, walk.following()))
             else:
                 run.together(item, line, _line_of(migration, walk.following()))
+        if not run.idle():
+            raise run.unended_block()
         if not run.complete:  # nothing left to run: record it as applied
             run.record(None, line=0, after=None)
     finally:
@@ -110,7 +112,7 @@ class _Run:
         block (COMMIT, ROLLBACK), after which the row is as last committed, which may not be as this session saw
         it inside the block."""
         exists: bool | None = self.exists
-        if may_end_block and self.exists != self.kept and not self._idle():
+        if may_end_block and self.exists != self.kept and not self.idle():
             exists = None
         elapsed = round((time.perf_counter() - self.started) * 1000)
         return progress.write_script(
@@ -162,7 +164,7 @@ class _Run:
             except psycopg.Error as exc:
                 if self.conn.closed or self.conn.broken:
                     raise self._lost(exc, item, line, rolled_back=None) from exc
-                if not contention.is_lock_timeout(exc.sqlstate) or attempt.last or not self._idle():
+                if not contention.is_lock_timeout(exc.sqlstate) or attempt.last or not self.idle():
                     error = self._failed(exc, item, line)
                     raise failure.explain(self.conn, error, self.limits, attempt.number) from exc
         self.advance(item.text)
@@ -170,28 +172,35 @@ class _Run:
 
     def copy(self, item: Statement, line: int, walk: Statements) -> None:
         """Run a COPY with its data (the next of ``walk``) and its progress write in one transaction."""
-        before = self.digest.copy()
-        following: int | None = None
-        copied = False
-        try:
-            with self.conn.transaction(), notxoutcome.quiet_copy_end():
-                copy_in(self.conn, item, walk.data())
-                copied = True
-                self.advance(item.text)
-                following = _line_of(self.migration, walk.following())
-                results = wire.exchange(self.conn, self.script(following))
-                errors = [r for r in results if r.status == psycopg.pq.ExecStatus.FATAL_ERROR]
-                if errors:
-                    raise wire.error(self.conn, errors[0])  # leaving the block rolls the COPY back with it
-        except psycopg.Error as exc:
-            if copied:  # its progress was counted for the write that failed with it
-                self._rewind(before)
-            if self.conn.closed or self.conn.broken:
-                raise self._lost(exc, item, line, rolled_back=not copied) from exc
-            if not copied:
-                raise self._failed(exc, item, line) from exc
-            raise self._unrecorded(exc, line, self._end_block(line)) from exc
-        self._written(following)
+        for attempt in contention.attempts(self.limits, self._name(line), "rolled back"):
+            before = self.digest.copy()
+            following: int | None = None
+            copied = False
+            try:
+                with self.conn.transaction(), notxoutcome.quiet_copy_end():
+                    copy_in(self.conn, item, walk.data())
+                    copied = True
+                    self.advance(item.text)
+                    following = _line_of(self.migration, walk.following())
+                    results = wire.exchange(self.conn, self.script(following))
+                    errors = [r for r in results if r.status == psycopg.pq.ExecStatus.FATAL_ERROR]
+                    if errors:
+                        raise wire.error(self.conn, errors[0])  # leaving the block rolls the COPY back with it
+                self._written(following)
+                return
+            except psycopg.Error as exc:
+                if copied:  # its progress was counted for the write that failed with it
+                    self._rewind(before)
+                if self.conn.closed or self.conn.broken:
+                    raise self._lost(exc, item, line, rolled_back=not copied) from exc
+                if copied:
+                    raise self._unrecorded(exc, line, self._end_block(line)) from exc
+                # The lock is taken before the server asks for data: a COPY that timed out waiting for it took none,
+                # and can be sent again. Once data was taken, it cannot: the file is read once.
+                again = contention.is_lock_timeout(exc.sqlstate) and not walk.taken and not attempt.last
+                if again and self.idle():
+                    continue
+                raise failure.explain(self.conn, self._failed(exc, item, line), self.limits, attempt.number) from exc
 
     def _unrecorded(self, error: psycopg.Error, line: int, block: str) -> BookkeepingError:
         """The error for a progress write that failed in the transaction of the statement it records; ``block``
@@ -244,13 +253,24 @@ class _Run:
     def _recorded(self) -> str:
         return notxoutcome.recorded(self.migration.file.name, count=self.recorded, kept=self.kept, at=self.resume_at)
 
-    def _idle(self) -> bool:
+    def idle(self) -> bool:
+        """Whether no transaction block is open on the connection."""
         return self.conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
+    def unended_block(self) -> MigrationError:
+        """The error for a file that ends inside a transaction block of its own (a BEGIN without its COMMIT): rolls
+        the block back, since nothing of it could be kept without the COMMIT the file does not have."""
+        self.conn.rollback()
+        self.exists = self.kept
+        opened, recorded = self.opened, self._recorded()
+        return notxoutcome.unended_block(
+            self.migration, *opened, self.done, recorded, self.applied, resumable=self.kept
+        )
 
     def _end_block(self, line: int) -> str:
         """Roll back the file's own transaction block, if the failure at ``line`` left one open; says which
         statements it rolled back ("" when none was open)."""
-        if self._idle() or self.conn.closed or self.conn.broken:
+        if self.idle() or self.conn.closed or self.conn.broken:
             return ""
         self.conn.rollback()
         self.exists = self.kept

@@ -1,5 +1,6 @@
 """What a failure leaves of a ``no-transaction`` file: the texts that say which statements stay applied, which the
-server rolled back, what the history records and where ``up`` continues.
+server rolled back, what the history records and where ``up`` continues; and the error for a file that ends
+inside a transaction block of its own.
 
 Pure: the numbers come from the runner in :mod:`sqlmig.run.notx`, which knows what completed and what was committed.
 """
@@ -8,7 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+
+from ..errors import MigrationError
+from ..model import Migration
 
 
 def recorded(name: str, *, count: int, kept: bool, at: int) -> str:
@@ -84,3 +88,33 @@ def quiet_copy_end() -> Iterator[None]:
         yield
     finally:
         logger.removeFilter(quiet)
+
+
+def unended_block(
+    migration: Migration,
+    first: int,
+    first_line: int,
+    last: int,
+    recorded: str,
+    applied: Sequence[str],
+    *,
+    resumable: bool,
+) -> MigrationError:
+    """The error for a file whose statements ``first`` (at ``first_line``) to ``last`` ran in a transaction block
+    of its own that the file never ends, and that was rolled back; ``recorded`` says what stays applied, and
+    ``resumable`` whether its progress is recorded."""
+    return MigrationError(
+        path=migration.source.path,
+        name=migration.file.name,
+        line=first_line,
+        column=1,
+        statement="BEGIN",
+        sqlstate=None,
+        message="the file ends inside a transaction block of its own: a BEGIN without its COMMIT",
+        hint="end the block with COMMIT (or remove its BEGIN), then run up again",
+        applied=tuple(applied),
+        rolled_back=False,
+        resumable=resumable,
+        outcome=f"Statements {first} to {last} (lines {first_line} on) ran in the file's own transaction block, "
+        f"which the file never ends: sqlmig rolled them back. {recorded}",
+    )

@@ -93,6 +93,7 @@ def _run_plan(
         settings.role,
         check_connection=conn.info.server_version >= 140000,
         own_connection=connection.owned(conn),
+        restore="" if connection.owned(conn) else connection.session_restore(conn),
     )
     if not single_transaction:
         return Report(plan.track, plan.direction, _run_steps(conn, plan, prepared, settings, limits, True))

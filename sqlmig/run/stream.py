@@ -129,16 +129,19 @@ class Statements:
         self._source = iter(items)
         self._ahead: Runnable | None = None  # read, not yet handed on
         self._read = False  # whether _ahead holds the next item
+        self.taken = 0  # how many blocks of data of the statement last handed on were taken
 
     def __iter__(self) -> Iterator[Statement]:
         while (item := self._take()) is not None:
             if isinstance(item, Statement):
+                self.taken = 0
                 yield item
 
     def data(self) -> Iterator[CopyData]:
-        """The COPY data that follows the statement last handed on."""
+        """The COPY data that follows the statement last handed on (counted in :attr:`taken`)."""
         while isinstance(item := self._peek(), CopyData):
             self._read = False
+            self.taken += 1
             yield item
 
     def following(self) -> Statement | None:
