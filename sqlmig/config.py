@@ -56,6 +56,14 @@ class Settings:
     wait: float = 0.0
     lint: bool = False
     idempotent: bool = False
+    # A fan-out target: its history is its own (see TableName.for_target). None for an ordinary run.
+    target: str | None = None
+
+    @property
+    def history(self) -> TableName:
+        """The history these settings read and write: the history table, or the target's rows beside it."""
+        table = TableName.parse(self.history_table)
+        return table if self.target is None else table.for_target(self.target)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import psycopg
 
 from .. import config
 from ..errors import BookkeepingError, MigrationError, PlanError, SqlmigError
-from ..model import Migration, Plan, Report, Result, TableName
+from ..model import Migration, Plan, Report, Result
 from ..render import TemplateContext, render
 from ..sqltext import Runnable
 from . import bookkeeping, connection, contention, execute, failure
@@ -168,7 +168,7 @@ def _run_steps(
     own_transaction: bool,
 ) -> tuple[Result, ...]:
 
-    table = TableName.parse(settings.history_table)
+    table = settings.history
     results: list[Result] = []
     names: list[str] = []  # read only when a step fails: passing a growing list keeps the run linear
     verb = _VERBS[plan.direction]

@@ -1,0 +1,164 @@
+"""Running a fan-out: every target's history in one query, then the targets that are behind, ``jobs`` at a time.
+
+Each target is an ordinary run of the :class:`~sqlmig.migrator.Migrator` with the target's own template context
+and history (:meth:`~sqlmig.model.TableName.for_target`), so its own lock: different targets run in parallel, the
+same target never twice at once, and the exactly-once protocol is the one every run uses. The files are read and
+hashed once; the workers are threads, each with one connection that it keeps for the targets it runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import replace
+
+from .. import config
+from ..errors import SqlmigError
+from ..files import discover_tracks
+from ..migrator import Migrator, checked_track
+from ..model import Conn, MigrationFile, Track
+from ..plan import up_plan
+from ..run import history, lock
+from ..run.connection import connect
+from ..targets import Target
+from .report import FanoutReport, TargetResult
+
+log = logging.getLogger("sqlmig")
+
+
+def up_all(
+    settings: config.Settings,
+    targets: Sequence[Target],
+    *,
+    track: Track = "migrate",
+    jobs: int = 4,
+    max_failures: int | None = None,
+    canary: int = 0,
+    to: str | None = None,
+    on_result: Callable[[TargetResult], None] | None = None,
+) -> FanoutReport:
+    """Bring every target of ``targets`` up to date on ``track``, ``jobs`` targets at a time. Writes.
+
+    One query reads every target's history; a target with nothing pending is ``current`` without a lock or a
+    connection of its own. A failed target does not stop the others, unless ``max_failures`` targets failed (no
+    new target starts then) or one of the first ``canary`` targets, run before the rest, failed (none of the rest
+    starts). Targets not started are ``skipped``; a rerun finishes exactly the targets that are not up to date.
+    ``on_result`` is called with each result as it comes (from the worker threads). Raises only what stops every
+    target: :class:`~sqlmig.ConfigError`, :class:`~sqlmig.ConnectError`, :class:`~sqlmig.DiscoveryError`."""
+    checked_track(track)
+    tracks: tuple[Track, ...] = ("migrate",) if track == "migrate" else ("migrate", "seed")
+    files = discover_tracks(settings.directory, tracks)
+    results = {t.schema: TargetResult(t.schema, "current") for t in targets}
+    done = _Tally(max_failures, on_result)
+    behind = _behind(settings, files, targets, track, to, results, done)
+    before = done.failures
+    for result in _results(settings, files, behind[:canary], track, jobs, to, done):
+        results[result.target] = result
+    rest = behind[canary:]
+    if canary and done.failures > before:
+        log.warning("a canary target failed: %d other target(s) not started", len(rest))
+        for target in rest:
+            results[target.schema] = done.add(TargetResult(target.schema, "skipped"))
+        rest = []
+    for result in _results(settings, files, rest, track, jobs, to, done):
+        results[result.target] = result
+    return FanoutReport(track, tuple(results[t.schema] for t in targets))
+
+
+def _behind(
+    settings: config.Settings,
+    files: Mapping[Track, Sequence[MigrationFile]],
+    targets: Sequence[Target],
+    track: Track,
+    to: str | None,
+    results: dict[str, TargetResult],
+    done: _Tally,
+) -> list[Target]:
+    """The targets with something pending, from one query over every target's history (creating the targets'
+    table first when it does not exist). A target whose plan is refused (drift, a gap) fails here, alone."""
+    table = settings.history
+    with connect(None, settings) as conn:
+        rows = history.read_targets(conn, table, [t.schema for t in targets])
+        if rows is None:
+            _create_targets_table(conn, settings)
+            rows = {t.schema: () for t in targets}
+    behind = []
+    for target in targets:
+        try:
+            if up_plan(files, rows[target.schema], track, settings.allow_out_of_order, to=to).steps:
+                behind.append(target)
+        except SqlmigError as exc:
+            results[target.schema] = done.add(TargetResult(target.schema, "failed", error=exc))
+    return behind
+
+
+def _create_targets_table(conn: Conn, settings: config.Settings) -> None:
+    """Create the targets' table once, before the targets run: targets hold different locks, and concurrent
+    ``CREATE TABLE IF NOT EXISTS`` of one table can fail. Its own lock keeps two fan-outs from racing."""
+    table = settings.history
+    with lock.hold(conn, table.targets_table, settings.lock_wait):
+        history.ensure(conn, table.for_target(""), "missing")  # the targets' table: any target names it
+
+
+class _Tally:
+    """The results so far, shared by the workers: how many failed, and whether to start another target."""
+
+    def __init__(self, max_failures: int | None, on_result: Callable[[TargetResult], None] | None) -> None:
+        self.max_failures, self.on_result = max_failures, on_result
+        self.failures = 0
+        self.lock = threading.Lock()
+
+    def stopped(self) -> bool:
+        with self.lock:
+            return self.max_failures is not None and self.failures >= self.max_failures
+
+    def add(self, result: TargetResult) -> TargetResult:
+        with self.lock:
+            self.failures += result.status == "failed"
+        if self.on_result is not None:
+            self.on_result(result)
+        return result
+
+
+def _results(
+    settings: config.Settings,
+    files: Mapping[Track, Sequence[MigrationFile]],
+    targets: Sequence[Target],
+    track: Track,
+    jobs: int,
+    to: str | None,
+    done: _Tally,
+) -> Iterator[TargetResult]:
+    """Run ``targets`` on at most ``jobs`` threads, each keeping one connection; yields their results in order."""
+    if not targets:
+        return
+    local, guard = threading.local(), threading.Lock()
+    with ExitStack() as connections, ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="sqlmig") as pool:
+
+        def connection() -> Conn:
+            conn: Conn | None = getattr(local, "conn", None)
+            if conn is None or conn.closed or conn.broken:
+                with guard:
+                    conn = connections.enter_context(connect(None, settings))
+                local.conn = conn
+            return conn
+
+        def run(target: Target) -> TargetResult:
+            if done.stopped():
+                return done.add(TargetResult(target.schema, "skipped"))
+            started = time.perf_counter()
+            own = replace(settings, schema=target.schema, vars={**settings.vars, **target.vars}, target=target.schema)
+            try:
+                report = Migrator(own, connection(), files).up(track, to=to)
+            except SqlmigError as exc:
+                elapsed = (time.perf_counter() - started) * 1000
+                log.error("%s: %s", target.schema, config.redact(str(exc)))
+                return done.add(TargetResult(target.schema, "failed", duration_ms=elapsed, error=exc))
+            elapsed = (time.perf_counter() - started) * 1000
+            return done.add(TargetResult(target.schema, "applied", report.names, elapsed))
+
+        yield from pool.map(run, targets)

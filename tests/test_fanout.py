@@ -1,0 +1,147 @@
+"""Fan-out: many tenant schemas of one database brought up to date in one process, each with its own history and
+lock; a failed target leaves the others correct and its own history exact."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import psycopg
+import pytest
+
+import sqlmig
+from sqlmig import config
+from sqlmig.fanout.runner import up_all
+from sqlmig.model import TableName
+from sqlmig.run.lock import lock_key
+from sqlmig.targets import Target
+
+from .helpers import tree
+
+pytestmark = pytest.mark.core
+Conn = psycopg.Connection[tuple[object, ...]]
+
+FILES = {
+    "migrate/20240101_000000_schema.up.sql": "CREATE SCHEMA IF NOT EXISTS {{ schema | ident }};\n",
+    "migrate/20240102_000000_items.up.sql": (
+        "CREATE TABLE {{ schema | ident }}.items (id int PRIMARY KEY);\n"
+        "INSERT INTO public.log VALUES ({{ schema | literal }}, 'items');\n"
+    ),
+    "migrate/20240103_000000_untemplated.up.sql": "INSERT INTO public.log VALUES ('-', 'untemplated');\n",
+}
+
+
+def settings(db_url: str, tmp_path: Path, **options: object) -> config.Settings:
+    return config.load(database_url=db_url, directory=tmp_path, cwd=tmp_path, environ={}, **options)  # type: ignore[arg-type]
+
+
+def target_rows(db: Conn) -> list[tuple[object, ...]]:
+    return db.execute("SELECT target, name FROM public.migration_history_targets ORDER BY target, name").fetchall()
+
+
+@pytest.fixture
+def project(db: Conn, tmp_path: Path) -> Path:
+    db.execute("CREATE TABLE public.log (schema text, what text)")
+    tree(tmp_path, dict(FILES))
+    return tmp_path
+
+
+NAMES = ["20240101_000000_schema", "20240102_000000_items", "20240103_000000_untemplated"]
+
+
+def test_every_target_applied_once_with_its_own_history(db_url: str, db: Conn, project: Path) -> None:
+    targets = [Target(s) for s in ("t1", "t2", "t3")]
+    report = up_all(settings(db_url, project), targets, jobs=2)
+    assert [(r.target, r.status, r.applied) for r in report.results] == [
+        (t, "applied", tuple(NAMES)) for t in ("t1", "t2", "t3")
+    ]
+    assert target_rows(db) == [(t, n) for t in ("t1", "t2", "t3") for n in NAMES]
+    assert db.execute("SELECT to_regclass('public.migration_history')").fetchone() == (None,)  # untouched
+    logged = db.execute("SELECT schema, what FROM public.log ORDER BY 1, 2").fetchall()
+    assert logged == [("-", "untemplated")] * 3 + [(t, "items") for t in ("t1", "t2", "t3")]
+    again = up_all(settings(db_url, project), targets, jobs=2)
+    assert [r.status for r in again.results] == ["current"] * 3 and again.ok
+
+
+def test_a_single_target_history_is_left_as_it_is(db_url: str, db: Conn, project: Path) -> None:
+    sqlmig.apply(db_url, project, schema="main")
+    before = db.execute("SELECT name, checksum FROM public.migration_history ORDER BY id").fetchall()
+    up_all(settings(db_url, project), [Target("t1")])
+    assert db.execute("SELECT name, checksum FROM public.migration_history ORDER BY id").fetchall() == before
+    assert sqlmig.status(db_url, project).pending == ()
+
+
+def test_a_failed_target_leaves_the_others_correct_and_its_history_exact(db_url: str, db: Conn, project: Path) -> None:
+    db.execute("CREATE SCHEMA t2; CREATE TABLE t2.items (conflict int)")  # the second migration fails there
+    targets = [Target(s) for s in ("t1", "t2", "t3")]
+    report = up_all(settings(db_url, project), targets, jobs=3)
+    assert [r.status for r in report.results] == ["applied", "failed", "applied"]
+    failed = report.failed[0]
+    assert isinstance(failed.error, sqlmig.MigrationError) and failed.error.sqlstate == "42P07"
+    assert failed.error.applied == ("20240101_000000_schema",)
+    assert [n for t, n in target_rows(db) if t == "t2"] == ["20240101_000000_schema"]
+    db.execute("DROP TABLE t2.items")
+    rerun = up_all(settings(db_url, project), targets, jobs=3)
+    assert [(r.target, r.status) for r in rerun.results] == [("t1", "current"), ("t2", "applied"), ("t3", "current")]
+    assert rerun.results[1].applied == tuple(NAMES[1:])
+    assert target_rows(db) == [(t, n) for t in ("t1", "t2", "t3") for n in NAMES]
+
+
+@pytest.mark.parametrize(
+    ("options", "statuses"),
+    [
+        ({"canary": 1}, ["failed", "skipped", "skipped", "skipped"]),
+        ({"max_failures": 1, "jobs": 1}, ["failed", "skipped", "skipped", "skipped"]),
+        ({"max_failures": 2, "jobs": 1}, ["failed", "applied", "applied", "applied"]),
+        ({}, ["failed", "applied", "applied", "applied"]),
+    ],
+)
+def test_canary_and_max_failures_stop_starting_targets(
+    db_url: str, db: Conn, project: Path, options: dict[str, int], statuses: list[str]
+) -> None:
+    db.execute("CREATE SCHEMA t0; CREATE TABLE t0.items (conflict int)")
+    targets = [Target(f"t{i}") for i in range(4)]
+    report = up_all(settings(db_url, project), targets, **options)  # type: ignore[arg-type]
+    assert [r.status for r in report.results] == statuses
+    started = {t for t, _ in target_rows(db)}
+    assert started == {f"t{i}" for i, s in enumerate(statuses) if s != "skipped"}
+
+
+def test_names_that_need_quoting_or_try_injection(db_url: str, db: Conn, project: Path) -> None:
+    names = ["Tenant-1", 'x"; DROP TABLE public.log; --', "o'brien"]
+    report = up_all(settings(db_url, project), [Target(n) for n in names], jobs=3)
+    assert report.ok, [r.error for r in report.failed]
+    for name in names:
+        found = db.execute("SELECT to_regclass(format('%%I.items', %s::text)) IS NOT NULL", (name,))
+        assert found.fetchone() == (True,)
+    assert {t for t, _ in target_rows(db)} == set(names)
+    assert db.execute("SELECT count(*) FROM public.log WHERE what = 'items'").fetchone() == (3,)
+
+
+def test_two_fanouts_at_once_run_each_migration_once_per_target(db_url: str, db: Conn, project: Path) -> None:
+    targets = [Target(f"t{i}") for i in range(6)]
+    reports: list[object] = []
+    barrier = threading.Barrier(2)
+
+    def fan_out() -> None:
+        barrier.wait()
+        reports.append(up_all(settings(db_url, project), targets, jobs=3))
+
+    threads = [threading.Thread(target=fan_out) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert len(reports) == 2 and all(r.ok for r in reports)  # type: ignore[attr-defined]
+    assert target_rows(db) == [(t.schema, n) for t in targets for n in NAMES]
+    counts = db.execute("SELECT schema, count(*) FROM public.log WHERE what = 'items' GROUP BY 1 ORDER BY 1")
+    assert counts.fetchall() == [(t.schema, 1) for t in targets]
+
+
+def test_a_target_whose_lock_is_held_does_not_hold_up_the_others(db_url: str, db: Conn, project: Path) -> None:
+    held = lock_key(TableName("public", "migration_history").for_target("t1"))
+    with psycopg.connect(db_url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (held,))
+        report = up_all(settings(db_url, project, lock_wait=0.5), [Target("t1"), Target("t2")], jobs=2)
+    assert [r.status for r in report.results] == ["failed", "applied"]
+    assert isinstance(report.results[0].error, sqlmig.LockTimeout)
