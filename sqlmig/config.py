@@ -19,6 +19,7 @@ from .model import InvalidIndexAction, TableName
 from .project import find as _find_project
 from .project import find_project as find_project  # public here, where it always was
 from .project import read_dotenv as read_dotenv
+from .targets import TargetsConfig
 
 URL_VARIABLES = ("SQLMIG_DATABASE_URL", "DIRECT_URL", "DATABASE_URL")
 DEFAULT_DIRECTORY = "migrations"
@@ -58,6 +59,8 @@ class Settings:
     idempotent: bool = False
     # A fan-out target: its history is its own (see TableName.for_target). None for an ordinary run.
     target: str | None = None
+    # The fan-out targets of [tool.sqlmig.targets], when the project names them.
+    targets: TargetsConfig | None = None
 
     @property
     def history(self) -> TableName:
