@@ -22,11 +22,15 @@ F = Callable[..., Any]
 
 def fanout_options(f: F) -> F:
     """The options that choose the targets of a fan-out and how it runs them."""
-    f = click.option("--canary", type=click.IntRange(min=0), default=0, help="Run this many targets first; stop if one fails.")(f)
+    f = click.option(
+        "--canary", type=click.IntRange(min=0), default=0, help="Run this many targets first; stop if one fails."
+    )(f)
     f = click.option(
         "--max-failures", type=click.IntRange(min=1), help="Start no new target after this many failed [no limit]."
     )(f)
-    f = click.option("--jobs", type=click.IntRange(min=1), default=4, help="Targets at a time, one connection each [4].")(f)
+    f = click.option(
+        "--jobs", type=click.IntRange(min=1), default=4, help="Targets at a time, one connection each [4]."
+    )(f)
     f = click.option("--shard", metavar="I/N", help="Take only the I-th of N disjoint parts of the targets.")(f)
     f = click.option(
         "--schemas-from", metavar="SQL", help="A query returning the target schemas (other columns: their variables)."
@@ -128,7 +132,9 @@ def run(
         progress.end()
     code = code_of(report)
     if as_json:
-        click.echo(output.document(click.get_current_context().command_path.partition(" ")[2], code, report_dict(report)))
+        click.echo(
+            output.document(click.get_current_context().command_path.partition(" ")[2], code, report_dict(report))
+        )
     else:
         click.echo(summary_text(report, time.monotonic() - started))
     if code:
