@@ -19,7 +19,7 @@ from .model import InvalidIndexAction, TableName
 from .project import find as _find_project
 from .project import find_project as find_project  # public here, where it always was
 from .project import read_dotenv as read_dotenv
-from .targets import TargetsConfig
+from .targets import TargetsConfig, targets_config
 
 URL_VARIABLES = ("SQLMIG_DATABASE_URL", "DIRECT_URL", "DATABASE_URL")
 DEFAULT_DIRECTORY = "migrations"
@@ -168,6 +168,7 @@ def resolve(
         directory=directory,
         env={name: merged[name] for name in project.get("env", []) if name in merged},
         stubs=(folder / stubs) if stubs else None,
+        targets=targets_config(project["targets"], str(folder / "pyproject.toml")) if "targets" in project else None,
     )
     return _chosen(located, given, project)
 

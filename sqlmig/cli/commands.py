@@ -22,8 +22,9 @@ from .. import config
 from ..model import Track
 from ..plan import DownTarget
 from ..version import __version__
-from . import output
+from . import fanout, output
 from .exits import EXIT_CODES, EXIT_OK, EXIT_PENDING
+from .fanout import fanout_options
 from .options import (
     Group,
     common_options,
@@ -82,6 +83,7 @@ def _add_up(group: click.Group, track: Track) -> None:
     )
     @click.option("--to", "to", metavar="VERSION", help="Apply only the pending files up to VERSION.")
     @click.option("--lint/--no-lint", "lint", default=None, help="Refuse files with lint errors [lint in config].")
+    @fanout_options
     @DRY_RUN
     @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
     @click.pass_context
@@ -89,7 +91,18 @@ def _add_up(group: click.Group, track: Track) -> None:
     def up(
         ctx: click.Context, /, dry_run: bool, as_json: bool, single_transaction: bool, to: str | None, **opts: Any
     ) -> None:
+        fan = {name: opts.pop(name) for name in fanout.FANOUT_OPTIONS}
         run = migrator(overrides(ctx.find_root().params, opts), quiet=as_json)
+        if fanout.wanted(run, fan):
+            fanout.up(
+                run,
+                track,
+                fan,
+                to=to,
+                as_json=as_json,
+                refused={"--dry-run": dry_run, "--single-transaction": single_transaction},
+            )
+            return
         if dry_run:
             print_preview(run.dry_run(track, "up", to=to), track, "up", as_json)
             return
@@ -139,9 +152,15 @@ def _add_status(group: click.Group, track: Track) -> None:
     @common_options
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     @click.option("--exit-code", is_flag=True, help=f"Exit with {EXIT_PENDING} when something is pending.")
+    @fanout.target_options
     @click.pass_context
     @handle_errors
     def track_status(ctx: click.Context, /, as_json: bool, exit_code: bool, **opts: Any) -> None:
+        fan = {name: opts.pop(name) for name in fanout.TARGET_OPTIONS}
+        run = migrator(overrides(ctx.find_root().params, opts), quiet=as_json)
+        if fanout.wanted(run, fan):
+            fanout.status(run, track, fan, as_json=as_json, exit_code=exit_code)
+            return
         _show_status(ctx, (track,), as_json, exit_code, opts)
 
 

@@ -6,18 +6,35 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, TextIO
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
 from .. import config
 from ..fanout import FanoutReport, TargetResult
 from ..model import Track
-from ..targets import Target
+from ..targets import Target, parse_shard
 from . import output
-from .exits import EXIT_OK, exit_code
+from .exits import EXIT_OK, EXIT_PENDING, exit_code
+
+if TYPE_CHECKING:
+    from ..migrator import Migrator
 
 F = Callable[..., Any]
+
+
+def target_options(f: F) -> F:
+    """The options that choose the targets of a fan-out."""
+    f = click.option("--shard", metavar="I/N", help="Take only the I-th of N disjoint parts of the targets.")(f)
+    f = click.option(
+        "--schemas-from", metavar="SQL", help="A query returning the target schemas (other columns: their variables)."
+    )(f)
+    f = click.option("--schemas", metavar="A,B,…", help="Each of these schemas, as a target of its own: a fan-out.")(f)
+    return f
+
+
+TARGET_OPTIONS = ("schemas", "schemas_from", "shard")
 
 
 def fanout_options(f: F) -> F:
@@ -31,12 +48,7 @@ def fanout_options(f: F) -> F:
     f = click.option(
         "--jobs", type=click.IntRange(min=1), default=4, help="Targets at a time, one connection each [4]."
     )(f)
-    f = click.option("--shard", metavar="I/N", help="Take only the I-th of N disjoint parts of the targets.")(f)
-    f = click.option(
-        "--schemas-from", metavar="SQL", help="A query returning the target schemas (other columns: their variables)."
-    )(f)
-    f = click.option("--schemas", metavar="A,B,…", help="Bring each of these schemas up to date: a fan-out.")(f)
-    return f
+    return target_options(f)
 
 
 FANOUT_OPTIONS = ("schemas", "schemas_from", "shard", "jobs", "max_failures", "canary")
@@ -105,26 +117,35 @@ def code_of(report: FanoutReport) -> int:
     return exit_code(failed[0].error) if failed and failed[0].error is not None else EXIT_OK
 
 
-def run(
-    settings: config.Settings,
-    targets: tuple[Target, ...],
-    track: Track,
-    opts: dict[str, Any],
-    to: str | None,
-    as_json: bool,
+def wanted(run: Migrator, fan: dict[str, Any]) -> bool:
+    """Whether ``up`` fans out: targets given (``--schemas``, ``--schemas-from``, ``--shard``), or configured in
+    ``[tool.sqlmig.targets]`` and no ``--schema`` given (which runs the one schema as an ordinary run)."""
+    given = any(fan[name] is not None for name in TARGET_OPTIONS)
+    if given and run.settings.schema is not None and fan["schemas"] is not None:
+        raise click.UsageError("use --schema for one ordinary run, or --schemas for a fan-out, not both")
+    return given or (run.settings.targets is not None and run.settings.schema is None)
+
+
+def up(
+    run: Migrator, track: Track, fan: dict[str, Any], *, to: str | None, as_json: bool, refused: dict[str, bool]
 ) -> None:
-    """Run the fan-out, with the progress line on a terminal's stderr, then print and exit as :func:`code_of`."""
+    """``up`` as a fan-out: choose the targets, run them with the progress line on a terminal's stderr, print the
+    summary (or the JSON document) and exit with :func:`code_of`."""
     from ..fanout.runner import up_all
 
-    progress = Progress(len(targets), sys.stderr, opts["jobs"]) if sys.stderr.isatty() and not as_json else None
+    for flag, given in refused.items():
+        if given:
+            raise click.UsageError(f"{flag} is not available with a fan-out (--schemas, --schemas-from, --shard)")
+    settings, targets = _targets(run, fan)
+    progress = Progress(len(targets), sys.stderr, fan["jobs"]) if sys.stderr.isatty() and not as_json else None
     started = time.monotonic()
     report = up_all(
         settings,
         targets,
         track=track,
-        jobs=opts["jobs"],
-        max_failures=opts["max_failures"],
-        canary=opts["canary"],
+        jobs=fan["jobs"],
+        max_failures=fan["max_failures"],
+        canary=fan["canary"],
         to=to,
         on_result=progress,
     )
@@ -132,10 +153,54 @@ def run(
         progress.end()
     code = code_of(report)
     if as_json:
-        click.echo(
-            output.document(click.get_current_context().command_path.partition(" ")[2], code, report_dict(report))
-        )
+        command = click.get_current_context().command_path.partition(" ")[2]
+        click.echo(output.document(command, code, report_dict(report)))
     else:
         click.echo(summary_text(report, time.monotonic() - started))
+    if code:
+        sys.exit(code)
+
+
+def _targets(run: Migrator, fan: dict[str, Any]) -> tuple[config.Settings, tuple[Target, ...]]:
+    """The settings of a fan-out (the Migrator's, with its URL) and its targets, chosen by the options."""
+    from ..fanout.select import select
+
+    url = run.database if isinstance(run.database, str) else run.settings.database_url
+    settings = replace(run.settings, database_url=url)
+    shard = parse_shard(fan["shard"]) if fan["shard"] is not None else None
+    chosen = select(
+        settings, schemas=fan["schemas"], schemas_from=fan["schemas_from"], configured=settings.targets, shard=shard
+    )
+    return settings, chosen
+
+
+def status(run: Migrator, track: Track, fan: dict[str, Any], *, as_json: bool, exit_code: bool) -> None:
+    """``status`` across targets: which are behind, and on which migrations; with ``exit_code``, exit with
+    ``EXIT_PENDING`` when one is (or cannot be planned)."""
+    from ..fanout.status import status_all
+
+    settings, targets = _targets(run, fan)
+    found = status_all(settings, targets, track)
+    behind = [s for s in found if s.pending or s.error is not None]
+    code = EXIT_PENDING if exit_code and behind else EXIT_OK
+    if as_json:
+        command = click.get_current_context().command_path.partition(" ")[2]
+        body = {
+            "track": track,
+            "targets": len(found),
+            "behind": [
+                {
+                    "target": s.target,
+                    "pending": list(s.pending),
+                    "error": output.error_dict(s.error, config.redact) if s.error is not None else None,
+                }
+                for s in behind
+            ],
+        }
+        click.echo(output.document(command, code, body))
+    else:
+        lines = [f"{track}: {len(behind)} of {len(found)} target(s) behind."]
+        lines += [f"  {s.target}: {', '.join(s.pending) or config.redact(str(s.error))}" for s in behind]
+        click.echo("\n".join(lines))
     if code:
         sys.exit(code)

@@ -156,7 +156,7 @@ def _results(
                 report = Migrator(own, connection(), files).up(track, to=to)
             except SqlmigError as exc:
                 elapsed = (time.perf_counter() - started) * 1000
-                log.error("%s: %s", target.schema, config.redact(str(exc)))
+                log.info("%s failed: %s", target.schema, config.redact(str(exc)))
                 return done.add(TargetResult(target.schema, "failed", duration_ms=elapsed, error=exc))
             elapsed = (time.perf_counter() - started) * 1000
             return done.add(TargetResult(target.schema, "applied", report.names, elapsed))
