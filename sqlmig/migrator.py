@@ -31,6 +31,7 @@ from .run.history import History
 
 if TYPE_CHECKING:
     from .preview import PreviewStep
+    from .run.runner import PrepareCache
     from .verify import VerifyReport
 
 log = logging.getLogger("sqlmig")
@@ -47,8 +48,10 @@ class Migrator:
 
     settings: config.Settings
     database: Database = None
-    # Files already discovered (every track), so that many Migrators of one fan-out read and hash them once.
+    # Files already discovered (every track), so that many Migrators of one fan-out read and hash them once, and
+    # the files without template syntax rendered and split once for all of them.
     files: Mapping[Track, Sequence[MigrationFile]] | None = field(default=None, compare=False)
+    cache: PrepareCache | None = field(default=None, compare=False)
 
     @classmethod
     def from_config(
@@ -135,7 +138,7 @@ class Migrator:
                 plan = planned(hist.rows)
                 from .run import runner  # the parser and Jinja2 load only when there is work
 
-                prepared = runner.prepare(plan, self.settings)
+                prepared = runner.prepare(plan, self.settings, self.cache)
                 if single_transaction:
                     runner.check_single_transaction(prepared)
                 history.ensure(conn, self.table, hist.state)

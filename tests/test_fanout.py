@@ -12,7 +12,8 @@ import pytest
 import sqlmig
 from sqlmig import config
 from sqlmig.fanout.runner import up_all
-from sqlmig.model import TableName
+from sqlmig.model import Direction, Migration, MigrationFile, TableName
+from sqlmig.render import TemplateContext
 from sqlmig.run.lock import lock_key
 from sqlmig.targets import Target
 
@@ -145,3 +146,22 @@ def test_a_target_whose_lock_is_held_does_not_hold_up_the_others(db_url: str, db
         report = up_all(settings(db_url, project, lock_wait=0.5), [Target("t1"), Target("t2")], jobs=2)
     assert [r.status for r in report.results] == ["failed", "applied"]
     assert isinstance(report.results[0].error, sqlmig.LockTimeout)
+
+
+def test_files_without_template_syntax_are_rendered_and_split_once(
+    db_url: str, db: Conn, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlmig.run import runner
+
+    rendered: list[str] = []
+    real = runner.render
+
+    def counting(file: MigrationFile, direction: Direction, context: TemplateContext) -> Migration:
+        rendered.append(file.name)
+        return real(file, direction, context)
+
+    monkeypatch.setattr(runner, "render", counting)
+    report = up_all(settings(db_url, project), [Target(f"t{i}") for i in range(4)], jobs=2)
+    assert report.ok
+    assert sorted(set(rendered)) == NAMES
+    assert [rendered.count(n) for n in NAMES] == [4, 4, 1]  # the untemplated file once, the templates per target

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from .. import config
 from ..errors import SqlmigError
@@ -26,6 +27,9 @@ from ..run import history, lock
 from ..run.connection import connect
 from ..targets import Target
 from .report import FanoutReport, TargetResult
+
+if TYPE_CHECKING:
+    from ..run.runner import PrepareCache
 
 log = logging.getLogger("sqlmig")
 
@@ -53,7 +57,7 @@ def up_all(
     tracks: tuple[Track, ...] = ("migrate",) if track == "migrate" else ("migrate", "seed")
     files = discover_tracks(settings.directory, tracks)
     results = {t.schema: TargetResult(t.schema, "current") for t in targets}
-    done = _Tally(max_failures, on_result)
+    done = _Tally(max_failures, on_result, {})
     behind = _behind(settings, files, targets, track, to, results, done)
     before = done.failures
     for result in _results(settings, files, behind[:canary], track, jobs, to, done):
@@ -105,10 +109,13 @@ def _create_targets_table(conn: Conn, settings: config.Settings) -> None:
 
 
 class _Tally:
-    """The results so far, shared by the workers: how many failed, and whether to start another target."""
+    """What the workers share: how many targets failed, whether to start another, the prepared plain files."""
 
-    def __init__(self, max_failures: int | None, on_result: Callable[[TargetResult], None] | None) -> None:
+    def __init__(
+        self, max_failures: int | None, on_result: Callable[[TargetResult], None] | None, cache: PrepareCache
+    ) -> None:
         self.max_failures, self.on_result = max_failures, on_result
+        self.cache = cache  # the files without template syntax, rendered and split once for every target
         self.failures = 0
         self.lock = threading.Lock()
 
@@ -153,7 +160,7 @@ def _results(
             started = time.perf_counter()
             own = replace(settings, schema=target.schema, vars={**settings.vars, **target.vars}, target=target.schema)
             try:
-                report = Migrator(own, connection(), files).up(track, to=to)
+                report = Migrator(own, connection(), files, done.cache).up(track, to=to)
             except SqlmigError as exc:
                 elapsed = (time.perf_counter() - started) * 1000
                 log.info("%s failed: %s", target.schema, config.redact(str(exc)))
