@@ -4,12 +4,15 @@ variables) and [tool.sqlmig.targets], --shard, status across targets, the JSON d
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
 import psycopg
 import pytest
 from click.testing import CliRunner
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 import sqlmig
 from sqlmig.cli.commands import main
@@ -139,3 +142,44 @@ def test_apply_all(project: Path, db: Conn, db_url: str) -> None:
     assert [(r.target, r.status) for r in report.results] == [("x", "applied"), ("y", "applied")]
     with pytest.raises(sqlmig.ConfigError, match="needs a URL"), psycopg.connect(db_url) as conn:
         sqlmig.apply_all(conn, project / "migrations", schemas="x")  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def databases(db: Conn, db_url: str) -> Iterator[list[str]]:
+    """Two more databases on the test's server, dropped afterwards."""
+    current = db.execute("SELECT current_database()").fetchone()
+    assert current is not None
+    names = [f"{current[0]}_d{i}" for i in (1, 2)]
+    for name in names:
+        db.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield names
+    finally:
+        for name in names:
+            db.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def history_of(db_url: str, name: str) -> list[tuple[object, ...]]:
+    with psycopg.connect(make_conninfo(db_url, dbname=name)) as conn:
+        return conn.execute("SELECT name FROM public.migration_history ORDER BY id").fetchall()
+
+
+def test_databases_from_a_file_of_names_and_urls(project: Path, db_url: str, databases: list[str]) -> None:
+    listing = project / "databases.txt"
+    listing.write_text(f"# the fleet\n{databases[0]}\n\n{make_conninfo(db_url, dbname=databases[1])}\n")
+    result = run("migrate", "up", "--databases-from", str(listing), "--schema", "app", "--json")
+    document = json.loads(result.output)
+    assert result.exit_code == 0, result.output
+    assert document["summary"] == {"applied": 2, "current": 0, "failed": 0, "skipped": 0}
+    assert document["targets"][0]["target"] == databases[0]
+    names = [("20240101_000000_items",), ("20240102_000000_more",)]
+    assert history_of(db_url, databases[0]) == history_of(db_url, databases[1]) == names
+    status = run("migrate", "status", "--databases-from", str(listing), "--exit-code")
+    assert (status.exit_code, status.output) == (0, "migrate: 0 of 2 target(s) behind.\n")
+
+
+def test_databases_from_a_query(project: Path, db: Conn, db_url: str, databases: list[str]) -> None:
+    query = f"SELECT datname FROM pg_database WHERE datname LIKE '{databases[0][:-1]}%' ORDER BY 1"
+    result = run("migrate", "up", "--databases-from", query, "--schema", "app")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("migrate on 2 target(s): 2 applied,")

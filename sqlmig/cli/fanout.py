@@ -14,7 +14,7 @@ import click
 from .. import config
 from ..fanout import FanoutReport, TargetResult
 from ..model import Track
-from ..targets import Target, parse_shard
+from ..targets import Target, parse_shard, shard_of
 from . import output
 from .exits import EXIT_OK, EXIT_PENDING, exit_code
 
@@ -30,11 +30,14 @@ def target_options(f: F) -> F:
     f = click.option(
         "--schemas-from", metavar="SQL", help="A query returning the target schemas (other columns: their variables)."
     )(f)
+    f = click.option(
+        "--databases-from", metavar="FILE|SQL", help="Databases as targets: URLs or names, a line each, or a query."
+    )(f)
     f = click.option("--schemas", metavar="A,B,…", help="Each of these schemas, as a target of its own: a fan-out.")(f)
     return f
 
 
-TARGET_OPTIONS = ("schemas", "schemas_from", "shard")
+TARGET_OPTIONS = ("schemas", "schemas_from", "databases_from", "shard")
 
 
 def fanout_options(f: F) -> F:
@@ -51,7 +54,7 @@ def fanout_options(f: F) -> F:
     return target_options(f)
 
 
-FANOUT_OPTIONS = ("schemas", "schemas_from", "shard", "jobs", "max_failures", "canary")
+FANOUT_OPTIONS = (*TARGET_OPTIONS, "jobs", "max_failures", "canary")
 
 
 class Progress:
@@ -131,24 +134,23 @@ def up(
 ) -> None:
     """``up`` as a fan-out: choose the targets, run them with the progress line on a terminal's stderr, print the
     summary (or the JSON document) and exit with :func:`code_of`."""
-    from ..fanout.runner import up_all
+    from ..fanout.runner import up_all, up_databases
+    from ..fanout.select import databases
 
     for flag, given in refused.items():
         if given:
             raise click.UsageError(f"{flag} is not available with a fan-out (--schemas, --schemas-from, --shard)")
-    settings, targets = _targets(run, fan)
-    progress = Progress(len(targets), sys.stderr, fan["jobs"]) if sys.stderr.isatty() and not as_json else None
+    policy = {"track": track, "jobs": fan["jobs"], "max_failures": fan["max_failures"], "canary": fan["canary"]}
     started = time.monotonic()
-    report = up_all(
-        settings,
-        targets,
-        track=track,
-        jobs=fan["jobs"],
-        max_failures=fan["max_failures"],
-        canary=fan["canary"],
-        to=to,
-        on_result=progress,
-    )
+    if fan["databases_from"] is not None:
+        settings = _settings(run)
+        found = _sharded(databases(settings, fan["databases_from"]), fan)
+        progress = _progress(len(found), fan, as_json)
+        report = up_databases(settings, found, to=to, on_result=progress, **policy)
+    else:
+        settings, targets = _targets(run, fan)
+        progress = _progress(len(targets), fan, as_json)
+        report = up_all(settings, targets, to=to, on_result=progress, **policy)
     if progress is not None:
         progress.end()
     code = code_of(report)
@@ -161,12 +163,32 @@ def up(
         sys.exit(code)
 
 
+def _progress(total: int, fan: dict[str, Any], as_json: bool) -> Progress | None:
+    """The progress line, on a terminal's stderr only."""
+    return Progress(total, sys.stderr, fan["jobs"]) if sys.stderr.isatty() and not as_json else None
+
+
+def _sharded(found: tuple[tuple[str, str], ...], fan: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The databases of ``--shard``'s part (by name, as schemas are), or all of them."""
+    if fan["shard"] is None:
+        return found
+    shard = parse_shard(fan["shard"])
+    return tuple(d for d in found if shard_of(d[0], shard.count) == shard.index)
+
+
+def _settings(run: Migrator) -> config.Settings:
+    """The settings of a fan-out: the Migrator's, with its URL (the embedded server's, when it chose that)."""
+    url = run.database if isinstance(run.database, str) else run.settings.database_url
+    return replace(run.settings, database_url=url)
+
+
 def _targets(run: Migrator, fan: dict[str, Any]) -> tuple[config.Settings, tuple[Target, ...]]:
     """The settings of a fan-out (the Migrator's, with its URL) and its targets, chosen by the options."""
     from ..fanout.select import select
 
-    url = run.database if isinstance(run.database, str) else run.settings.database_url
-    settings = replace(run.settings, database_url=url)
+    settings = _settings(run)
+    if fan["databases_from"] is not None and (fan["schemas"] or fan["schemas_from"]):
+        raise click.UsageError("use --databases-from or --schemas/--schemas-from, not both")
     shard = parse_shard(fan["shard"]) if fan["shard"] is not None else None
     chosen = select(
         settings, schemas=fan["schemas"], schemas_from=fan["schemas_from"], configured=settings.targets, shard=shard
@@ -177,10 +199,15 @@ def _targets(run: Migrator, fan: dict[str, Any]) -> tuple[config.Settings, tuple
 def status(run: Migrator, track: Track, fan: dict[str, Any], *, as_json: bool, exit_code: bool) -> None:
     """``status`` across targets: which are behind, and on which migrations; with ``exit_code``, exit with
     ``EXIT_PENDING`` when one is (or cannot be planned)."""
-    from ..fanout.status import status_all
+    from ..fanout.select import databases
+    from ..fanout.status import status_all, status_databases
 
-    settings, targets = _targets(run, fan)
-    found = status_all(settings, targets, track)
+    if fan["databases_from"] is not None:
+        settings = _settings(run)
+        found = status_databases(settings, _sharded(databases(settings, fan["databases_from"]), fan), track)
+    else:
+        settings, targets = _targets(run, fan)
+        found = status_all(settings, targets, track)
     behind = [s for s in found if s.pending or s.error is not None]
     code = EXIT_PENDING if exit_code and behind else EXIT_OK
     if as_json:

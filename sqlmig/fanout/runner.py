@@ -59,18 +59,57 @@ def up_all(
     results = {t.schema: TargetResult(t.schema, "current") for t in targets}
     done = _Tally(max_failures, on_result, {})
     behind = _behind(settings, files, targets, track, to, results, done)
-    before = done.failures
-    for result in _results(settings, files, behind[:canary], track, jobs, to, done):
-        results[result.target] = result
-    rest = behind[canary:]
-    if canary and done.failures > before:
-        log.warning("a canary target failed: %d other target(s) not started", len(rest))
-        for target in rest:
-            results[target.schema] = done.add(TargetResult(target.schema, "skipped"))
-        rest = []
-    for result in _results(settings, files, rest, track, jobs, to, done):
+    runs = [
+        (t.schema, replace(settings, schema=t.schema, vars={**settings.vars, **t.vars}, target=t.schema))
+        for t in behind
+    ]
+    for result in _with_policy(runs, files, track, jobs, to, done, canary, shared=True):
         results[result.target] = result
     return FanoutReport(track, tuple(results[t.schema] for t in targets))
+
+
+def up_databases(
+    settings: config.Settings,
+    databases: Sequence[tuple[str, str]],
+    *,
+    track: Track = "migrate",
+    jobs: int = 4,
+    max_failures: int | None = None,
+    canary: int = 0,
+    to: str | None = None,
+    on_result: Callable[[TargetResult], None] | None = None,
+) -> FanoutReport:
+    """Bring every database of ``databases`` (name, URL) up to date on ``track``, each an ordinary run with its own
+    history table and lock, ``jobs`` at a time; the failure policy is :func:`up_all`'s. Writes."""
+    checked_track(track)
+    tracks: tuple[Track, ...] = ("migrate",) if track == "migrate" else ("migrate", "seed")
+    files = discover_tracks(settings.directory, tracks)
+    done = _Tally(max_failures, on_result, {})
+    runs = [(name, replace(settings, database_url=url, url_source="--databases-from")) for name, url in databases]
+    results = {r.target: r for r in _with_policy(runs, files, track, jobs, to, done, canary, shared=False)}
+    return FanoutReport(track, tuple(results[name] for name, _ in databases))
+
+
+def _with_policy(
+    runs: Sequence[tuple[str, config.Settings]],
+    files: Mapping[Track, Sequence[MigrationFile]],
+    track: Track,
+    jobs: int,
+    to: str | None,
+    done: _Tally,
+    canary: int,
+    *,
+    shared: bool,
+) -> Iterator[TargetResult]:
+    """The results of ``runs``: the first ``canary`` of them first, and none of the rest if one of those failed."""
+    before = done.failures
+    yield from pooled(runs[:canary], files, track, jobs, to, done, shared=shared)
+    rest = runs[canary:]
+    if canary and done.failures > before:
+        log.warning("a canary target failed: %d other target(s) not started", len(rest))
+        yield from (done.add(TargetResult(name, "skipped")) for name, _ in rest)
+        return
+    yield from pooled(rest, files, track, jobs, to, done, shared=shared)
 
 
 def _behind(
@@ -131,41 +170,46 @@ class _Tally:
         return result
 
 
-def _results(
-    settings: config.Settings,
+def pooled(
+    runs: Sequence[tuple[str, config.Settings]],
     files: Mapping[Track, Sequence[MigrationFile]],
-    targets: Sequence[Target],
     track: Track,
     jobs: int,
     to: str | None,
     done: _Tally,
+    *,
+    shared: bool,
 ) -> Iterator[TargetResult]:
-    """Run ``targets`` on at most ``jobs`` threads, each keeping one connection; yields their results in order."""
-    if not targets:
+    """Run each named run's ``up`` on at most ``jobs`` threads and yield the results in order. With ``shared``
+    (targets of one database), each thread keeps one connection for the runs it takes; otherwise (one database
+    each) every run opens and closes its own."""
+    if not runs:
         return
     local, guard = threading.local(), threading.Lock()
     with ExitStack() as connections, ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="sqlmig") as pool:
 
-        def connection() -> Conn:
+        def connection(own: config.Settings) -> Conn | None:
+            if not shared:
+                return None
             conn: Conn | None = getattr(local, "conn", None)
             if conn is None or conn.closed or conn.broken:
                 with guard:
-                    conn = connections.enter_context(connect(None, settings))
+                    conn = connections.enter_context(connect(None, own))
                 local.conn = conn
             return conn
 
-        def run(target: Target) -> TargetResult:
+        def run(named: tuple[str, config.Settings]) -> TargetResult:
+            name, own = named
             if done.stopped():
-                return done.add(TargetResult(target.schema, "skipped"))
+                return done.add(TargetResult(name, "skipped"))
             started = time.perf_counter()
-            own = replace(settings, schema=target.schema, vars={**settings.vars, **target.vars}, target=target.schema)
             try:
-                report = Migrator(own, connection(), files, done.cache).up(track, to=to)
+                report = Migrator(own, connection(own), files, done.cache).up(track, to=to)
             except SqlmigError as exc:
                 elapsed = (time.perf_counter() - started) * 1000
-                log.info("%s failed: %s", target.schema, config.redact(str(exc)))
-                return done.add(TargetResult(target.schema, "failed", duration_ms=elapsed, error=exc))
+                log.info("%s failed: %s", name, config.redact(str(exc)))
+                return done.add(TargetResult(name, "failed", duration_ms=elapsed, error=exc))
             elapsed = (time.perf_counter() - started) * 1000
-            return done.add(TargetResult(target.schema, "applied", report.names, elapsed))
+            return done.add(TargetResult(name, "applied" if report.names else "current", report.names, elapsed))
 
-        yield from pool.map(run, targets)
+        yield from pool.map(run, runs)

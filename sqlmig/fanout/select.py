@@ -4,8 +4,11 @@ the shard of them (``--shard I/N``) this process takes."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import psycopg
+from psycopg.conninfo import make_conninfo
+from psycopg.rows import tuple_row
 
 from .. import config
 from ..errors import ConfigError
@@ -45,18 +48,54 @@ def select(
 def query_targets(settings: config.Settings, query: str) -> tuple[Target, ...]:
     """The targets the rows of ``query`` name, read in a read-only transaction (the query can change nothing).
     Raises :class:`ConfigError` when the query fails or its rows are not targets."""
+    columns, rows = _query(settings, query, "--schemas-from")
+    return targets_from_rows(columns, rows)
+
+
+def databases(settings: config.Settings, source: str) -> tuple[tuple[str, str], ...]:
+    """The databases of ``--databases-from``: the lines of file ``source`` (blank lines and ``#`` comments left
+    out), else the first column of the rows of query ``source`` (read-only). Each is a URL (reported with its
+    password hidden) or the name of a database on the server of ``settings``. Returns (name, URL) pairs in order.
+    Raises :class:`ConfigError` for none, a repeated one, or a query that fails."""
+    path = Path(source)
+    if path.is_file():
+        lines = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
+        entries = [line for line in lines if line and not line.startswith("#")]
+    else:
+        _, rows = _query(settings, source, "--databases-from")
+        entries = [str(row[0]) for row in rows if row and row[0] is not None]
+    if not entries:
+        raise ConfigError(f"--databases-from {source!r}: no databases")
+    found = tuple(_database(settings, entry) for entry in entries)
+    names = [name for name, _ in found]
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise ConfigError(f"--databases-from: {', '.join(twice)} given more than once")
+    return found
+
+
+def _database(settings: config.Settings, entry: str) -> tuple[str, str]:
+    if "://" in entry or "=" in entry:
+        return config.redact(entry, entry), entry
+    if not settings.database_url:
+        raise ConfigError(f"--databases-from: {entry!r} is a database name, and there is no URL of its server")
+    return entry, make_conninfo(settings.database_url, dbname=entry)
+
+
+def _query(settings: config.Settings, query: str, flag: str) -> tuple[list[str], list[tuple[object, ...]]]:
+    """The column names and rows of ``query``, run in a read-only transaction."""
     with connect(None, settings) as conn:
         try:
             with conn.transaction():
                 conn.execute("SET TRANSACTION READ ONLY")
-                cur = conn.cursor().execute(query)
+                cur = conn.cursor(row_factory=tuple_row).execute(query)
                 if cur.description is None:
-                    raise ConfigError(f"--schemas-from returned no rows: give a query, got {query!r}")
+                    raise ConfigError(f"{flag} returned no rows: give a query, got {query!r}")
                 columns = [c.name for c in cur.description]
                 rows = cur.fetchall()
         except psycopg.Error as exc:
             raise ConfigError(
-                f"--schemas-from: the query failed: {exc.diag.message_primary or exc}. It runs read-only and must "
-                "return the schema names in its first column"
+                f"{flag}: the query failed: {exc.diag.message_primary or exc}. It runs read-only and must return "
+                "the names in its first column"
             ) from None
-    return targets_from_rows(columns, rows)
+    return columns, rows

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .. import config
 from ..errors import SqlmigError
@@ -40,4 +40,22 @@ def status_all(settings: config.Settings, targets: Sequence[Target], track: Trac
             found.append(TargetStatus(target.schema, tuple(s.file.name for s in plan.steps)))
         except SqlmigError as exc:
             found.append(TargetStatus(target.schema, (), exc))
+    return found
+
+
+def status_databases(
+    settings: config.Settings, databases: Sequence[tuple[str, str]], track: Track = "migrate"
+) -> list[TargetStatus]:
+    """The pending migrations of ``track`` of every database of ``databases`` (name, URL): one connection and one
+    history query each. Read-only; no lock."""
+    from ..migrator import Migrator
+
+    files = discover_tracks(settings.directory, ("migrate", "seed"))
+    found = []
+    for name, url in databases:
+        try:
+            report = Migrator(replace(settings, database_url=url), None, files).status((checked_track(track),))
+            found.append(TargetStatus(name, tuple(e.name for e in report.pending)))
+        except SqlmigError as exc:
+            found.append(TargetStatus(name, (), exc))
     return found
