@@ -189,6 +189,7 @@ def apply_all(
     *,
     schemas: str | Sequence[str] | None = None,
     schemas_from: str | None = None,
+    databases_from: str | None = None,
     shard: str | None = None,
     track: Track = "migrate",
     jobs: int = 4,
@@ -206,21 +207,23 @@ def apply_all(
     invalid_index: InvalidIndexAction | None = None,
     wait: float | None = None,
 ) -> FanoutReport:
-    """Bring many targets of one database up to date at once: each tenant schema renders the templates with its own
-    ``schema`` (and its own variables) and has its own history and lock. Writes.
+    """Bring many targets up to date at once: each tenant schema renders the templates with its own ``schema`` (and
+    its own variables) and has its own history and lock. Writes.
 
-    The targets are ``schemas`` (a list, or names separated by commas), else the schemas the ``schemas_from`` query
-    returns (run read-only; its other columns become per-target template variables), else ``[tool.sqlmig.targets]``;
-    with ``shard`` (``"I/N"``), only the I-th of N disjoint parts of them. ``jobs`` targets run at a time, on one
-    connection each: ``database`` must be a URL (or None, resolved as :func:`apply` resolves it). A failed target
-    does not stop the others, unless ``max_failures`` failed or one of the first ``canary`` targets failed; read
-    each target's outcome in the returned :class:`~sqlmig.fanout.FanoutReport`. The other options are
-    :func:`apply`'s. Raises :class:`~sqlmig.ConfigError` for no or bad targets, and what stops every target
+    The targets are ``schemas`` (a list, or names separated by commas), else the schemas the ``schemas_from``
+    query returns (run read-only; its other columns become per-target template variables), else
+    ``[tool.sqlmig.targets]``; or, with ``databases_from`` (a file of URLs or database names, a line each, or a
+    query returning them), whole databases, each with its own history table. With ``shard`` (``"I/N"``), only the
+    I-th of N disjoint parts of them. ``jobs`` targets run at a time, on one connection each: ``database`` must
+    be a URL (or None, resolved as :func:`apply` resolves it). A failed target does not stop the others, unless
+    ``max_failures`` failed or one of the first ``canary`` targets failed; read each target's outcome in the
+    returned :class:`~sqlmig.fanout.FanoutReport`. The other options are :func:`apply`'s. Raises
+    :class:`~sqlmig.ConfigError` for no or bad targets, and what stops every target
     (:class:`~sqlmig.ConnectError`, :class:`~sqlmig.DiscoveryError`)."""
     from .errors import ConfigError
     from .fanout import runner
-    from .fanout.select import select
-    from .targets import parse_shard
+    from .fanout.select import databases, select
+    from .targets import parse_shard, shard_of
 
     if database is not None and not isinstance(database, str):
         raise ConfigError(
@@ -242,13 +245,16 @@ def apply_all(
         wait=wait,
     )
     settings = migrator.settings
-    chosen = select(
-        settings,
-        schemas=schemas,
-        schemas_from=schemas_from,
-        configured=settings.targets,
-        shard=parse_shard(shard) if shard is not None else None,
-    )
+    part = parse_shard(shard) if shard is not None else None
+    if databases_from is not None:
+        if schemas is not None or schemas_from is not None:
+            raise ConfigError("give databases_from or schemas/schemas_from, not both")
+        found = databases(settings, databases_from)
+        found = tuple(d for d in found if part is None or shard_of(d[0], part.count) == part.index)
+        return runner.up_databases(
+            settings, found, track=track, jobs=jobs, max_failures=max_failures, canary=canary, to=to
+        )
+    chosen = select(settings, schemas=schemas, schemas_from=schemas_from, configured=settings.targets, shard=part)
     return runner.up_all(settings, chosen, track=track, jobs=jobs, max_failures=max_failures, canary=canary, to=to)
 
 
