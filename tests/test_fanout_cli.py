@@ -4,6 +4,8 @@ variables) and [tool.sqlmig.targets], --shard, status across targets, the JSON d
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -183,3 +185,15 @@ def test_databases_from_a_query(project: Path, db: Conn, db_url: str, databases:
     result = run("migrate", "up", "--databases-from", query, "--schema", "app")
     assert result.exit_code == 0, result.output
     assert result.output.startswith("migrate on 2 target(s): 2 applied,")
+
+
+def test_the_json_document_names_the_command_however_the_program_is_run(project: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "sqlmig", "migrate", "status", "--schemas", "a", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["command"] == "migrate status"

@@ -17,6 +17,7 @@ from ..model import Track
 from ..targets import Target, parse_shard, shard_of
 from . import output
 from .exits import EXIT_OK, EXIT_PENDING, exit_code
+from .options import command_name
 
 if TYPE_CHECKING:
     from ..migrator import Migrator
@@ -155,8 +156,7 @@ def up(
         progress.end()
     code = code_of(report)
     if as_json:
-        command = click.get_current_context().command_path.partition(" ")[2]
-        click.echo(output.document(command, code, report_dict(report)))
+        click.echo(output.document(command_name(), code, report_dict(report)))
     else:
         click.echo(summary_text(report, time.monotonic() - started))
     if code:
@@ -211,7 +211,7 @@ def status(run: Migrator, track: Track, fan: dict[str, Any], *, as_json: bool, e
     behind = [s for s in found if s.pending or s.error is not None]
     code = EXIT_PENDING if exit_code and behind else EXIT_OK
     if as_json:
-        command = click.get_current_context().command_path.partition(" ")[2]
+        command = command_name()
         body = {
             "track": track,
             "targets": len(found),
