@@ -55,12 +55,15 @@ class TableName:
 
     @property
     def targets_table(self) -> TableName:
-        """The table beside this history table that holds the fan-out targets' rows: ``<name>_targets``."""
+        """The table beside this history table that holds the fan-out targets' rows, ``<name>_targets`` (a target's
+        history is in it already)."""
+        if self.target is not None:
+            return TableName(self.schema, self.name)
         return TableName(self.schema, f"{self.name}{TARGETS_SUFFIX}")
 
     def for_target(self, target: str) -> TableName:
         """The history of fan-out target ``target``: its rows in :attr:`targets_table`."""
-        return TableName(self.schema, f"{self.name}{TARGETS_SUFFIX}", target)
+        return TableName(self.targets_table.schema, self.targets_table.name, target)
 
     @property
     def ident(self) -> sql.Identifier:

@@ -97,10 +97,13 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def render(file: MigrationFile, direction: Direction, context: TemplateContext) -> Migration:
+def render(
+    file: MigrationFile, direction: Direction, context: TemplateContext, template: str | None = None
+) -> Migration:
     """Render one side of a migration. Raises :class:`RenderError` (file and line) on any template error.
 
-    Untemplated files are used as they are; large ones are not read here but streamed at run time.
+    Untemplated files are used as they are; large ones are not read here but streamed at run time. A templated
+    file is read (and checked against its checksum) unless its ``template`` text, read so before, is given.
     Reads the file; writes nothing.
     """
     source = file.up if direction == "up" else file.down
@@ -109,7 +112,7 @@ def render(file: MigrationFile, direction: Direction, context: TemplateContext) 
     if not source.templated:
         sql = None if source.size > STREAM_THRESHOLD else read_checked(source)
         return Migration(file, direction, source, sql, source.checksum)
-    template = read_checked(source)
+    template = read_checked(source) if template is None else template
     text = render_text(source.path, template, context)
     return Migration(file, direction, source, text, hashlib.sha256(text.encode()).hexdigest(), template)
 

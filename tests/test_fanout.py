@@ -11,9 +11,11 @@ import pytest
 
 import sqlmig
 from sqlmig import config
+from sqlmig import render as render_module
 from sqlmig.fanout.runner import up_all
-from sqlmig.model import Direction, Migration, MigrationFile, TableName
+from sqlmig.model import Direction, Migration, MigrationFile, SqlFile, TableName
 from sqlmig.render import TemplateContext
+from sqlmig.run import history
 from sqlmig.run.lock import lock_key
 from sqlmig.targets import Target
 
@@ -156,12 +158,63 @@ def test_files_without_template_syntax_are_rendered_and_split_once(
     rendered: list[str] = []
     real = runner.render
 
-    def counting(file: MigrationFile, direction: Direction, context: TemplateContext) -> Migration:
+    def counting(
+        file: MigrationFile, direction: Direction, context: TemplateContext, template: str | None = None
+    ) -> Migration:
         rendered.append(file.name)
-        return real(file, direction, context)
+        return real(file, direction, context, template)
+
+    reads: list[Path] = []
+    real_read = render_module.read_checked
+
+    def counting_reads(source: SqlFile) -> str:
+        reads.append(source.path)
+        return real_read(source)
 
     monkeypatch.setattr(runner, "render", counting)
+    monkeypatch.setattr(render_module, "read_checked", counting_reads)
     report = up_all(settings(db_url, project), [Target(f"t{i}") for i in range(4)], jobs=2)
     assert report.ok
     assert sorted(set(rendered)) == NAMES
     assert [rendered.count(n) for n in NAMES] == [4, 4, 1]  # the untemplated file once, the templates per target
+    assert sorted(p.name for p in reads) == sorted(f"{n}.up.sql" for n in NAMES)  # every file read once
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["20240101_000000_a", "20240101_000000_B", "20240101_000000_a_b", "20240101_000000_a-b"],
+        ["20240102_000000_é", "20240102_000000_e", "20240102_000000_z", "20240101_000000_Z"],
+        [],
+    ],
+)
+def test_the_server_digest_of_a_target_is_the_files_digest(
+    db_url: str, db: Conn, tmp_path: Path, names: list[str]
+) -> None:
+    """The no-op check compares the digest the server computes over a target's rows with the one computed from the
+    files: they must agree for any names (collation and sort order are the server's and Python's)."""
+    table = TableName("public", "migration_history").for_target("t1")
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        history.ensure(conn, table, "missing")
+        for name in names:
+            conn.execute(history.record_query(table), (name, "migrate", name[:15], f"sum-{name}", None, 1, "0"))
+        found = history.target_digests(conn, table, ["t1", "t2"], ["migrate"])
+    files = [_file(name) for name in names]
+    assert found == ({"t1": history.applied_digest(files)} if names else {})
+
+
+def _file(name: str) -> MigrationFile:
+    up = SqlFile(Path(f"{name}.up.sql"), frozenset(), f"sum-{name}", False, 0)
+    return MigrationFile("migrate", name[:15], name, up, None)
+
+
+def test_a_target_with_a_partial_or_edited_row_is_run_and_told_apart(db_url: str, db: Conn, project: Path) -> None:
+    targets = [Target("t1"), Target("t2"), Target("t3")]
+    up_all(settings(db_url, project), targets)
+    db.execute(
+        "UPDATE public.migration_history_targets SET checksum = 'edited' WHERE target = 't2' AND name = %s", (NAMES[1],)
+    )
+    db.execute("DELETE FROM public.migration_history_targets WHERE target = 't3' AND name = %s", (NAMES[2],))
+    report = up_all(settings(db_url, project), targets)
+    assert [(r.target, r.status) for r in report.results] == [("t1", "current"), ("t2", "failed"), ("t3", "applied")]
+    assert isinstance(report.results[1].error, sqlmig.DriftError)

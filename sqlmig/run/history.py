@@ -9,6 +9,7 @@ Every statement is schema-qualified: pg_dump files reset ``search_path``.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -111,6 +112,33 @@ def _target_column(table: TableName) -> tuple[sql.Composable, sql.Composable]:
     if table.target is None:
         return sql.SQL(""), sql.SQL("")
     return sql.SQL(", target"), sql.SQL(", {}").format(sql.Literal(table.target))
+
+
+def target_digests(
+    conn: psycopg.Connection[tuple[object, ...]], table: TableName, targets: Sequence[str], tracks: Sequence[str]
+) -> dict[str, str] | None:
+    """For every fan-out target of ``targets`` that has rows of ``tracks``, the :func:`applied_digest` of its
+    completed rows (a target with a partial row gets ``"partial"``), in one query that returns one short row per
+    target: an up-to-date fleet is told apart without reading its rows. None when the targets' table does not
+    exist yet. Read-only."""
+    query = sql.SQL(
+        "SELECT target, CASE WHEN bool_or(statements_done IS NOT NULL) THEN 'partial' ELSE"
+        " encode(sha256(convert_to(string_agg(name || ':' || coalesce(checksum, ''), ',' ORDER BY name COLLATE \"C\"),"
+        " 'UTF8')), 'hex') END FROM {} WHERE target = ANY(%s) AND type = ANY(%s) GROUP BY target"
+    ).format(table.targets_table.ident)
+    try:
+        cur = conn.cursor(row_factory=tuple_row).execute(query, (list(targets), list(tracks)))
+    except psycopg.errors.UndefinedTable:
+        return None
+    return {str(target): str(digest) for target, digest in cur}
+
+
+def applied_digest(files: Sequence[MigrationFile]) -> str:
+    """What :func:`target_digests` gives a target whose completed rows are exactly ``files``, each with its
+    current checksum: the SHA-256 of ``name:checksum`` pairs joined by commas, in byte order of the names."""
+    pairs = sorted(((f.name, f.up.checksum) for f in files), key=lambda pair: pair[0].encode())
+    joined = ",".join(f"{name}:{checksum}" for name, checksum in pairs)
+    return hashlib.sha256(joined.encode()).hexdigest()
 
 
 def read_targets(

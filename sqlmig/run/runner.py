@@ -22,27 +22,29 @@ log = logging.getLogger("sqlmig")
 Prepared = dict[str, tuple[Migration, list[Runnable] | None]]
 
 
-# Files without template syntax, rendered and split once for every run that shares the cache (the targets of a
-# fan-out): keyed by name, direction and checksum, so an edited file is never taken for its old self.
+# What every run that shares the cache (the targets of a fan-out) prepares once: a file without template syntax
+# rendered and split, a template's text read and checked. Keyed by name, direction and checksum, so an edited file
+# is never taken for its old self.
 PrepareCache = dict[tuple[str, str, str], tuple[Migration, list[Runnable] | None]]
 
 
 def prepare(plan: Plan, settings: config.Settings, cache: PrepareCache | None = None) -> Prepared:
-    """Render and split every step of ``plan`` before any SQL runs; a file without template syntax comes from
-    ``cache`` when it holds it (and goes into it). Reads the files; raises :class:`~sqlmig.RenderError` and
-    :class:`~sqlmig.DiscoveryError`."""
+    """Render and split every step of ``plan`` before any SQL runs. With a ``cache`` shared by many runs, a file
+    without template syntax is rendered and split once, and a template is read once and rendered for each run's
+    context. Reads the files; raises :class:`~sqlmig.RenderError` and :class:`~sqlmig.DiscoveryError`."""
     context = TemplateContext(schema=settings.schema, vars=settings.vars, env=settings.env)
     prepared = {}
     for step in plan.steps:
         source = step.file.up if step.direction == "up" else step.file.down
-        plain = source is not None and not source.templated
-        key = (step.file.name, step.direction, source.checksum) if source is not None and plain else None
-        if cache is not None and key is not None and key in cache:
-            prepared[step.file.name] = cache[key]
+        key = (step.file.name, step.direction, source.checksum) if source is not None else ("", "", "")
+        hit = cache.get(key) if cache is not None else None
+        if hit is not None and not hit[0].source.templated:
+            prepared[step.file.name] = hit
             continue
-        migration = render(step.file, step.direction, context)
+        # A template's text comes from the cache too: it is read and checked once, rendered for each context.
+        migration = render(step.file, step.direction, context, hit[0].template if hit is not None else None)
         prepared[step.file.name] = (migration, execute.statements_of(migration))
-        if cache is not None and key is not None:
+        if cache is not None and hit is None and source is not None:
             cache[key] = prepared[step.file.name]
     return prepared
 
