@@ -173,6 +173,7 @@ def test_files_without_template_syntax_are_rendered_and_split_once(
 
     monkeypatch.setattr(runner, "render", counting)
     monkeypatch.setattr(render_module, "read_checked", counting_reads)
+    monkeypatch.setattr(runner, "read_checked", counting_reads)
     report = up_all(settings(db_url, project), [Target(f"t{i}") for i in range(4)], jobs=2)
     assert report.ok
     assert sorted(set(rendered)) == NAMES

@@ -57,7 +57,7 @@ def up_all(
     tracks: tuple[Track, ...] = ("migrate",) if track == "migrate" else ("migrate", "seed")
     files = discover_tracks(settings.directory, tracks)
     results = {t.schema: TargetResult(t.schema, "current") for t in targets}
-    done = _Tally(max_failures, on_result, {})
+    done = _Tally(max_failures, on_result)
     behind = _behind(settings, files, targets, track, to, results, done)
     runs = [
         (t.schema, replace(settings, schema=t.schema, vars={**settings.vars, **t.vars}, target=t.schema))
@@ -84,7 +84,7 @@ def up_databases(
     checked_track(track)
     tracks: tuple[Track, ...] = ("migrate",) if track == "migrate" else ("migrate", "seed")
     files = discover_tracks(settings.directory, tracks)
-    done = _Tally(max_failures, on_result, {})
+    done = _Tally(max_failures, on_result)
     runs = [(name, replace(settings, database_url=url, url_source="--databases-from")) for name, url in databases]
     results = {r.target: r for r in _with_policy(runs, files, track, jobs, to, done, canary, shared=False)}
     return FanoutReport(track, tuple(results[name] for name, _ in databases))
@@ -159,13 +159,21 @@ def _create_targets_table(conn: Conn, settings: config.Settings) -> None:
 class _Tally:
     """What the workers share: how many targets failed, whether to start another, the prepared plain files."""
 
-    def __init__(
-        self, max_failures: int | None, on_result: Callable[[TargetResult], None] | None, cache: PrepareCache
-    ) -> None:
+    def __init__(self, max_failures: int | None, on_result: Callable[[TargetResult], None] | None) -> None:
         self.max_failures, self.on_result = max_failures, on_result
-        self.cache = cache  # the files without template syntax, rendered and split once for every target
+        self._cache: PrepareCache | None = None
         self.failures = 0
         self.lock = threading.Lock()
+
+    @property
+    def cache(self) -> PrepareCache:
+        """What the targets prepare once (made when the first target has work: the no-op loads no parser)."""
+        with self.lock:
+            if self._cache is None:
+                from ..run.runner import PrepareCache
+
+                self._cache = PrepareCache()
+            return self._cache
 
     def stopped(self) -> bool:
         with self.lock:

@@ -5,6 +5,7 @@ load the parser or the template engine."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,7 +13,8 @@ import psycopg
 
 from .. import config
 from ..errors import BookkeepingError, MigrationError, PlanError, SqlmigError
-from ..model import Migration, Plan, Report, Result
+from ..model import Migration, Plan, Report, Result, Step
+from ..reader import read_checked
 from ..render import TemplateContext, render
 from ..sqltext import Runnable
 from . import bookkeeping, connection, contention, execute, failure
@@ -22,10 +24,32 @@ log = logging.getLogger("sqlmig")
 Prepared = dict[str, tuple[Migration, list[Runnable] | None]]
 
 
-# What every run that shares the cache (the targets of a fan-out) prepares once: a file without template syntax
-# rendered and split, a template's text read and checked. Keyed by name, direction and checksum, so an edited file
-# is never taken for its old self.
-PrepareCache = dict[tuple[str, str, str], tuple[Migration, list[Runnable] | None]]
+class PrepareCache:
+    """What every run that shares it (the targets of a fan-out, on many threads) prepares once: a file without
+    template syntax rendered and split, a template's text read and checked. Keyed by name, direction and checksum,
+    so an edited file is never taken for its old self."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.plain: dict[tuple[str, str, str], tuple[Migration, list[Runnable] | None]] = {}
+        self.texts: dict[tuple[str, str, str], str] = {}
+
+    def get(self, step: Step, context: TemplateContext) -> tuple[Migration, list[Runnable] | None]:
+        """``step`` prepared for ``context``: from the cache, or prepared once under its lock (a template is
+        rendered for each context, outside it)."""
+        source = step.file.up if step.direction == "up" else step.file.down
+        if source is None:
+            return _prepared(step, context, None)
+        key = (step.file.name, step.direction, source.checksum)
+        with self.lock:
+            if not source.templated:
+                if key not in self.plain:
+                    self.plain[key] = _prepared(step, context, None)
+                return self.plain[key]
+            if key not in self.texts:
+                self.texts[key] = read_checked(source)
+            text = self.texts[key]
+        return _prepared(step, context, text)
 
 
 def prepare(plan: Plan, settings: config.Settings, cache: PrepareCache | None = None) -> Prepared:
@@ -33,20 +57,14 @@ def prepare(plan: Plan, settings: config.Settings, cache: PrepareCache | None = 
     without template syntax is rendered and split once, and a template is read once and rendered for each run's
     context. Reads the files; raises :class:`~sqlmig.RenderError` and :class:`~sqlmig.DiscoveryError`."""
     context = TemplateContext(schema=settings.schema, vars=settings.vars, env=settings.env)
-    prepared = {}
-    for step in plan.steps:
-        source = step.file.up if step.direction == "up" else step.file.down
-        key = (step.file.name, step.direction, source.checksum) if source is not None else ("", "", "")
-        hit = cache.get(key) if cache is not None else None
-        if hit is not None and not hit[0].source.templated:
-            prepared[step.file.name] = hit
-            continue
-        # A template's text comes from the cache too: it is read and checked once, rendered for each context.
-        migration = render(step.file, step.direction, context, hit[0].template if hit is not None else None)
-        prepared[step.file.name] = (migration, execute.statements_of(migration))
-        if cache is not None and hit is None and source is not None:
-            cache[key] = prepared[step.file.name]
-    return prepared
+    if cache is None:
+        return {step.file.name: _prepared(step, context, None) for step in plan.steps}
+    return {step.file.name: cache.get(step, context) for step in plan.steps}
+
+
+def _prepared(step: Step, context: TemplateContext, template: str | None) -> tuple[Migration, list[Runnable] | None]:
+    migration = render(step.file, step.direction, context, template)
+    return migration, execute.statements_of(migration)
 
 
 def check_single_transaction(prepared: Mapping[str, tuple[Migration, Any]]) -> None:
