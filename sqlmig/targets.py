@@ -48,9 +48,9 @@ class TargetsConfig:
     schemas_from: str | None = None
 
 
-def _check_names(names: Iterable[str], source: str, *, empty: str = "remove it") -> tuple[str, ...]:
+def check_names(names: Iterable[str], source: str, *, empty: str = "remove it") -> tuple[str, ...]:
     """``names`` as a tuple; raises :class:`ConfigError` (prefixed by ``source``) for an empty (``empty`` says what to
-    do), too long, NUL-holding or repeated name."""
+    do), too long, NUL-holding, not UTF-8 (a command line's undecodable bytes) or repeated name."""
     checked: list[str] = []
     seen: set[str] = set()  # a set: fleets of thousands of schemas are checked in linear time
     for name in names:
@@ -58,6 +58,10 @@ def _check_names(names: Iterable[str], source: str, *, empty: str = "remove it")
             raise ConfigError(f"{source}: an empty schema name; {empty}")
         if "\x00" in name:
             raise ConfigError(f"{source}: schema name {name!r} contains a NUL character, which PostgreSQL refuses")
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ConfigError(f"{source}: schema name {name!r} is not valid UTF-8; give it in UTF-8") from None
         if len(name.encode("utf-8")) > MAX_NAME_BYTES:
             raise ConfigError(
                 f"{source}: schema name {name!r} is longer than PostgreSQL's {MAX_NAME_BYTES}-byte identifier limit "
@@ -77,7 +81,7 @@ def parse_schemas(text: str, *, source: str = "--schemas") -> tuple[str, ...]:
     Raises :class:`ConfigError` for an empty list or name, a name repeated, containing NUL or longer than 63 bytes.
     """
     names = (name.strip() for name in text.split(","))
-    return _check_names(names, source, empty="give names separated by single commas, e.g. a,b,c")
+    return check_names(names, source, empty="give names separated by single commas, e.g. a,b,c")
 
 
 def targets_from_rows(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> tuple[Target, ...]:
@@ -118,7 +122,7 @@ def targets_from_rows(columns: Sequence[str], rows: Iterable[Sequence[object]]) 
                     f"{source}: column {name!r} is NULL for schema {schema!r}; give it a value (e.g. coalesce)"
                 )
         targets.append(Target(schema, {name: str(value) for name, value in values.items()}))
-    _check_names((t.schema for t in targets), source, empty="filter empty names out in the query")
+    check_names((t.schema for t in targets), source, empty="filter empty names out in the query")
     return tuple(targets)
 
 
@@ -184,7 +188,7 @@ def targets_config(table: Mapping[str, object], source: str) -> TargetsConfig:
             raise ConfigError(
                 f'{where} schemas must be a non-empty list of schema names, e.g. ["tenant_a", "tenant_b"]'
             )
-        return TargetsConfig(schemas=_check_names(schemas, f"{where} schemas"))
+        return TargetsConfig(schemas=check_names(schemas, f"{where} schemas"))
     query = table.get("schemas_from")
     if query is None:
         raise ConfigError(f"{where} needs schemas (a list of names) or schemas_from (a query returning them)")

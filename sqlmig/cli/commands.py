@@ -14,12 +14,15 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .. import config
 from ..model import Track
+
+if TYPE_CHECKING:
+    from ..migrator import Migrator
 from ..plan import DownTarget
 from ..version import __version__
 from . import fanout, output
@@ -159,9 +162,9 @@ def _add_status(group: click.Group, track: Track) -> None:
         fan = {name: opts.pop(name) for name in fanout.TARGET_OPTIONS}
         run = migrator(overrides(ctx.find_root().params, opts), quiet=as_json)
         if fanout.wanted(run, fan):
-            fanout.status(run, track, fan, as_json=as_json, exit_code=exit_code)
+            fanout.status(run, (track,), fan, as_json=as_json, exit_code=exit_code)
             return
-        _show_status(ctx, (track,), as_json, exit_code, opts)
+        _show_status(run, (track,), as_json, exit_code)
 
 
 def _add_accept(group: click.Group, track: Track) -> None:
@@ -197,13 +200,21 @@ def _add_baseline(group: click.Group, track: Track) -> None:
 @click.pass_context
 @handle_errors
 def status(ctx: click.Context, /, as_json: bool, exit_code: bool, **opts: Any) -> None:
-    _show_status(ctx, ("migrate", "seed"), as_json, exit_code, opts)
+    run = migrator(overrides(ctx.find_root().params, opts), quiet=as_json)
+    if fanout.wanted(run, {}):  # [tool.sqlmig.targets]: the targets' histories, not the ordinary one
+        fanout.status(
+            run,
+            ("migrate", "seed"),
+            {name: None for name in fanout.TARGET_OPTIONS},
+            as_json=as_json,
+            exit_code=exit_code,
+        )
+        return
+    _show_status(run, ("migrate", "seed"), as_json, exit_code)
 
 
-def _show_status(
-    ctx: click.Context, tracks: tuple[Track, ...], as_json: bool, exit_code: bool, opts: dict[str, Any]
-) -> None:
-    report = migrator(overrides(ctx.find_root().params, opts), quiet=as_json).status(tracks)
+def _show_status(run: Migrator, tracks: tuple[Track, ...], as_json: bool, exit_code: bool) -> None:
+    report = run.status(tracks)
     code = EXIT_PENDING if exit_code and report.pending else EXIT_OK
     finish(output.status_dict(report), output.status_text(report), code, as_json)
 

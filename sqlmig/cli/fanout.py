@@ -63,7 +63,7 @@ class Progress:
 
     def __init__(self, total: int, stream: TextIO, jobs: int) -> None:
         self.total, self.stream, self.jobs = total, stream, jobs
-        self.done = self.failed = 0
+        self.done = self.failed = self.width = 0
         self.started = time.monotonic()
         self.lock = threading.Lock()
 
@@ -71,7 +71,9 @@ class Progress:
         with self.lock:
             self.done += 1
             self.failed += result.status == "failed"
-            self.stream.write("\r" + self.line())
+            line = self.line()
+            self.width = max(self.width, len(line))
+            self.stream.write("\r" + line.ljust(self.width))  # spaces over what a longer line left
             self.stream.flush()
 
     def line(self) -> str:
@@ -81,7 +83,7 @@ class Progress:
         eta = f", about {elapsed / self.done * left:.0f} s left" if self.done and left else ""
         running = min(self.jobs, left)
         width = len(str(self.total))
-        return f"[{self.done:>{width}}/{self.total}] {self.failed} failed, {running} running{eta}   "
+        return f"[{self.done:>{width}}/{self.total}] {self.failed} failed, {running} running{eta}"
 
     def end(self) -> None:
         if self.done:
@@ -124,8 +126,10 @@ def code_of(report: FanoutReport) -> int:
 def wanted(run: Migrator, fan: dict[str, Any]) -> bool:
     """Whether ``up`` fans out: targets given (``--schemas``, ``--schemas-from``, ``--shard``), or configured in
     ``[tool.sqlmig.targets]`` and no ``--schema`` given (which runs the one schema as an ordinary run)."""
-    given = any(fan[name] is not None for name in TARGET_OPTIONS)
-    if given and run.settings.schema is not None and fan["schemas"] is not None:
+    given = any(fan.get(name) is not None for name in TARGET_OPTIONS)
+    if fan.get("databases_from") is not None and (fan.get("schemas") is not None or fan.get("schemas_from")):
+        raise click.UsageError("use --databases-from or --schemas/--schemas-from, not both")
+    if given and run.settings.schema is not None and fan.get("schemas") is not None:
         raise click.UsageError("use --schema for one ordinary run, or --schemas for a fan-out, not both")
     return given or (run.settings.targets is not None and run.settings.schema is None)
 
@@ -196,38 +200,45 @@ def _targets(run: Migrator, fan: dict[str, Any]) -> tuple[config.Settings, tuple
     return settings, chosen
 
 
-def status(run: Migrator, track: Track, fan: dict[str, Any], *, as_json: bool, exit_code: bool) -> None:
-    """``status`` across targets: which are behind, and on which migrations; with ``exit_code``, exit with
-    ``EXIT_PENDING`` when one is (or cannot be planned)."""
+def status(run: Migrator, tracks: tuple[Track, ...], fan: dict[str, Any], *, as_json: bool, exit_code: bool) -> None:
+    """``status`` across targets, for each of ``tracks``: which targets are behind, and on which migrations; with
+    ``exit_code``, exit with ``EXIT_PENDING`` when one is (or cannot be planned)."""
     from ..fanout.select import databases
-    from ..fanout.status import status_all, status_databases
+    from ..fanout.status import TargetStatus, status_all, status_databases
 
+    settings = _settings(run)
+    found: dict[Track, list[TargetStatus]] = {}
     if fan["databases_from"] is not None:
-        settings = _settings(run)
-        found = status_databases(settings, _sharded(databases(settings, fan["databases_from"]), fan), track)
+        chosen = _sharded(databases(settings, fan["databases_from"]), fan)
+        found = {track: status_databases(settings, chosen, track) for track in tracks}
     else:
         settings, targets = _targets(run, fan)
-        found = status_all(settings, targets, track)
-    behind = [s for s in found if s.pending or s.error is not None]
-    code = EXIT_PENDING if exit_code and behind else EXIT_OK
+        found = {track: status_all(settings, targets, track) for track in tracks}
+    behind = {track: [s for s in found[track] if s.pending or s.error is not None] for track in tracks}
+    code = EXIT_PENDING if exit_code and any(behind.values()) else EXIT_OK
     if as_json:
-        command = command_name()
-        body = {
-            "track": track,
-            "targets": len(found),
-            "behind": [
-                {
-                    "target": s.target,
-                    "pending": list(s.pending),
-                    "error": output.error_dict(s.error, config.redact) if s.error is not None else None,
-                }
-                for s in behind
-            ],
-        }
-        click.echo(output.document(command, code, body))
+        bodies = [_status_body(track, len(found[track]), behind[track]) for track in tracks]
+        click.echo(output.document(command_name(), code, bodies[0] if len(bodies) == 1 else {"tracks": bodies}))
     else:
-        lines = [f"{track}: {len(behind)} of {len(found)} target(s) behind."]
-        lines += [f"  {s.target}: {', '.join(s.pending) or config.redact(str(s.error))}" for s in behind]
+        lines = []
+        for track in tracks:
+            lines.append(f"{track}: {len(behind[track])} of {len(found[track])} target(s) behind.")
+            lines += [f"  {s.target}: {', '.join(s.pending) or config.redact(str(s.error))}" for s in behind[track]]
         click.echo("\n".join(lines))
     if code:
         sys.exit(code)
+
+
+def _status_body(track: Track, total: int, behind: list[Any]) -> dict[str, Any]:
+    return {
+        "track": track,
+        "targets": total,
+        "behind": [
+            {
+                "target": s.target,
+                "pending": list(s.pending),
+                "error": output.error_dict(s.error, config.redact) if s.error is not None else None,
+            }
+            for s in behind
+        ],
+    }

@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -27,6 +26,7 @@ from ..run import history, lock
 from ..run.connection import connect
 from ..targets import Target
 from .report import FanoutReport, TargetResult
+from .workers import Workers
 
 if TYPE_CHECKING:
     from ..run.runner import PrepareCache
@@ -59,6 +59,10 @@ def up_all(
     results = {t.schema: TargetResult(t.schema, "current") for t in targets}
     done = _Tally(max_failures, on_result)
     behind = _behind(settings, files, targets, track, to, results, done)
+    running = {t.schema for t in behind}
+    for target in targets:  # the current ones are done already: say so, as the others will be
+        if target.schema not in running and results[target.schema].status == "current":
+            done.add(results[target.schema])
     runs = [
         (t.schema, replace(settings, schema=t.schema, vars={**settings.vars, **t.vars}, target=t.schema))
         for t in behind
@@ -162,6 +166,7 @@ class _Tally:
     def __init__(self, max_failures: int | None, on_result: Callable[[TargetResult], None] | None) -> None:
         self.max_failures, self.on_result = max_failures, on_result
         self._cache: PrepareCache | None = None
+        self.cancelled = False
         self.failures = 0
         self.lock = threading.Lock()
 
@@ -177,7 +182,12 @@ class _Tally:
 
     def stopped(self) -> bool:
         with self.lock:
-            return self.max_failures is not None and self.failures >= self.max_failures
+            return self.cancelled or (self.max_failures is not None and self.failures >= self.max_failures)
+
+    def cancel(self) -> None:
+        """Start no other run: the fan-out was interrupted."""
+        with self.lock:
+            self.cancelled = True
 
     def add(self, result: TargetResult) -> TargetResult:
         with self.lock:
@@ -199,21 +209,11 @@ def pooled(
 ) -> Iterator[TargetResult]:
     """Run each named run's ``up`` on at most ``jobs`` threads and yield the results in order. With ``shared``
     (targets of one database), each thread keeps one connection for the runs it takes; otherwise (one database
-    each) every run opens and closes its own."""
+    each) every run opens and closes its own. An interrupt (Ctrl-C) cancels the statements running on every
+    connection, so that their migrations roll back at once, starts no other run, and goes on."""
     if not runs:
         return
-    local, guard = threading.local(), threading.Lock()
-    with ExitStack() as connections, ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="sqlmig") as pool:
-
-        def connection(own: config.Settings) -> Conn | None:
-            if not shared:
-                return None
-            conn: Conn | None = getattr(local, "conn", None)
-            if conn is None or conn.closed or conn.broken:
-                with guard:
-                    conn = connections.enter_context(connect(None, own))
-                local.conn = conn
-            return conn
+    with Workers(shared) as workers, ThreadPoolExecutor(max(1, jobs), thread_name_prefix="sqlmig") as pool:
 
         def run(named: tuple[str, config.Settings]) -> TargetResult:
             name, own = named
@@ -221,12 +221,20 @@ def pooled(
                 return done.add(TargetResult(name, "skipped"))
             started = time.perf_counter()
             try:
-                report = Migrator(own, connection(own), files, done.cache).up(track, to=to)
+                with workers.connection(own) as conn:
+                    report = Migrator(own, conn, files, done.cache).up(track, to=to)
             except SqlmigError as exc:
                 elapsed = (time.perf_counter() - started) * 1000
                 log.info("%s failed: %s", name, config.redact(str(exc)))
-                return done.add(TargetResult(name, "failed", duration_ms=elapsed, error=exc))
+                applied = tuple(getattr(exc, "applied", ()))  # committed in this run before the failure
+                return done.add(TargetResult(name, "failed", applied, elapsed, exc))
             elapsed = (time.perf_counter() - started) * 1000
             return done.add(TargetResult(name, "applied" if report.names else "current", report.names, elapsed))
 
-        yield from pool.map(run, runs)
+        try:
+            yield from pool.map(run, runs)
+        except BaseException:
+            done.cancel()
+            workers.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise

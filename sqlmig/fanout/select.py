@@ -3,6 +3,7 @@ the shard of them (``--shard I/N``) this process takes."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from psycopg.rows import tuple_row
 from .. import config
 from ..errors import ConfigError
 from ..run.connection import connect
-from ..targets import Shard, Target, TargetsConfig, parse_schemas, targets_from_rows
+from ..targets import Shard, Target, TargetsConfig, check_names, parse_schemas, targets_from_rows
 
 
 def select(
@@ -36,8 +37,8 @@ def select(
         schemas, schemas_from = configured.schemas or None, configured.schemas_from
     if isinstance(schemas, str):
         targets = tuple(Target(s) for s in parse_schemas(schemas))
-    elif schemas is not None:
-        targets = tuple(Target(s) for s in parse_schemas(",".join(schemas)))  # the same checks as --schemas
+    elif schemas is not None:  # each listed name is one schema, checked as --schemas checks its names
+        targets = tuple(Target(s) for s in check_names(list(schemas), "schemas"))
     elif schemas_from is not None:
         targets = query_targets(settings, schemas_from)
     else:
@@ -58,8 +59,15 @@ def databases(settings: config.Settings, source: str) -> tuple[tuple[str, str], 
     password hidden) or the name of a database on the server of ``settings``. Returns (name, URL) pairs in order.
     Raises :class:`ConfigError` for none, a repeated one, or a query that fails."""
     path = Path(source)
-    if path.is_file():
-        lines = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
+    if not _QUERY.match(source):  # a file: a query starts with its command
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(
+                f"--databases-from: cannot read {source!r} ({exc.strerror}); give a file of URLs or database names, "
+                "or a query (SELECT …)"
+            ) from None
+        lines = (line.strip() for line in text.splitlines())
         entries = [line for line in lines if line and not line.startswith("#")]
     else:
         _, rows = _query(settings, source, "--databases-from")
@@ -82,20 +90,34 @@ def _database(settings: config.Settings, entry: str) -> tuple[str, str]:
     return entry, make_conninfo(settings.database_url, dbname=entry)
 
 
-def _query(settings: config.Settings, query: str, flag: str) -> tuple[list[str], list[tuple[object, ...]]]:
-    """The column names and rows of ``query``, run in a read-only transaction."""
+def _query(settings: config.Settings, query: str, flag: str) -> tuple[list[str], list[tuple[str | None, ...]]]:
+    """The column names and rows of ``query``, each value in PostgreSQL's text form (what a template gets, as
+    ``psql`` would print it: ``{"tier": "gold"}``, ``{a,b}``, ``t``). The query runs as one subquery of a SELECT in a
+    read-only transaction: a second statement, a ``COMMIT`` or a data-modifying ``WITH`` is refused there."""
+    single = f"SELECT * FROM (\n{query.strip().rstrip(';')}\n) AS sqlmig_targets"
     with connect(None, settings) as conn:
         try:
             with conn.transaction():
                 conn.execute("SET TRANSACTION READ ONLY")
-                cur = conn.cursor(row_factory=tuple_row).execute(query)
-                if cur.description is None:
+                cur = conn.cursor(row_factory=tuple_row).execute(single)
+                result = cur.pgresult
+                if cur.description is None or result is None:
                     raise ConfigError(f"{flag} returned no rows: give a query, got {query!r}")
                 columns = [c.name for c in cur.description]
-                rows = cur.fetchall()
+                rows = [
+                    tuple(_text(result.get_value(r, c)) for c in range(len(columns))) for r in range(result.ntuples)
+                ]
         except psycopg.Error as exc:
             raise ConfigError(
                 f"{flag}: the query failed: {exc.diag.message_primary or exc}. It runs read-only and must return "
                 "the names in its first column"
             ) from None
     return columns, rows
+
+
+def _text(value: bytes | None) -> str | None:
+    return value.decode() if value is not None else None
+
+
+# A query starts with one of these (after spaces and comments are not expected); anything else is a file's path.
+_QUERY = re.compile(r"\s*(SELECT|WITH|VALUES|TABLE|\()", re.IGNORECASE)
