@@ -221,15 +221,12 @@ def apply_all(
     :class:`~sqlmig.ConfigError` for no or bad targets, and what stops every target
     (:class:`~sqlmig.ConnectError`, :class:`~sqlmig.DiscoveryError`)."""
     from .errors import ConfigError
-    from .fanout import runner
-    from .fanout.select import databases, select
-    from .targets import parse_shard, shard_of
+    from .fanout.report import Policy, Selection
+    from .fanout.runner import up_selected
 
     if database is not None and not isinstance(database, str):
-        raise ConfigError(
-            "apply_all() needs a URL, not a connection: each of its workers opens a connection of its own"
-        )
-    migrator = Migrator.from_config(
+        raise ConfigError("apply_all() needs a URL, not a connection: each worker opens a connection of its own")
+    settings = Migrator.from_config(
         database,
         directory,
         caller=_caller_folder(directory),
@@ -243,19 +240,9 @@ def apply_all(
         role=role,
         invalid_index=invalid_index,
         wait=wait,
-    )
-    settings = migrator.settings
-    part = parse_shard(shard) if shard is not None else None
-    if databases_from is not None:
-        if schemas is not None or schemas_from is not None:
-            raise ConfigError("give databases_from or schemas/schemas_from, not both")
-        found = databases(settings, databases_from)
-        found = tuple(d for d in found if part is None or shard_of(d[0], part.count) == part.index)
-        return runner.up_databases(
-            settings, found, track=track, jobs=jobs, max_failures=max_failures, canary=canary, to=to
-        )
-    chosen = select(settings, schemas=schemas, schemas_from=schemas_from, configured=settings.targets, shard=part)
-    return runner.up_all(settings, chosen, track=track, jobs=jobs, max_failures=max_failures, canary=canary, to=to)
+    ).settings
+    chosen = Selection(schemas, schemas_from, databases_from, shard)
+    return up_selected(settings, chosen, Policy(jobs, max_failures, canary), track=track, to=to)
 
 
 def _caller_folder(directory: str | Path | None) -> Path | None:

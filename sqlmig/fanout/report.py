@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -11,6 +12,28 @@ from ..model import Track
 # current: nothing was pending; applied: its pending migrations ran; failed: it stopped at an error (its own history
 # says exactly what of it ran); skipped: never started, because the canary or --max-failures stopped the fan-out.
 TargetStatus = Literal["current", "applied", "failed", "skipped"]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which targets: ``schemas`` (a list, or names separated by commas), the ``schemas_from`` query's rows, or
+    the ``databases_from`` file or query's databases (none given: ``[tool.sqlmig.targets]``); with ``shard``
+    (``"I/N"``), only that part of them."""
+
+    schemas: str | Sequence[str] | None = None
+    schemas_from: str | None = None
+    databases_from: str | None = None
+    shard: str | None = None
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How a fan-out runs its targets: ``jobs`` at a time; no new one after ``max_failures`` failed; the first
+    ``canary`` ones before the rest, and none of the rest if one of them failed."""
+
+    jobs: int = 4
+    max_failures: int | None = None
+    canary: int = 0
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .. import config
-from ..errors import SqlmigError
+from ..errors import ConfigError, SqlmigError
 from ..files import discover_tracks
 from ..migrator import Migrator, checked_track
 from ..model import Conn, MigrationFile, Track
@@ -25,7 +25,7 @@ from ..plan import up_plan
 from ..run import history, lock
 from ..run.connection import connect
 from ..targets import Target
-from .report import FanoutReport, TargetResult
+from .report import FanoutReport, Policy, Selection, TargetResult
 from .workers import Workers
 
 if TYPE_CHECKING:
@@ -114,6 +114,52 @@ def _with_policy(
         yield from (done.add(TargetResult(name, "skipped")) for name, _ in rest)
         return
     yield from pooled(rest, files, track, jobs, to, done, shared=shared)
+
+
+def up_selected(
+    settings: config.Settings,
+    chosen: Selection,
+    policy: Policy,
+    *,
+    track: Track = "migrate",
+    to: str | None = None,
+    on_result: Callable[[TargetResult], None] | None = None,
+) -> FanoutReport:
+    """The fan-out of :func:`sqlmig.apply_all`: the targets ``chosen`` (see :mod:`sqlmig.fanout.select`), run by
+    :func:`up_all` or :func:`up_databases` under ``policy``. Raises :class:`~sqlmig.ConfigError` for no or bad
+    targets."""
+    from ..targets import parse_shard, shard_of
+    from .select import databases, select
+
+    part = parse_shard(chosen.shard) if chosen.shard is not None else None
+    if chosen.databases_from is not None:
+        if chosen.schemas is not None or chosen.schemas_from is not None:
+            raise ConfigError("give databases_from or schemas/schemas_from, not both")
+        found = databases(settings, chosen.databases_from)
+        found = tuple(d for d in found if part is None or shard_of(d[0], part.count) == part.index)
+        return up_databases(
+            settings,
+            found,
+            track=track,
+            jobs=policy.jobs,
+            max_failures=policy.max_failures,
+            canary=policy.canary,
+            to=to,
+            on_result=on_result,
+        )
+    picked = select(
+        settings, schemas=chosen.schemas, schemas_from=chosen.schemas_from, configured=settings.targets, shard=part
+    )
+    return up_all(
+        settings,
+        picked,
+        track=track,
+        jobs=policy.jobs,
+        max_failures=policy.max_failures,
+        canary=policy.canary,
+        to=to,
+        on_result=on_result,
+    )
 
 
 def _behind(
