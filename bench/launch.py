@@ -1,8 +1,10 @@
 """Run one command and report its wall time, exit code and peak RSS.
 
 Usage: ``python -I -S bench/launch.py RESULT_FILE COMMAND [ARG ...]``. Writes ``{"seconds": …, "exit": …,
-"maxrss_kb": …}`` to ``RESULT_FILE``; the command inherits the standard streams, working directory and
-environment.
+"maxrss_kb": …, "cpu_seconds": …}`` to ``RESULT_FILE``; the command inherits the standard streams, working
+directory and environment. ``cpu_seconds`` is the user+sys CPU time of the command and of every descendant it
+waited for (the rusage ``wait4`` returns counts the child's reaped children too), so a ``xargs psql`` command
+reports the CPU of all its psql processes.
 
 Why a launcher: on Linux a process's ``ru_maxrss`` keeps the high-water mark of the memory it had before
 ``exec``. ``subprocess.Popen`` starts children with ``vfork``, whose pre-exec memory is the parent's, so
@@ -33,7 +35,15 @@ def main() -> None:
     _, status, usage = os.wait4(pid, 0)
     seconds = time.perf_counter() - start
     with open(result, "w", encoding="utf-8") as out:
-        json.dump({"seconds": seconds, "exit": os.waitstatus_to_exitcode(status), "maxrss_kb": usage.ru_maxrss}, out)
+        json.dump(
+            {
+                "seconds": seconds,
+                "exit": os.waitstatus_to_exitcode(status),
+                "maxrss_kb": usage.ru_maxrss,
+                "cpu_seconds": usage.ru_utime + usage.ru_stime,
+            },
+            out,
+        )
 
 
 if __name__ == "__main__":

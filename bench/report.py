@@ -70,8 +70,9 @@ def results_table(results: Results) -> str:
         ratio = results.ratio(s)
         per = DASH if s.workload.kind == "seed" else f"{median(s) * 1000 / s.workload.n:.3f}"
         rss = peak_rss_mb(s)
+        runner = f"{s.runner} ({s.note})" if s.note else s.runner
         lines.append(
-            f"| {s.workload.name} | {s.runner} | {median(s):.3f} | {min(seconds):.3f}{DASH}{max(seconds):.3f} | "
+            f"| {s.workload.name} | {runner} | {median(s):.3f} | {min(seconds):.3f}{DASH}{max(seconds):.3f} | "
             f"{'(baseline)' if ratio is None else f'{ratio:.2f}{TIMES} {s.floor}'} | {per} | "
             f"{DASH if rss is None else f'{rss:.0f}'} |"
         )
@@ -240,11 +241,22 @@ def targets_table(found: Sequence[Target]) -> str:
 
 def document(series: Sequence[Series], header: Sequence[str]) -> str:
     """The whole markdown report (without the total time, which the caller appends)."""
+    from . import fanout_report  # it builds on this module
+
     results = Results(series)
     slopes, found = targets(results)
+    found += fanout_report.targets(results)
     parts = ["# sqlmig benchmark", "", *header, "", results_table(results), ""]
     if slopes:
         parts += ["Slopes (marginal cost per migration, from the medians):", "", slopes, ""]
+    cpu = fanout_report.cpu_table(results)
+    if cpu:
+        parts += [
+            "Client CPU (user+sys of the process and of the children it waited for), from the medians:",
+            "",
+            cpu,
+            "",
+        ]
     failures = [f for s in series for f in s.failures]
     if failures:
         parts += ["Failed processes:", "", *(f"- {f}" for f in failures), ""]

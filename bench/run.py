@@ -15,11 +15,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
 
-from . import report, workloads
+from . import fanout_files, report, workloads
 from .runners import ROOT, BenchError, Runner
 from .server import cluster
 from .suites import WARMUP_N, Series, Suite, Workload
@@ -30,12 +31,16 @@ FULL_SEED_MIB = (50, 200)
 # A quick run must stay under 2 minutes on 2 cores: its render workload is smaller.
 QUICK_RENDER_N = 200
 FULL_RENDER_N = 1000
+FANOUT_PER_TARGET = 20
+QUICK_FANOUT_SCHEMAS = 50
+FULL_FANOUT_SCHEMAS = 1000
 
 
 def plan(quick: bool) -> list[Workload]:
     """Every workload of a mode, in the order they run. Small workloads get 5 repetitions in a full run, big
-    ones (and everything in a quick run) 3. A quick run leaves out N=10000, noop-100 and the 50/200 MB seeds
-    (it seeds 20 MB) and renders 200 files instead of 1000."""
+    ones (and everything in a quick run) 3, fanout-1000x20 2. A quick run leaves out N=10000, noop-100, the
+    50/200 MB seeds (it seeds 20 MB) and fanout-noop-10000, renders 200 files instead of 1000 and fans out to 50
+    schemas, not 1000."""
     small = 3 if quick else 5
     big = 3
     found = [
@@ -55,6 +60,19 @@ def plan(quick: bool) -> list[Workload]:
             found.append(Workload(f"big-seed-{kind}-{mib}MB", "seed", 1, big, mib, kind))
     render = QUICK_RENDER_N if quick else FULL_RENDER_N
     found.append(Workload(f"render-{render}", "render", render, small))
+    return found + fanout_plan(quick)
+
+
+def fanout_plan(quick: bool) -> list[Workload]:
+    """The fan-out workloads: NxM schemas x migrations from empty (1000x20, 50x20 in a quick run), then the no-op
+    fan-out over 1,000 up-to-date schemas, and in a full run over 10,000 (the memory target compares the two)."""
+    schemas = QUICK_FANOUT_SCHEMAS if quick else FULL_FANOUT_SCHEMAS
+    # 1000x20 takes 2-3 minutes a repetition with its set-up: 2 of them keep the full run near 20 minutes.
+    reps = 3 if quick else 2
+    name = f"fanout-{schemas}x{FANOUT_PER_TARGET}"
+    found = [Workload(name, "fanout", schemas * FANOUT_PER_TARGET, reps, targets=schemas)]
+    for n, reps in ((1000, 3 if quick else 5), *(() if quick else ((10000, 3),))):
+        found.append(Workload(f"fanout-noop-{n}", "fanout-noop", n * FANOUT_PER_TARGET, reps, targets=n))
     return found
 
 
@@ -70,7 +88,7 @@ def select(workloads_: list[Workload], only: str | None, reps: int | None) -> li
             sys.exit(f"--only: no workload {', '.join(unknown)} in this mode; known: {', '.join(known)}")
         chosen = [w for w in workloads_ if any(w.name == x or w.name.startswith(f"{x}-") for x in wanted)]
     if reps is not None:
-        chosen = [Workload(w.name, w.kind, w.n, reps, w.size_mib, w.seed_kind) for w in chosen]
+        chosen = [replace(w, reps=reps) for w in chosen]
     return chosen
 
 
@@ -162,3 +180,7 @@ def _generate(chosen: Sequence[Workload]) -> None:
             workloads.seed_tree(w.seed_kind, w.size_mib)
         elif w.kind == "render":
             workloads.render_trees(w.n)
+        elif w.kind == "fanout":
+            fanout_files.floor_scripts(w.targets, w.n // w.targets)  # and the tree they are rendered from
+        elif w.kind == "fanout-noop":
+            fanout_files.tree(w.n // w.targets)

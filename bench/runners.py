@@ -41,10 +41,12 @@ class BenchError(RuntimeError):
 
 @dataclass(frozen=True)
 class Sample:
-    """One timed run: seconds, and the child's peak RSS in KiB (None where not measured)."""
+    """One timed run: seconds, the child's peak RSS in KiB, and its user+sys CPU seconds with those of the
+    children it waited for (None where not measured)."""
 
     seconds: float
     rss_kb: int | None
+    cpu_seconds: float | None = None
 
 
 def _child_env() -> dict[str, str]:
@@ -115,7 +117,7 @@ class Runner:
 
     # --- timed children ---------------------------------------------------------------------------------------
 
-    def _timed(self, cmd: list[str], who: str) -> tuple[Sample, str]:
+    def timed(self, cmd: list[str], who: str) -> tuple[Sample, str]:
         """Run ``cmd`` through ``launch.py``; return its wall time and peak RSS, and its stdout. Raises BenchError
         on a non-zero exit. The launcher measures from its fork to the command's exit, so its own start-up is
         not in the time (see launch.py for why the RSS cannot come from a ``wait4`` here)."""
@@ -134,23 +136,24 @@ class Runner:
                 f"{who} failed (exit {data['exit']}): {' '.join(cmd)}\n--- stderr ---\n{_tail(err_path)}"
                 f"\n--- stdout ---\n{_tail(out_path)}"
             )
-        return Sample(float(data["seconds"]), int(data["maxrss_kb"])), out_path.read_text(errors="replace")
+        sample = Sample(float(data["seconds"]), int(data["maxrss_kb"]), float(data["cpu_seconds"]))
+        return sample, out_path.read_text(errors="replace")
 
     def _json(self, cmd: list[str], who: str) -> tuple[Sample, dict[str, float]]:
         """Run a child that prints a JSON object as its last line; the sample's seconds are its ``seconds``."""
-        sample, out = self._timed(cmd, who)
+        sample, out = self.timed(cmd, who)
         try:
             data: dict[str, float] = json.loads(out.strip().splitlines()[-1])
         except (ValueError, IndexError) as exc:
             raise BenchError(f"{who}: no JSON result in its output:\n{out[-2000:]}") from exc
-        return Sample(float(data["seconds"]), sample.rss_kb), data
+        return Sample(float(data["seconds"]), sample.rss_kb, sample.cpu_seconds), data
 
     def sqlmig_cli(
         self, url: str, migrations: Path, rows: int, *, track: str = "migrate", extra: tuple[str, ...] = ()
     ) -> Sample:
         """``sqlmig <track> up`` as a whole process; afterwards ``track`` must have ``rows`` history rows."""
         cmd = [PYTHON, "-m", "sqlmig", track, "up", "--dir", str(migrations), "--database-url", url, *extra]
-        sample, _ = self._timed(cmd, f"sqlmig {track} up")
+        sample, _ = self.timed(cmd, f"sqlmig {track} up")
         self.check_history(url, track, rows, f"sqlmig {track} up")
         return sample
 
@@ -166,7 +169,7 @@ class Runner:
     def psql_floor(self, url: str, script: Path, rows: int) -> Sample:
         """One psql process running the floor script; afterwards floor_history must have ``rows`` rows."""
         cmd = [PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-f", str(script)]
-        sample, _ = self._timed(cmd, "psql floor")
+        sample, _ = self.timed(cmd, "psql floor")
         count = self.scalar(url, "SELECT count(*) FROM public.floor_history")
         if count != rows:
             raise BenchError(f"psql floor: expected {rows} rows in public.floor_history, found {count}")
@@ -174,7 +177,7 @@ class Runner:
 
     def connect_floor(self, url: str) -> Sample:
         """The CLI's no-op floor: a Python process that imports psycopg, connects and runs ``select 1``."""
-        return self._timed([PYTHON, "-c", CONNECT_FLOOR, url], "psycopg connect floor")[0]
+        return self.timed([PYTHON, "-c", CONNECT_FLOOR, url], "psycopg connect floor")[0]
 
     def hash_floor(self, url: str, migrations: Path) -> Sample:
         """The in-process no-op floor: connect, read and SHA-256 every file, one ``SELECT 1``."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import workloads
-from .runners import Runner, Sample
+from .runners import PYTHON, Runner, Sample
 
 CLI = "sqlmig CLI"
 INPROC = "sqlmig in-process"
@@ -30,8 +30,9 @@ RENDER_ARGS = ("--schema", workloads.SCHEMA, "--var", f"label={workloads.LABEL}"
 
 @dataclass(frozen=True)
 class Workload:
-    """One row group of the results: ``kind`` is apply, noop, concurrent, seed or render; ``n`` the number of
-    migrations per run; ``size_mib`` and ``seed_kind`` (``insert`` or ``copy``) describe a seed."""
+    """One row group of the results: ``kind`` is apply, noop, concurrent, seed, render, fanout or fanout-noop;
+    ``n`` the number of migrations per run (over every target of a fan-out); ``size_mib`` and ``seed_kind``
+    (``insert`` or ``copy``) describe a seed, ``targets`` the number of schemas of a fan-out."""
 
     name: str
     kind: str
@@ -39,18 +40,21 @@ class Workload:
     reps: int
     size_mib: int = 0
     seed_kind: str = ""
+    targets: int = 0
 
 
 @dataclass
 class Series:
     """The samples of one runner in one workload. ``floor`` names the runner its ratio is taken against;
-    ``failures`` holds what failed in the concurrent workload (which is reported, not fatal)."""
+    ``failures`` holds what failed in the concurrent workload (which is reported, not fatal); ``note`` says how
+    the samples were taken when it is not the usual way (shown beside the runner)."""
 
     workload: Workload
     runner: str
     floor: str | None = None
     samples: list[Sample] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    note: str = ""
 
 
 Run = Callable[[int], Sample]
@@ -67,6 +71,10 @@ class Suite:
 
     def run(self, workload: Workload) -> list[Series]:
         """Measure one workload; raises BenchError when a run fails."""
+        if workload.kind.startswith("fanout"):
+            from .fanout import Fanout  # it builds on this module
+
+            return Fanout(self).run(workload)
         measure = {
             "apply": self._apply,
             "noop": self._noop,
@@ -77,11 +85,13 @@ class Suite:
         return measure(workload)
 
     def warm_up(self) -> None:
-        """Run the CLI, the in-process runner and psql once, untimed, over a tiny tree."""
+        """Run the CLI (also as a fan-out), the in-process runner and psql once, untimed, over a tiny tree."""
         migrations = workloads.warmup_tree()
         url = self.runner.fresh_database("warmup")
         self.runner.sqlmig_cli(url, migrations, 1, extra=RENDER_ARGS)
         self.runner.sqlmig_cli(url, migrations, 1, track="seed")
+        fanout = [PYTHON, "-m", "sqlmig", "migrate", "up", "--dir", str(migrations), "--database-url", url]
+        self.runner.timed([*fanout, "--schemas", "warmup_a,warmup_b", *RENDER_ARGS[2:]], "sqlmig fan-out (warm-up)")
         self.runner.connect_floor(url)
         self.runner.hash_floor(url, migrations)
         self.runner.drop_database("warmup")
@@ -95,7 +105,7 @@ class Suite:
 
     # --- helpers ----------------------------------------------------------------------------------------------
 
-    def _alternate(self, workload: Workload, runs: list[tuple[Series, Run]]) -> list[Series]:
+    def alternate(self, workload: Workload, runs: list[tuple[Series, Run]]) -> list[Series]:
         for rep in range(workload.reps):
             for series, run in runs if rep % 2 == 0 else runs[::-1]:
                 sample = run(rep)
@@ -109,7 +119,7 @@ class Suite:
     def _script(self, migrations: Path, track: str, name: str) -> Path:
         return workloads.floor_script(workloads.up_files(migrations, track), self.runner.work / f"{name}.sql")
 
-    def _fresh(self, workload: Workload, runner: str, rep: int) -> tuple[str, str]:
+    def fresh(self, workload: Workload, runner: str, rep: int) -> tuple[str, str]:
         """A fresh database for one run: its name and URL."""
         name = re.sub(r"[^a-z0-9]+", "_", f"{workload.name}_{runner}_{rep}".lower()).strip("_")[:60]
         return name, self.runner.fresh_database(name)
@@ -124,7 +134,7 @@ class Suite:
         """One run of the psql floor over ``script`` on a fresh database with the floor's history table."""
 
         def floor(rep: int) -> Sample:
-            name, url = self._fresh(w, "floor", rep)
+            name, url = self.fresh(w, "floor", rep)
             self.runner.create_floor_history(url)
             self.runner.checkpoint()
             sample = self.runner.psql_floor(url, script, w.n)
@@ -140,7 +150,7 @@ class Suite:
         script = self._script(migrations, "migrate", w.name)
 
         def cli(rep: int) -> Sample:
-            name, url = self._fresh(w, "cli", rep)
+            name, url = self.fresh(w, "cli", rep)
             sample = self._timed_cli(url, migrations, w.n)
             if rep == w.reps - 1:  # the no-op workload of this N runs on it: applying N again would be wasted
                 previous = self.applied.get(migrations)
@@ -152,7 +162,7 @@ class Suite:
             return sample
 
         def inproc(rep: int) -> Sample:
-            name, url = self._fresh(w, "inproc", rep)
+            name, url = self.fresh(w, "inproc", rep)
             self.runner.checkpoint()
             sample = self.runner.sqlmig_inproc(url, migrations, w.n, w.n)
             self.runner.drop_database(name)
@@ -160,7 +170,7 @@ class Suite:
 
         floor = self._floor_run(w, script)
 
-        return self._alternate(
+        return self.alternate(
             w, [(Series(w, CLI, PSQL), cli), (Series(w, INPROC, PSQL), inproc), (Series(w, PSQL), floor)]
         )
 
@@ -168,7 +178,7 @@ class Suite:
         migrations = workloads.apply_tree(w.n)
         name = self.applied.get(migrations)
         if name is None:
-            name, url = self._fresh(w, "applied", 0)
+            name, url = self.fresh(w, "applied", 0)
             self.runner.sqlmig_cli(url, migrations, w.n)
             self.applied[migrations] = name
         url = self.runner.server.url(name)
@@ -179,7 +189,7 @@ class Suite:
             (Series(w, INPROC, HASH), lambda _: self.runner.sqlmig_inproc(url, migrations, w.n, 0)),
             (Series(w, HASH), lambda _: self.runner.hash_floor(url, migrations)),
         ]
-        series = self._alternate(w, runs)
+        series = self.alternate(w, runs)
         self.runner.drop_database(self.applied.pop(migrations))
         return series
 
@@ -189,7 +199,7 @@ class Suite:
 
         def run(series: Series, size: int) -> Run:
             def one(rep: int) -> Sample:
-                name, url = self._fresh(w, str(size), rep)
+                name, url = self.fresh(w, str(size), rep)
                 self.runner.checkpoint()
                 sample, failures = self.runner.fleet(url, migrations, size, w.n)
                 series.failures += failures
@@ -200,7 +210,7 @@ class Suite:
 
             return one
 
-        return self._alternate(w, [(fleet, run(fleet, FLEET_SIZE)), (single, run(single, 1))])
+        return self.alternate(w, [(fleet, run(fleet, FLEET_SIZE)), (single, run(single, 1))])
 
     def _seed(self, w: Workload) -> list[Series]:
         migrations = workloads.seed_tree(w.seed_kind, w.size_mib)
@@ -208,7 +218,7 @@ class Suite:
 
         def schema(runner: str, rep: int) -> tuple[str, str]:
             """A fresh database with migrate/ applied (by the sqlmig CLI, untimed) for either runner."""
-            name, url = self._fresh(w, runner, rep)
+            name, url = self.fresh(w, runner, rep)
             self.runner.sqlmig_cli(url, migrations, 1)
             return name, url
 
@@ -226,18 +236,18 @@ class Suite:
             self.runner.drop_database(name)
             return sample
 
-        return self._alternate(w, [(Series(w, CLI, PSQL), cli), (Series(w, PSQL), floor)])
+        return self.alternate(w, [(Series(w, CLI, PSQL), cli), (Series(w, PSQL), floor)])
 
     def _render(self, w: Workload) -> list[Series]:
         templated, rendered = workloads.render_trees(w.n)
         script = self._script(rendered, "migrate", w.name)
 
         def cli(rep: int) -> Sample:
-            name, url = self._fresh(w, "cli", rep)
+            name, url = self.fresh(w, "cli", rep)
             sample = self._timed_cli(url, templated, w.n, extra=RENDER_ARGS)
             self.runner.drop_database(name)
             return sample
 
         floor = self._floor_run(w, script)
 
-        return self._alternate(w, [(Series(w, CLI, PSQL), cli), (Series(w, PSQL), floor)])
+        return self.alternate(w, [(Series(w, CLI, PSQL), cli), (Series(w, PSQL), floor)])

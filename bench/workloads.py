@@ -26,7 +26,7 @@ RENDERED = {"{{ schema | ident }}": f'"{SCHEMA}"', "{{ label | literal }}": f"'{
 _PAYLOAD = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789" * 3
 
 
-def _cached(name: str, build: Callable[[Path], None]) -> Path:
+def cached(name: str, build: Callable[[Path], None]) -> Path:
     """The cached tree ``name``, built by ``build(path)`` unless a complete one of this generator version exists."""
     path = CACHE / name
     marker = path / MARKER
@@ -42,7 +42,7 @@ def _cached(name: str, build: Callable[[Path], None]) -> Path:
     return path
 
 
-def _version(i: int) -> str:
+def version(i: int) -> str:
     """The ``YYYYMMDD_HHMMSS`` prefix of migration ``i``: one second after the previous one."""
     return (FIRST_VERSION + timedelta(seconds=i)).strftime("%Y%m%d_%H%M%S")
 
@@ -80,12 +80,12 @@ def _write_migrations(root: Path, n: int, body: Callable[[int], str]) -> None:
     migrate = root / "migrations" / "migrate"
     migrate.mkdir(parents=True)
     for i in range(n):
-        (migrate / f"{_version(i)}_m{i}.up.sql").write_text(body(i))
+        (migrate / f"{version(i)}_m{i}.up.sql").write_text(body(i))
 
 
 def apply_tree(n: int) -> Path:
     """A ``migrations/`` folder of ``n`` small DDL migrations (used by the apply, noop and concurrent workloads)."""
-    return _cached(f"apply-{n}", lambda root: _write_migrations(root, n, _ddl)) / "migrations"
+    return cached(f"apply-{n}", lambda root: _write_migrations(root, n, _ddl)) / "migrations"
 
 
 def render_trees(n: int) -> tuple[Path, Path]:
@@ -95,7 +95,7 @@ def render_trees(n: int) -> tuple[Path, Path]:
         _write_migrations(root / "templated", n, _template)
         _write_migrations(root / "rendered", n, lambda i: _render(_template(i)))
 
-    root = _cached(f"render-{n}", build)
+    root = cached(f"render-{n}", build)
     return root / "templated" / "migrations", root / "rendered" / "migrations"
 
 
@@ -147,13 +147,13 @@ def seed_tree(kind: str, mib: int) -> Path:
         migrations = root / "migrations"
         (migrations / "migrate").mkdir(parents=True)
         (migrations / "seed").mkdir()
-        (migrations / "migrate" / f"{_version(0)}_create_seed.up.sql").write_text(
+        (migrations / "migrate" / f"{version(0)}_create_seed.up.sql").write_text(
             f"CREATE SCHEMA {SCHEMA};\nCREATE TABLE {SCHEMA}.seed (id bigint, name text, payload text);\n"
         )
         chunks = _insert_chunks(_rows(count)) if kind == "insert" else _copy_chunks(_rows(count))
-        _write_chunks(migrations / "seed" / f"{_version(1)}_seed_{kind}.up.sql", chunks)
+        _write_chunks(migrations / "seed" / f"{version(1)}_seed_{kind}.up.sql", chunks)
 
-    return _cached(f"seed-{kind}-{mib}MB", build) / "migrations"
+    return cached(f"seed-{kind}-{mib}MB", build) / "migrations"
 
 
 def warmup_tree() -> Path:
@@ -164,14 +164,14 @@ def warmup_tree() -> Path:
         migrations = root / "migrations"
         (migrations / "migrate").mkdir(parents=True)
         (migrations / "seed").mkdir()
-        (migrations / "migrate" / f"{_version(0)}_warmup.up.sql").write_text(
+        (migrations / "migrate" / f"{version(0)}_warmup.up.sql").write_text(
             "CREATE SCHEMA {{ schema | ident }};\n"
             "CREATE TABLE {{ schema | ident }}.seed (id bigint, name text,\n"
             "    payload text DEFAULT {{ label | literal }});\n"
         )
-        (migrations / "seed" / f"{_version(1)}_warmup.up.sql").write_text("".join(_copy_chunks(_rows(3))))
+        (migrations / "seed" / f"{version(1)}_warmup.up.sql").write_text("".join(_copy_chunks(_rows(3))))
 
-    return _cached("warmup", build) / "migrations"
+    return cached("warmup", build) / "migrations"
 
 
 def up_files(migrations: Path, track: str = "migrate") -> list[Path]:

@@ -6,11 +6,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .migrator import Migrator
 from .model import InvalidIndexAction, Report, StatusReport, Track
 from .run.connection import Database
+
+if TYPE_CHECKING:
+    from .fanout import FanoutReport
 
 
 def apply(
@@ -178,6 +181,68 @@ def baseline(
         wait=wait,
     )
     return migrator.baseline(track, to=to)
+
+
+def apply_all(
+    database: str | None = None,
+    directory: str | Path | None = None,
+    *,
+    schemas: str | Sequence[str] | None = None,
+    schemas_from: str | None = None,
+    databases_from: str | None = None,
+    shard: str | None = None,
+    track: Track = "migrate",
+    jobs: int = 4,
+    max_failures: int | None = None,
+    canary: int = 0,
+    to: str | None = None,
+    vars: Mapping[str, Any] | None = None,
+    history_table: str | None = None,
+    lock_wait: float | None = None,
+    allow_out_of_order: bool | None = None,
+    lock_timeout: str | None = None,
+    statement_timeout: str | None = None,
+    lock_retries: int | None = None,
+    role: str | None = None,
+    invalid_index: InvalidIndexAction | None = None,
+    wait: float | None = None,
+) -> FanoutReport:
+    """Bring many targets up to date at once: each tenant schema renders the templates with its own ``schema`` (and
+    its own variables) and has its own history and lock. Writes.
+
+    The targets are ``schemas`` (a list, or names separated by commas), else the schemas the ``schemas_from``
+    query returns (run read-only; its other columns become per-target template variables), else
+    ``[tool.sqlmig.targets]``; or, with ``databases_from`` (a file of URLs or database names, a line each, or a
+    query returning them), whole databases, each with its own history table. With ``shard`` (``"I/N"``), only the
+    I-th of N disjoint parts of them. ``jobs`` targets run at a time, on one connection each: ``database`` must
+    be a URL (or None, resolved as :func:`apply` resolves it). A failed target does not stop the others, unless
+    ``max_failures`` failed or one of the first ``canary`` targets failed; read each target's outcome in the
+    returned :class:`~sqlmig.fanout.FanoutReport`. The other options are :func:`apply`'s. Raises
+    :class:`~sqlmig.ConfigError` for no or bad targets, and what stops every target
+    (:class:`~sqlmig.ConnectError`, :class:`~sqlmig.DiscoveryError`)."""
+    from .errors import ConfigError
+    from .fanout.report import Policy, Selection
+    from .fanout.runner import up_selected
+
+    if database is not None and not isinstance(database, str):
+        raise ConfigError("apply_all() needs a URL, not a connection: each worker opens a connection of its own")
+    settings = Migrator.from_config(
+        database,
+        directory,
+        caller=_caller_folder(directory),
+        vars=vars,
+        history_table=history_table,
+        lock_wait=lock_wait,
+        allow_out_of_order=allow_out_of_order,
+        lock_timeout=lock_timeout,
+        statement_timeout=statement_timeout,
+        lock_retries=lock_retries,
+        role=role,
+        invalid_index=invalid_index,
+        wait=wait,
+    ).settings
+    chosen = Selection(schemas, schemas_from, databases_from, shard)
+    return up_selected(settings, chosen, Policy(jobs, max_failures, canary), track=track, to=to)
 
 
 def _caller_folder(directory: str | Path | None) -> Path | None:

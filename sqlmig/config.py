@@ -19,6 +19,7 @@ from .model import InvalidIndexAction, TableName
 from .project import find as _find_project
 from .project import find_project as find_project  # public here, where it always was
 from .project import read_dotenv as read_dotenv
+from .targets import TargetsConfig, targets_config
 
 URL_VARIABLES = ("SQLMIG_DATABASE_URL", "DIRECT_URL", "DATABASE_URL")
 DEFAULT_DIRECTORY = "migrations"
@@ -56,6 +57,16 @@ class Settings:
     wait: float = 0.0
     lint: bool = False
     idempotent: bool = False
+    # A fan-out target: its history is its own (see TableName.for_target). None for an ordinary run.
+    target: str | None = None
+    # The fan-out targets of [tool.sqlmig.targets], when the project names them.
+    targets: TargetsConfig | None = None
+
+    @property
+    def history(self) -> TableName:
+        """The history these settings read and write: the history table, or the target's rows beside it."""
+        table = TableName.parse(self.history_table)
+        return table if self.target is None else table.for_target(self.target)
 
 
 @dataclass(frozen=True)
@@ -157,6 +168,7 @@ def resolve(
         directory=directory,
         env={name: merged[name] for name in project.get("env", []) if name in merged},
         stubs=(folder / stubs) if stubs else None,
+        targets=targets_config(project["targets"], str(folder / "pyproject.toml")) if "targets" in project else None,
     )
     return _chosen(located, given, project)
 

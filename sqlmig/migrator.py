@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +31,7 @@ from .run.history import History
 
 if TYPE_CHECKING:
     from .preview import PreviewStep
+    from .run.runner import PrepareCache
     from .verify import VerifyReport
 
 log = logging.getLogger("sqlmig")
@@ -47,6 +48,10 @@ class Migrator:
 
     settings: config.Settings
     database: Database = None
+    # Files already discovered (every track), so that many Migrators of one fan-out read and hash them once, and
+    # the files without template syntax rendered and split once for all of them.
+    files: Mapping[Track, Sequence[MigrationFile]] | None = field(default=None, compare=False)
+    cache: PrepareCache | None = field(default=None, compare=False)
 
     @classmethod
     def from_config(
@@ -78,7 +83,7 @@ class Migrator:
     @property
     def table(self) -> TableName:
         """The history table."""
-        return TableName.parse(self.settings.history_table)
+        return self.settings.history
 
     @contextmanager
     def connection(self) -> Iterator[Conn]:
@@ -111,7 +116,7 @@ class Migrator:
         """Apply the pending migrations of ``track``, oldest first; with ``to``, only those up to that version.
         See :func:`sqlmig.apply`, whose errors it raises. Writes."""
         tracks: tuple[Track, ...] = ("migrate",) if checked_track(track) == "migrate" else ("migrate", "seed")
-        files = discover_tracks(self.settings.directory, tracks)
+        files = self._files(tracks)
         warned: dict[str, None] = {}  # rows a newer release applied, each warned about once however often planned
 
         def planned(rows: Sequence[Applied]) -> Plan:
@@ -133,13 +138,19 @@ class Migrator:
                 plan = planned(hist.rows)
                 from .run import runner  # the parser and Jinja2 load only when there is work
 
-                prepared = runner.prepare(plan, self.settings)
+                prepared = runner.prepare(plan, self.settings, self.cache)
                 if single_transaction:
                     runner.check_single_transaction(prepared)
                 history.ensure(conn, self.table, hist.state)
                 empty = not any(r.track == track for r in hist.rows)
                 report = runner.run_plan(conn, plan, prepared, self.settings, single_transaction, empty_history=empty)
                 return replace(report, ahead=tuple(warned))
+
+    def _files(self, tracks: tuple[Track, ...]) -> Mapping[Track, Sequence[MigrationFile]]:
+        """The files of ``tracks``: those given to this Migrator, else read from its directory."""
+        if self.files is not None:
+            return {t: self.files[t] for t in tracks}
+        return discover_tracks(self.settings.directory, tracks)
 
     def down(
         self, track: Track = "migrate", *, steps: int | None = 1, to: str | None = None, all: bool = False

@@ -23,6 +23,8 @@ Direction = Literal["up", "down"]
 # What to do with an INVALID index a failed CREATE INDEX CONCURRENTLY left.
 InvalidIndexAction = Literal["drop", "refuse"]
 TRACKS: tuple[Track, ...] = ("migrate", "seed")
+# The table of the fan-out targets' histories is named after the history table: public.migration_history_targets.
+TARGETS_SUFFIX = "_targets"
 # A migration's name starts with its version, YYYYMMDD_HHMMSS: 15 characters.
 VERSION_LENGTH = 15
 
@@ -34,10 +36,13 @@ def version_of(name: str) -> str:
 
 @dataclass(frozen=True)
 class TableName:
-    """A schema-qualified table name, always used through ``psycopg.sql.Identifier``."""
+    """A history: a schema-qualified table name, always used through ``psycopg.sql.Identifier``, and for a fan-out
+    target its name (``target``). A target's rows live in one table beside the history table (:meth:`for_target`),
+    each with its target, so that every target's history is one query away; its lock is its own."""
 
     schema: str
     name: str
+    target: str | None = None
 
     @classmethod
     def parse(cls, qualified: str) -> TableName:
@@ -49,6 +54,18 @@ class TableName:
         return cls("public", parts[0]) if len(parts) == 1 else cls(parts[0], parts[1])
 
     @property
+    def targets_table(self) -> TableName:
+        """The table beside this history table that holds the fan-out targets' rows, ``<name>_targets`` (a target's
+        history is in it already)."""
+        if self.target is not None:
+            return TableName(self.schema, self.name)
+        return TableName(self.schema, f"{self.name}{TARGETS_SUFFIX}")
+
+    def for_target(self, target: str) -> TableName:
+        """The history of fan-out target ``target``: its rows in :attr:`targets_table`."""
+        return TableName(self.targets_table.schema, self.targets_table.name, target)
+
+    @property
     def ident(self) -> sql.Identifier:
         """The quoted, qualified identifier."""
         from psycopg import sql  # not at import: `import sqlmig` loads no driver
@@ -56,7 +73,8 @@ class TableName:
         return sql.Identifier(self.schema, self.name)
 
     def __str__(self) -> str:
-        return f"{self.schema}.{self.name}"
+        table = f"{self.schema}.{self.name}"
+        return table if self.target is None else f"{table} (target {self.target})"
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any
 from . import config
 from .errors import DiscoveryError, FileProblem
 from .files import discover_tracks, scan_file
-from .model import Direction, MigrationFile, Plan, TableName, Track
+from .model import Direction, MigrationFile, Plan, Track
 from .naming import NAME_RE
 from .plan import DownTarget, make_down_plan, up_plan
 from .render import STREAM_THRESHOLD, TemplateContext, render, render_source
@@ -110,7 +110,7 @@ def preview(
     tracks: tuple[Track, ...] = ("migrate", "seed") if track == "seed" else ("migrate",)
     files = discover_tracks(settings.directory, tracks)
     with connect(database, settings) as conn:
-        rows = history.read(conn, TableName.parse(settings.history_table)).rows
+        rows = history.read(conn, settings.history).rows
     if direction == "up":
         plan = up_plan(files, rows, track, settings.allow_out_of_order, to=to)
     else:

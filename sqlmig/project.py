@@ -27,6 +27,7 @@ KEYS = {
     "invalid_index",
     "role",
     "wait",
+    "targets",
     "lint",
     "idempotent",
 }

@@ -97,10 +97,13 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def render(file: MigrationFile, direction: Direction, context: TemplateContext) -> Migration:
+def render(
+    file: MigrationFile, direction: Direction, context: TemplateContext, template: str | None = None
+) -> Migration:
     """Render one side of a migration. Raises :class:`RenderError` (file and line) on any template error.
 
-    Untemplated files are used as they are; large ones are not read here but streamed at run time.
+    Untemplated files are used as they are; large ones are not read here but streamed at run time. A templated
+    file is read (and checked against its checksum) unless its ``template`` text, read so before, is given.
     Reads the file; writes nothing.
     """
     source = file.up if direction == "up" else file.down
@@ -109,7 +112,7 @@ def render(file: MigrationFile, direction: Direction, context: TemplateContext) 
     if not source.templated:
         sql = None if source.size > STREAM_THRESHOLD else read_checked(source)
         return Migration(file, direction, source, sql, source.checksum)
-    template = read_checked(source)
+    template = read_checked(source) if template is None else template
     text = render_text(source.path, template, context)
     return Migration(file, direction, source, text, hashlib.sha256(text.encode()).hexdigest(), template)
 
@@ -133,8 +136,7 @@ def render_text(path: Path, text: str, context: TemplateContext) -> str:
 
     token = BUDGET.set(Budget())
     try:
-        template = environment().from_string(text)
-        return _generate(path, template, context, len(text) + MAX_OUTPUT)
+        return _generate(path, _compiled(text), context, len(text) + MAX_OUTPUT)
     except RenderError:
         raise
     except jinja2.TemplateSyntaxError as exc:
@@ -152,6 +154,14 @@ def render_text(path: Path, text: str, context: TemplateContext) -> str:
         raise RenderError(path, _template_line(exc.__traceback__), f"{type(exc).__name__}: {exc}") from exc
     finally:
         BUDGET.reset(token)
+
+
+@lru_cache(maxsize=256)
+def _compiled(text: str) -> jinja2.Template:
+    """``text`` compiled in :func:`environment`, once per text: compiling takes milliseconds, rendering a small
+    template a fraction of that, and a fan-out renders each template once per target. A template is immutable
+    and may be rendered from many threads. Raises ``jinja2.TemplateSyntaxError`` (never cached)."""
+    return environment().from_string(text)
 
 
 def _generate(path: Path, template: jinja2.Template, context: TemplateContext, limit: int) -> str:

@@ -365,7 +365,7 @@ def test_load_is_resolve_with_keywords(tmp_path: Path, options: dict[str, Any]) 
 
 def test_every_override_but_the_url_can_be_configured() -> None:
     names = {f.name for f in dataclasses.fields(Overrides)}
-    assert names - {"database_url"} | {"env", "stubs"} == project.KEYS
+    assert names - {"database_url"} | {"env", "stubs", "targets"} == project.KEYS
 
 
 # --- Migrator.from_config: keywords or Overrides ------------------------------------------------------------------

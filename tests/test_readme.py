@@ -57,7 +57,7 @@ def project(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Pat
 
 def test_the_pages_have_python_examples() -> None:
     names = {name.split(":")[0] for name, _ in BLOCKS}
-    assert {"docs/deploying.md", "docs/verify.md"} <= names and len(TEST_MODULES) == 1
+    assert {"docs/deploying.md", "docs/verify.md"} <= names and len(TEST_MODULES) == 2
     assert "app.py" in GETTING_STARTED and not any(name.startswith("README.md") for name, _ in BLOCKS)
 
 

@@ -13,7 +13,15 @@ import pytest
 from sqlmig.errors import RenderError
 from sqlmig.files import discover, scan_file
 from sqlmig.model import MigrationFile
-from sqlmig.render import TemplateContext, quote_ident, quote_literal, render, render_source, source_position
+from sqlmig.render import (
+    TemplateContext,
+    quote_ident,
+    quote_literal,
+    render,
+    render_source,
+    render_text,
+    source_position,
+)
 
 GOLDEN = Path(__file__).parent / "golden" / "render"
 CONTEXT = TemplateContext(schema="tenant_42", vars={"default_label": "it's new"}, env={"APP_ROLE": "app_user"})
@@ -359,3 +367,14 @@ def test_the_bound_is_far_above_what_templates_need(tmp_path: Path) -> None:
     assert sql.count("\n") == 100_003
     assert "(99999, 'n99999')\n;" in sql
     assert sql.endswith("-- 1000 a       |    7 18446744073709551616\n")
+
+
+def test_a_template_is_compiled_once_for_every_context() -> None:
+    from sqlmig.render import _compiled
+
+    text = "CREATE TABLE {{ schema | ident }}.compiled_once (id int);\n"
+    before = _compiled.cache_info()
+    rendered = [render_text(Path("t.up.sql"), text, TemplateContext(schema=f"t{i}")) for i in range(3)]
+    after = _compiled.cache_info()
+    assert rendered == [f'CREATE TABLE "t{i}".compiled_once (id int);\n' for i in range(3)]
+    assert (after.misses - before.misses, after.hits - before.hits) == (1, 2)

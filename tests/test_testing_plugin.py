@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -264,7 +265,9 @@ def test_misspelt(sqlmig_db):
         pytester.makepyprojecttoml(STRICT + ini)
         result = run(pytester, "--sqlmig-url", server.url())
         result.assert_outcomes(passed=3, errors=1)
-        result.stdout.fnmatch_lines(["*sqlmig: @pytest.mark.sqlmig takes only seeds=, schema=, vars=; got *seed*"])
+        result.stdout.fnmatch_lines(
+            ["*sqlmig: @pytest.mark.sqlmig takes only seeds=, schema=, vars=, schemas=; got *seed*"]
+        )
         result.stdout.fnmatch_lines(["sqlmig: template * (2 files, with seeds) *", "sqlmig: 3 test databases*"])
         assert len(databases(server, template_prefix(pytester.path / "migrations"))) == 2
 
@@ -373,8 +376,12 @@ def test_a_project_without_the_fixtures_is_unaffected(
     ]
     assert same[0] == same[1]
     assert list((pytester.path / "tmp").iterdir()) == []  # no embedded server was started
-    run(pytester, "--help").stdout.fnmatch_lines(["*--sqlmig-url=URL*", "*sqlmig_seeds (bool)*"])
-    run(pytester, "--markers").stdout.fnmatch_lines(["@pytest.mark.sqlmig(seeds=None, schema=None, vars=None):*"])
+    run(pytester, "--help").stdout.fnmatch_lines(
+        ["*--sqlmig-url=URL*", "*sqlmig_seeds (bool)*", "*sqlmig_schemas (linelist)*"]
+    )
+    run(pytester, "--markers").stdout.fnmatch_lines(
+        ["@pytest.mark.sqlmig(seeds=None, schema=None, vars=None, schemas=None):*"]
+    )
 
 
 def test_loading_the_plugin_imports_no_driver(pytester: pytest.Pytester) -> None:
@@ -423,7 +430,7 @@ def test_the_documented_example_runs_as_written(pytester: pytest.Pytester, serve
     """The pytest example of docs/testing-plugin.md, on the project's own migrations and its [tool.sqlmig]
     settings."""
     root = Path(__file__).parent.parent
-    (example,) = TEST_MODULES
+    (example,) = [code for code in TEST_MODULES if code.startswith("# tests/test_items.py\n")]
     shutil.copytree(root / "migrations", pytester.path / "migrations")
     pytester.makepyprojecttoml(STRICT + '\n[tool.sqlmig]\nvars = { product = "the sqlmig example shop" }\n')
     (pytester.path / "tests").mkdir()
@@ -431,3 +438,196 @@ def test_the_documented_example_runs_as_written(pytester: pytest.Pytester, serve
     result = run(pytester, "--sqlmig-url", server.url())
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines(["sqlmig: template * (5 files) built in *s", "*(7 files, with seeds)*"])
+
+
+TENANT = {
+    "migrations/migrate/20240101_000000_tenant.up.sql": (
+        "CREATE SCHEMA {{ schema | ident }};\n"
+        "CREATE TABLE {{ schema | ident }}.items (label text NOT NULL DEFAULT {{ schema | literal }});\n"
+    ),
+    "migrations/seed/20240101_000001_welcome.up.sql": "INSERT INTO {{ schema | ident }}.items DEFAULT VALUES;\n",
+}
+TENANT_HELPERS = """
+import pytest
+
+
+def schemas(conn):
+    rows = conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'tenant%' ORDER BY 1").fetchall()
+    return [r[0] for r in rows]
+
+
+def history(conn):
+    rows = conn.execute("SELECT target, name, type FROM migration_history_targets ORDER BY target, id").fetchall()
+    assert conn.execute("SELECT to_regclass('migration_history')").fetchone() == (None,)
+    return [tuple(r) for r in rows]
+
+
+def labels(conn, schema):
+    return [r[0] for r in conn.execute(f'SELECT label FROM "{schema}".items').fetchall()]
+"""
+
+
+def test_a_marker_builds_a_template_of_several_tenant_schemas(pytester: pytest.Pytester, server: PgServer) -> None:
+    tree(pytester.path, TENANT)
+    pytester.makepyprojecttoml(STRICT + "sqlmig_schema = 'tenant_solo'\n")
+    pytester.makepyfile(
+        TENANT_HELPERS
+        + """
+
+@pytest.mark.sqlmig(schemas=["tenant_a", "tenant b"])
+def test_two(sqlmig_db):
+    assert schemas(sqlmig_db) == ["tenant b", "tenant_a"]
+    assert labels(sqlmig_db, "tenant_a") == [] and labels(sqlmig_db, "tenant b") == []
+    migrate = "20240101_000000_tenant"
+    assert history(sqlmig_db) == [("tenant b", migrate, "migrate"), ("tenant_a", migrate, "migrate")]
+    sqlmig_db.execute('INSERT INTO "tenant b".items DEFAULT VALUES')
+    assert labels(sqlmig_db, "tenant b") == ["tenant b"]
+
+
+@pytest.mark.sqlmig(schemas="tenant_a, tenant b")
+def test_the_same_two_again(sqlmig_db):
+    assert schemas(sqlmig_db) == ["tenant b", "tenant_a"]
+    assert labels(sqlmig_db, "tenant b") == []
+
+
+@pytest.mark.sqlmig(schemas=["tenant_a", "tenant_c"], seeds=True)
+def test_with_seeds(sqlmig_db):
+    assert schemas(sqlmig_db) == ["tenant_a", "tenant_c"]
+    assert labels(sqlmig_db, "tenant_a") == ["tenant_a"] and labels(sqlmig_db, "tenant_c") == ["tenant_c"]
+    assert [row[2] for row in history(sqlmig_db)] == ["migrate", "seed"] * 2
+
+
+def test_the_ini_schema(sqlmig_db):
+    assert schemas(sqlmig_db) == ["tenant_solo"]
+    assert sqlmig_db.execute("SELECT name FROM migration_history").fetchall() == [("20240101_000000_tenant",)]
+
+
+@pytest.mark.sqlmig(schema="tenant_a", schemas=["tenant_b"])
+def test_both(sqlmig_db):
+    pass
+
+
+@pytest.mark.sqlmig(schemas=[1, 2])
+def test_not_names(sqlmig_db):
+    pass
+
+
+@pytest.mark.sqlmig(schemas=["tenant_a", "tenant_a"])
+def test_twice(sqlmig_db):
+    pass
+"""
+    )
+    result = run(pytester, "--sqlmig-url", server.url())
+    result.assert_outcomes(passed=4, errors=3)
+    result.stdout.fnmatch_lines(
+        [
+            "*sqlmig: @pytest.mark.sqlmig takes schema= (one schema) or schemas= (a template with several), not both",
+            "*sqlmig: @pytest.mark.sqlmig(schemas=…) expects a list of schema names, e.g. *; got ?1, 2?",
+            "*sqlmig: @pytest.mark.sqlmig(schemas=…): schema 'tenant_a' is listed twice; list each schema once",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "sqlmig: template * (1 file, in 2 schemas) built in *s",
+            "sqlmig: template * (2 files, with seeds, in 2 schemas) built in *s",
+            "sqlmig: template * (1 file) built in *s",
+            "sqlmig: 4 test databases cloned on *",
+        ]
+    )
+    assert len(databases(server, template_prefix(pytester.path / "migrations"))) == 3
+
+
+def test_configured_targets_are_the_default_and_the_ini_wins(pytester: pytest.Pytester, server: PgServer) -> None:
+    tree(pytester.path, TENANT)
+    pytester.makepyfile(
+        TENANT_HELPERS
+        + """
+import json
+from pathlib import Path
+
+
+def test_which(sqlmig_db):
+    fanned = sqlmig_db.execute("SELECT to_regclass('migration_history_targets') IS NOT NULL").fetchone()[0]
+    Path(__file__).with_name("which.json").write_text(json.dumps([schemas(sqlmig_db), fanned]))
+"""
+    )
+    targets = '[tool.sqlmig.targets]\nschemas = ["tenant_x", "tenant_y"]\n'
+    runs = {
+        "": [["tenant_x", "tenant_y"], True],  # as `sqlmig up` does with no --schema
+        "sqlmig_schemas = ['tenant_z']\n": [["tenant_z"], True],
+        "sqlmig_schema = 'tenant_solo'\n": [["tenant_solo"], False],
+        "[tool.sqlmig]\nschema = 'tenant_solo'\n": [["tenant_solo"], False],
+    }
+    for ini, expected in runs.items():
+        pytester.makepyprojecttoml(STRICT + ini + targets)
+        run(pytester, "--sqlmig-url", server.url()).assert_outcomes(passed=1)
+        assert json.loads((pytester.path / "which.json").read_text()) == expected, ini
+
+    query = "[tool.sqlmig.targets]\nschemas_from = \"SELECT 'tenant_q' FROM no_such_table\"\n"
+    pytester.makepyprojecttoml(STRICT + query)
+    never = run(pytester, "--sqlmig-url", server.url())
+    never.assert_outcomes(errors=1)
+    never.stdout.fnmatch_lines(["*sqlmig: ?tool.sqlmig.targets? has schemas_from, a query that finds no tenant*"])
+    pytester.makepyprojecttoml(STRICT + "sqlmig_schemas = ['tenant_z']\n" + query)  # named: the query is not run
+    run(pytester, "--sqlmig-url", server.url()).assert_outcomes(passed=1)
+    assert json.loads((pytester.path / "which.json").read_text()) == [["tenant_z"], True]
+
+    pytester.makepyprojecttoml(STRICT + "sqlmig_schema = 'tenant_solo'\nsqlmig_schemas = ['tenant_z']\n")
+    both = run(pytester, "--sqlmig-url", server.url())
+    both.assert_outcomes(errors=1)
+    both.stdout.fnmatch_lines(["*sqlmig: set sqlmig_schema (one schema) or sqlmig_schemas (several), not both"])
+
+
+def test_a_failed_tenant_fails_the_template_naming_the_schema_and_line(
+    pytester: pytest.Pytester, server: PgServer
+) -> None:
+    broken = (
+        "-- fails in one tenant only\n"
+        "ALTER TABLE {{ schema | ident }}.items ADD note text;\n"
+        "{% if schema == 'tenant_b' %}SELEC 1;{% endif %}\n"
+    )
+    tree(pytester.path, {**TENANT, "migrations/migrate/20240102_000000_broken.up.sql": broken})
+    pytester.makepyprojecttoml(STRICT + "sqlmig_schemas = ['tenant_a', 'tenant_b', 'tenant_c']\n")
+    pytester.makepyfile(
+        "def test_one(sqlmig_db):\n    pass\n\n\n"
+        "def test_two(sqlmig_url):\n    pass\n\n\n"
+        "def test_without_database():\n    pass\n"
+    )
+    result = run(pytester, "--sqlmig-url", server.url())
+    result.assert_outcomes(passed=1, errors=2)
+    head = "*sqlmig: the migrate track failed in 1 of the template's 3 schemas:"
+    where = (
+        "  schema 'tenant_b': */migrations/migrate/20240102_000000_broken.up.sql:3:*: syntax error at or near *SELEC*"
+    )
+    result.stdout.fnmatch_lines([head, where, "*statement: SELEC 1*", head, where])
+    assert "tenant_a'" not in result.stdout.str() and "tenant_c'" not in result.stdout.str()
+    for noise in ("Traceback", "During handling", "direct cause"):
+        assert noise not in result.stdout.str()
+    assert databases(server, template_prefix(pytester.path / "migrations")) == []  # the half-built one is gone
+
+
+def test_the_documented_tenant_example_runs_as_written(pytester: pytest.Pytester, server: PgServer) -> None:
+    """The "Tenant schemas" section of docs/testing-plugin.md: its migrations, its [tool.sqlmig.targets] and its
+    test module give the summary it shows (but for the names and times)."""
+    text = (Path(__file__).parent.parent / "docs" / "testing-plugin.md").read_text(encoding="utf-8")
+    section = text.split("\n## Tenant schemas\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```(\w*)\n(.*?)```", section, re.DOTALL)
+    files = {code.split("\n", 1)[0].removeprefix("-- "): code for kind, code in blocks if kind == "sql"}
+    assert sorted(files) == [
+        "migrations/migrate/20250101_000000_create_tenant.up.sql",
+        "migrations/seed/20250101_000001_opening_invoice.up.sql",
+    ]
+    tree(pytester.path, files)
+    (toml,) = [code for kind, code in blocks if kind == "toml"]
+    pytester.makepyprojecttoml(STRICT + toml)
+    (module,) = [code for kind, code in blocks if kind == "python"]
+    assert module in TEST_MODULES
+    (pytester.path / "tests").mkdir()
+    (pytester.path / "tests" / "test_tenants.py").write_text(module)
+    shown = next(code for kind, code in blocks if kind == "" and code.startswith("$ pytest"))
+    summary = [line for line in shown.splitlines() if line.startswith("sqlmig: template")]
+    assert len(summary) == 3
+
+    result = run(pytester, "--sqlmig-url", server.url())
+    result.assert_outcomes(passed=int(re.findall(r"^(\d+) passed", shown, re.M)[0]))
+    result.stdout.fnmatch_lines([re.sub(r"sqlmig_tpl_\w+|[\d.]+s$", "*", line) for line in summary])

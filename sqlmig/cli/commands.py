@@ -14,16 +14,20 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .. import config
 from ..model import Track
+
+if TYPE_CHECKING:
+    from ..migrator import Migrator
 from ..plan import DownTarget
 from ..version import __version__
-from . import output
+from . import fanout, output
 from .exits import EXIT_CODES, EXIT_OK, EXIT_PENDING
+from .fanout import fanout_options
 from .options import (
     Group,
     common_options,
@@ -82,6 +86,7 @@ def _add_up(group: click.Group, track: Track) -> None:
     )
     @click.option("--to", "to", metavar="VERSION", help="Apply only the pending files up to VERSION.")
     @click.option("--lint/--no-lint", "lint", default=None, help="Refuse files with lint errors [lint in config].")
+    @fanout_options
     @DRY_RUN
     @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
     @click.pass_context
@@ -89,7 +94,18 @@ def _add_up(group: click.Group, track: Track) -> None:
     def up(
         ctx: click.Context, /, dry_run: bool, as_json: bool, single_transaction: bool, to: str | None, **opts: Any
     ) -> None:
+        fan = {name: opts.pop(name) for name in fanout.FANOUT_OPTIONS}
         run = migrator(overrides(ctx.find_root().params, opts), quiet=as_json)
+        if fanout.wanted(run, fan):
+            fanout.up(
+                run,
+                track,
+                fan,
+                to=to,
+                as_json=as_json,
+                refused={"--dry-run": dry_run, "--single-transaction": single_transaction},
+            )
+            return
         if dry_run:
             print_preview(run.dry_run(track, "up", to=to), track, "up", as_json)
             return
@@ -139,10 +155,16 @@ def _add_status(group: click.Group, track: Track) -> None:
     @common_options
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     @click.option("--exit-code", is_flag=True, help=f"Exit with {EXIT_PENDING} when something is pending.")
+    @fanout.target_options
     @click.pass_context
     @handle_errors
     def track_status(ctx: click.Context, /, as_json: bool, exit_code: bool, **opts: Any) -> None:
-        _show_status(ctx, (track,), as_json, exit_code, opts)
+        fan = {name: opts.pop(name) for name in fanout.TARGET_OPTIONS}
+        run = migrator(overrides(ctx.find_root().params, opts), quiet=as_json)
+        if fanout.wanted(run, fan):
+            fanout.status(run, (track,), fan, as_json=as_json, exit_code=exit_code)
+            return
+        _show_status(run, (track,), as_json, exit_code)
 
 
 def _add_accept(group: click.Group, track: Track) -> None:
@@ -178,13 +200,21 @@ def _add_baseline(group: click.Group, track: Track) -> None:
 @click.pass_context
 @handle_errors
 def status(ctx: click.Context, /, as_json: bool, exit_code: bool, **opts: Any) -> None:
-    _show_status(ctx, ("migrate", "seed"), as_json, exit_code, opts)
+    run = migrator(overrides(ctx.find_root().params, opts), quiet=as_json)
+    if fanout.wanted(run, {}):  # [tool.sqlmig.targets]: the targets' histories, not the ordinary one
+        fanout.status(
+            run,
+            ("migrate", "seed"),
+            {name: None for name in fanout.TARGET_OPTIONS},
+            as_json=as_json,
+            exit_code=exit_code,
+        )
+        return
+    _show_status(run, ("migrate", "seed"), as_json, exit_code)
 
 
-def _show_status(
-    ctx: click.Context, tracks: tuple[Track, ...], as_json: bool, exit_code: bool, opts: dict[str, Any]
-) -> None:
-    report = migrator(overrides(ctx.find_root().params, opts), quiet=as_json).status(tracks)
+def _show_status(run: Migrator, tracks: tuple[Track, ...], as_json: bool, exit_code: bool) -> None:
+    report = run.status(tracks)
     code = EXIT_PENDING if exit_code and report.pending else EXIT_OK
     finish(output.status_dict(report), output.status_text(report), code, as_json)
 

@@ -115,7 +115,12 @@ def handle_errors(f: F) -> F:
 
 def command_name() -> str:
     """The running command without the program name: ``migrate up``, ``lint``."""
-    return click.get_current_context().command_path.partition(" ")[2]
+    context: click.Context | None = click.get_current_context()
+    names = []
+    while context is not None and context.parent is not None:  # the root's name is the program's, however run
+        names.append(context.info_name or "")
+        context = context.parent
+    return " ".join(reversed(names))
 
 
 def emit(body: dict[str, Any], exit_code: int = 0) -> None:

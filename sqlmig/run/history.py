@@ -9,7 +9,9 @@ Every statement is schema-qualified: pg_dump files reset ``search_path``.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -93,7 +95,69 @@ def read(conn: psycopg.Connection[tuple[object, ...]], table: TableName) -> Hist
 
 def _select(table: TableName, present: set[str]) -> sql.Composed:
     columns = sql.SQL(", ").join(sql.Identifier(c) if c in present else sql.SQL("NULL") for c in _READ_COLUMNS)
-    return sql.SQL("SELECT {} FROM {} ORDER BY id").format(columns, table.ident)
+    return sql.SQL("SELECT {} FROM {} WHERE true{} ORDER BY id").format(columns, table.ident, _of(table))
+
+
+def _of(table: TableName, alias: str = "") -> sql.Composable:
+    """`` AND target = '…'`` for a fan-out target's history (the name quoted as a literal by psycopg), else
+    nothing: every statement on a target's rows is limited to them."""
+    if table.target is None:
+        return sql.SQL("")
+    column = sql.Identifier(alias, "target") if alias else sql.Identifier("target")
+    return sql.SQL(" AND {} = {}").format(column, sql.Literal(table.target))
+
+
+def _target_column(table: TableName) -> tuple[sql.Composable, sql.Composable]:
+    """The column list and value to add to an INSERT of a target's row (nothing for the history table)."""
+    if table.target is None:
+        return sql.SQL(""), sql.SQL("")
+    return sql.SQL(", target"), sql.SQL(", {}").format(sql.Literal(table.target))
+
+
+def target_digests(
+    conn: psycopg.Connection[tuple[object, ...]], table: TableName, targets: Sequence[str], tracks: Sequence[str]
+) -> dict[str, str] | None:
+    """For every fan-out target of ``targets`` that has rows of ``tracks``, the :func:`applied_digest` of its
+    completed rows (a target with a partial row gets ``"partial"``), in one query that returns one short row per
+    target: an up-to-date fleet is told apart without reading its rows. None when the targets' table does not
+    exist yet. Read-only."""
+    query = sql.SQL(
+        "SELECT target, CASE WHEN bool_or(statements_done IS NOT NULL) THEN 'partial' ELSE"
+        " encode(sha256(convert_to(string_agg(name || ':' || coalesce(checksum, ''), ',' ORDER BY name COLLATE \"C\"),"
+        " 'UTF8')), 'hex') END FROM {} WHERE target = ANY(%s) AND type = ANY(%s) GROUP BY target"
+    ).format(table.targets_table.ident)
+    try:
+        cur = conn.cursor(row_factory=tuple_row).execute(query, (list(targets), list(tracks)))
+    except psycopg.errors.UndefinedTable:
+        return None
+    return {str(target): str(digest) for target, digest in cur}
+
+
+def applied_digest(files: Sequence[MigrationFile]) -> str:
+    """What :func:`target_digests` gives a target whose completed rows are exactly ``files``, each with its
+    current checksum: the SHA-256 of ``name:checksum`` pairs joined by commas, in byte order of the names."""
+    pairs = sorted(((f.name, f.up.checksum) for f in files), key=lambda pair: pair[0].encode())
+    joined = ",".join(f"{name}:{checksum}" for name, checksum in pairs)
+    return hashlib.sha256(joined.encode()).hexdigest()
+
+
+def read_targets(
+    conn: psycopg.Connection[tuple[object, ...]], table: TableName, targets: Sequence[str]
+) -> dict[str, tuple[Applied, ...]] | None:
+    """The rows of every fan-out target in ``targets`` (see :meth:`TableName.for_target`) of history table
+    ``table``, in one query: a target without rows maps to ``()``. None when the targets' table does not exist yet.
+    Read-only."""
+    query = sql.SQL("SELECT target, {} FROM {} WHERE target = ANY(%s) ORDER BY id").format(
+        sql.SQL(", ").join(map(sql.Identifier, _READ_COLUMNS)), table.targets_table.ident
+    )
+    try:
+        cur = conn.cursor(row_factory=tuple_row).execute(query, (list(targets),))
+    except psycopg.errors.UndefinedTable:
+        return None
+    found: dict[str, list[Applied]] = {t: [] for t in targets}
+    for row in cur:
+        found[str(row[0])].append(Applied(*row[1:]))
+    return {t: tuple(rows) for t, rows in found.items()}
 
 
 def _columns(conn: psycopg.Connection[tuple[object, ...]], table: TableName) -> set[str]:
@@ -112,12 +176,21 @@ def ensure(conn: psycopg.Connection[tuple[object, ...]], table: TableName, state
         # application role that may only create tables in its schema lacks.
         if conn.execute("SELECT to_regnamespace(%s) IS NULL", (table.schema,)).fetchone() == (True,):
             conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(table.schema)))
-        conn.execute(
-            sql.SQL(
-                "CREATE TABLE IF NOT EXISTS {} (id serial PRIMARY KEY, name varchar(255) NOT NULL UNIQUE,"
-                " type varchar(50) NOT NULL, executed_at timestamp NOT NULL DEFAULT now())"
-            ).format(table.ident)
-        )
+        if table.target is None:
+            conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} (id serial PRIMARY KEY, name varchar(255) NOT NULL UNIQUE,"
+                    " type varchar(50) NOT NULL, executed_at timestamp NOT NULL DEFAULT now())"
+                ).format(table.ident)
+            )
+        else:  # the fan-out targets' table: the same columns, and each row's target
+            conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} (id serial PRIMARY KEY, target text NOT NULL,"
+                    " name varchar(255) NOT NULL, type varchar(50) NOT NULL,"
+                    " executed_at timestamp NOT NULL DEFAULT now(), UNIQUE (target, name))"
+                ).format(table.ident)
+            )
         adds = sql.SQL(", ").join(
             sql.SQL("ADD COLUMN IF NOT EXISTS {} {}").format(sql.Identifier(col), sql.SQL(kind))
             for col, kind in EXTRA_COLUMNS
@@ -135,10 +208,10 @@ def record_query(table: TableName) -> sql.Composed:
     (None: measured by the server as the time since the transaction began), sqlmig version."""
     return sql.SQL(
         "INSERT INTO {} (name, type, version, checksum, rendered_checksum, duration_ms, executed_by,"
-        " sqlmig_version, executed_at) VALUES (%s, %s, %s, %s, %s,"
+        " sqlmig_version, executed_at{}) VALUES (%s, %s, %s, %s, %s,"
         " coalesce(%s, (extract(epoch FROM clock_timestamp() - now()) * 1000)::integer),"
-        " current_user, %s, now())"
-    ).format(table.ident)
+        " current_user, %s, now(){})"
+    ).format(table.ident, *_target_column(table))
 
 
 def record_params(file: MigrationFile, rendered_checksum: str | None, duration_ms: int | None) -> tuple[object, ...]:
@@ -152,9 +225,9 @@ def progress_query(table: TableName) -> sql.Composed:
     after the :func:`unrecord_query` of the same migration."""
     return sql.SQL(
         "INSERT INTO {} (name, type, version, checksum, rendered_checksum, duration_ms, executed_by,"
-        " sqlmig_version, executed_at, statements_done, resume_line, done_checksum) VALUES (%s, %s, %s, %s, %s, %s,"
-        " current_user, %s, now(), %s, %s, %s)"
-    ).format(table.ident)
+        " sqlmig_version, executed_at, statements_done, resume_line, done_checksum{}) VALUES (%s, %s, %s, %s, %s,"
+        " %s, current_user, %s, now(), %s, %s, %s{})"
+    ).format(table.ident, *_target_column(table))
 
 
 def complete_query(table: TableName) -> sql.Composed:
@@ -164,21 +237,21 @@ def complete_query(table: TableName) -> sql.Composed:
         "UPDATE {} SET checksum = %s, rendered_checksum = %s, executed_at = now(), executed_by = current_user,"
         " duration_ms = %s + (extract(epoch FROM clock_timestamp() - now()) * 1000)::integer,"
         " statements_done = NULL, resume_line = NULL, done_checksum = NULL, sqlmig_version = %s"
-        " WHERE name = %s AND type = %s"
-    ).format(table.ident)
+        " WHERE name = %s AND type = %s{}"
+    ).format(table.ident, _of(table))
 
 
 def update_query(table: TableName) -> sql.Composed:
     """UPDATE of a progress row. Parameters: statements_done, resume_line, done_checksum, checksum, name, type."""
     return sql.SQL(
         "UPDATE {} SET statements_done = %s, resume_line = %s, done_checksum = %s, checksum = %s,"
-        " executed_at = now() WHERE name = %s AND type = %s"
-    ).format(table.ident)
+        " executed_at = now() WHERE name = %s AND type = %s{}"
+    ).format(table.ident, _of(table))
 
 
 def unrecord_query(table: TableName) -> sql.Composed:
     """DELETE of one history row. Parameters: name, type."""
-    return sql.SQL("DELETE FROM {} WHERE name = %s AND type = %s").format(table.ident)
+    return sql.SQL("DELETE FROM {} WHERE name = %s AND type = %s{}").format(table.ident, _of(table))
 
 
 def forget_seeds_query(table: TableName) -> sql.Composed:
@@ -187,17 +260,19 @@ def forget_seeds_query(table: TableName) -> sql.Composed:
     them again. No parameters. Run it after the :func:`unrecord_query` of a migration, in its transaction, so that
     the last migration's rollback and the seeds' forgetting commit together or not at all."""
     return sql.SQL(
-        "DELETE FROM {0} WHERE type = 'seed' AND NOT EXISTS (SELECT FROM {0} WHERE type = 'migrate')"
-    ).format(table.ident)
+        "DELETE FROM {0} WHERE type = 'seed'{1} AND NOT EXISTS (SELECT FROM {0} WHERE type = 'migrate'{1})"
+    ).format(table.ident, _of(table))
 
 
 def accept(conn: psycopg.Connection[tuple[object, ...]], table: TableName, files: list[MigrationFile]) -> int:
     """Store the current checksums of ``files`` as the applied ones. Writes; returns the number of rows changed."""
-    query = sql.SQL("UPDATE {} SET checksum = %s WHERE name = %s AND type = %s AND checksum IS DISTINCT FROM %s")
+    query = sql.SQL(
+        "UPDATE {} SET checksum = %s WHERE name = %s AND type = %s AND checksum IS DISTINCT FROM %s{}"
+    ).format(table.ident, _of(table))
     changed = 0
     with conn.transaction():
         for f in files:
-            cur = conn.execute(query.format(table.ident), (f.up.checksum, f.name, f.track, f.up.checksum))
+            cur = conn.execute(query, (f.up.checksum, f.name, f.track, f.up.checksum))
             changed += cur.rowcount
     return changed
 

@@ -5,6 +5,7 @@ load the parser or the template engine."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,7 +13,8 @@ import psycopg
 
 from .. import config
 from ..errors import BookkeepingError, MigrationError, PlanError, SqlmigError
-from ..model import Migration, Plan, Report, Result, TableName
+from ..model import Migration, Plan, Report, Result, Step
+from ..reader import read_checked
 from ..render import TemplateContext, render
 from ..sqltext import Runnable
 from . import bookkeeping, connection, contention, execute, failure
@@ -22,14 +24,47 @@ log = logging.getLogger("sqlmig")
 Prepared = dict[str, tuple[Migration, list[Runnable] | None]]
 
 
-def prepare(plan: Plan, settings: config.Settings) -> Prepared:
+class PrepareCache:
+    """What every run that shares it (the targets of a fan-out, on many threads) prepares once: a file without
+    template syntax rendered and split, a template's text read and checked. Keyed by name, direction and checksum,
+    so an edited file is never taken for its old self."""
 
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.plain: dict[tuple[str, str, str], tuple[Migration, list[Runnable] | None]] = {}
+        self.texts: dict[tuple[str, str, str], str] = {}
+
+    def get(self, step: Step, context: TemplateContext) -> tuple[Migration, list[Runnable] | None]:
+        """``step`` prepared for ``context``: from the cache, or prepared once under its lock (a template is
+        rendered for each context, outside it)."""
+        source = step.file.up if step.direction == "up" else step.file.down
+        if source is None:
+            return _prepared(step, context, None)
+        key = (step.file.name, step.direction, source.checksum)
+        with self.lock:
+            if not source.templated:
+                if key not in self.plain:
+                    self.plain[key] = _prepared(step, context, None)
+                return self.plain[key]
+            if key not in self.texts:
+                self.texts[key] = read_checked(source)
+            text = self.texts[key]
+        return _prepared(step, context, text)
+
+
+def prepare(plan: Plan, settings: config.Settings, cache: PrepareCache | None = None) -> Prepared:
+    """Render and split every step of ``plan`` before any SQL runs. With a ``cache`` shared by many runs, a file
+    without template syntax is rendered and split once, and a template is read once and rendered for each run's
+    context. Reads the files; raises :class:`~sqlmig.RenderError` and :class:`~sqlmig.DiscoveryError`."""
     context = TemplateContext(schema=settings.schema, vars=settings.vars, env=settings.env)
-    prepared = {}
-    for step in plan.steps:
-        migration = render(step.file, step.direction, context)
-        prepared[step.file.name] = (migration, execute.statements_of(migration))
-    return prepared
+    if cache is None:
+        return {step.file.name: _prepared(step, context, None) for step in plan.steps}
+    return {step.file.name: cache.get(step, context) for step in plan.steps}
+
+
+def _prepared(step: Step, context: TemplateContext, template: str | None) -> tuple[Migration, list[Runnable] | None]:
+    migration = render(step.file, step.direction, context, template)
+    return migration, execute.statements_of(migration)
 
 
 def check_single_transaction(prepared: Mapping[str, tuple[Migration, Any]]) -> None:
@@ -168,7 +203,7 @@ def _run_steps(
     own_transaction: bool,
 ) -> tuple[Result, ...]:
 
-    table = TableName.parse(settings.history_table)
+    table = settings.history
     results: list[Result] = []
     names: list[str] = []  # read only when a step fails: passing a growing list keeps the run linear
     verb = _VERBS[plan.direction]

@@ -8,9 +8,11 @@ test asks for one of its fixtures:
 - ``sqlmig_db``: an open autocommit psycopg connection to the test's database;
 - ``sqlmig_url``: the URL of the test's database, for the application's own connections;
 - ``sqlmig_template`` (session): the template, with its ``clone()`` for more databases in one test;
-- ``sqlmig_templates`` (session): every template of the session, ``get(seeds=…, schema=…, vars=…)``.
+- ``sqlmig_templates`` (session): every template of the session, ``get(seeds=…, schema=…, vars=…, schemas=…)``.
 
-``@pytest.mark.sqlmig(seeds=True, schema=…, vars={…})`` gives a test a database from another template.
+``@pytest.mark.sqlmig(seeds=True, schema=…, vars={…})`` gives a test a database from another template;
+``schemas=[…]`` (or the ini's ``sqlmig_schemas``, or ``[tool.sqlmig.targets]``) one holding several tenant schemas,
+each migrated with its own ``schema`` by a fan-out.
 The server is ``--sqlmig-url``, else ``sqlmig_url`` in the ini file, else ``SQLMIG_TEST_DATABASE_URL``, else a
 throwaway embedded PostgreSQL started for the session. ``DATABASE_URL`` is never used: the plugin creates and
 drops databases, which has no place on the application's own server.
@@ -39,7 +41,7 @@ if TYPE_CHECKING:  # the fixtures import these when first used: loading the plug
 URL_ENV = "SQLMIG_TEST_DATABASE_URL"
 EMBEDDED_PREFIX = "sqlmig-pytest-"
 _OWNER_FILE = "pytest.pid"  # the pid of the session that started an embedded server, to find its orphans
-MARKER_OPTIONS = ("seeds", "schema", "vars")
+MARKER_OPTIONS = ("seeds", "schema", "vars", "schemas")
 _CACHE = pytest.StashKey["TemplateCache"]()
 
 
@@ -63,14 +65,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("sqlmig_seeds", "apply the seed track too (default: false)", type="bool", default=False)
     parser.addini("sqlmig_schema", "the {{ schema }} of the migrations (default: [tool.sqlmig] schema)")
     parser.addini("sqlmig_vars", "template variables, NAME=VALUE lines, over [tool.sqlmig] vars", type="linelist")
+    parser.addini(
+        "sqlmig_schemas",
+        "tenant schemas, each migrated with its own {{ schema }} into the template (default: [tool.sqlmig.targets] "
+        "schemas, unless a schema is set)",
+        type="linelist",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Declare the ``sqlmig`` marker, so that ``--strict-markers`` accepts it."""
     config.addinivalue_line(
         "markers",
-        "sqlmig(seeds=None, schema=None, vars=None): the test's sqlmig_db/sqlmig_url come from a template built "
-        "with these options instead of the ini's",
+        "sqlmig(seeds=None, schema=None, vars=None, schemas=None): the test's sqlmig_db/sqlmig_url come from a "
+        "template built with these options instead of the ini's; schemas=[...] migrates each of these schemas",
     )
 
 
@@ -81,14 +89,17 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
         return
     for t in cache.templates:
         seeds = ", with seeds" if t.seeds else ""
+        schemas = f", in {_count(len(t.schemas), 'schema')}" if t.schemas else ""
         done = f"built in {t.seconds:.2f}s" if t.built else "reused"
-        terminalreporter.write_line(f"sqlmig: template {t.name} ({_count(len(t.migrations), 'file')}{seeds}) {done}")
+        files = _count(len(t.migrations), "file")
+        terminalreporter.write_line(f"sqlmig: template {t.name} ({files}{seeds}{schemas}) {done}")
     terminalreporter.write_line(f"sqlmig: {_count(cache.clones, 'test database')} cloned on {cache.where}")
 
 
 @pytest.fixture(scope="session")
 def sqlmig_templates(pytestconfig: pytest.Config) -> Iterator[TemplateCache]:
-    """The session's templates: ``get(seeds=…, schema=…, vars=…)`` builds (or reuses) one per set of options.
+    """The session's templates: ``get(seeds=…, schema=…, vars=…, schemas=…)`` builds (or reuses) one per set of
+    options.
 
     At the end of the session it releases its locks and stops the embedded PostgreSQL if it started one.
     Templates stay on the server for the next session; a session that builds a new one drops the project's
@@ -112,6 +123,7 @@ def sqlmig_templates(pytestconfig: pytest.Config) -> Iterator[TemplateCache]:
                 seeds=bool(pytestconfig.getini("sqlmig_seeds")),
                 schema=pytestconfig.getini("sqlmig_schema") or None,
                 vars=_vars(pytestconfig.getini("sqlmig_vars")),
+                schemas=pytestconfig.getini("sqlmig_schemas"),
             )
         stack.callback(cache.close)
         pytestconfig.stash[_CACHE] = cache

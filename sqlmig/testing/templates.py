@@ -1,8 +1,9 @@
 """Template databases for :mod:`sqlmig.testing`: the migrations applied once per session, cloned per test.
 
 A template is named ``sqlmig_tpl_<project>_<content>``: hashes of the migrations folder's path and of all that
-decides its contents (the files' checksums, tracks, ``schema``, ``vars``, allowed environment variables, history
-table, role, sqlmig's version). An earlier session's template is reused only if all of these are identical.
+decides its contents (the files' checksums, tracks, ``schema`` or the tenant schemas of a multi-tenant template,
+``vars``, allowed environment variables, history table, role, sqlmig's version). An earlier session's template
+is reused only if all of these are identical.
 
 Sessions and pytest-xdist workers share a server safely through two advisory locks per template name, held on
 the session's admin connection: *build* (exclusive, while a session checks for the template and builds it) and
@@ -20,7 +21,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from ..migrator import Migrator
 from ..model import Track
 from ..version import __version__
 from .server import CLONE_PREFIX, Server
+from .tenants import chosen_schemas, configured_schemas, fan_out, schema_names
 
 TEMPLATE_PREFIX = "sqlmig_tpl_"
 
@@ -42,13 +44,16 @@ TEMPLATE_PREFIX = "sqlmig_tpl_"
 class Template:
     """A template database holding the project's migrations (and seeds if ``seeds``), ready to clone.
 
-    ``migrations`` names what it holds, migrations then seeds; ``built`` is False when an identical template
-    from an earlier session (or another worker) was reused, and ``seconds`` is the time spent getting it.
+    ``migrations`` names what it holds, migrations then seeds; ``schemas`` the tenant schemas a fan-out
+    migrated (each with its history in the targets' table), ``()`` for a template of one schema; ``built`` is
+    False when an identical template from an earlier session (or another worker) was reused, and ``seconds`` is
+    the time spent getting it.
     """
 
     name: str
     seeds: bool
     migrations: tuple[str, ...]
+    schemas: tuple[str, ...]
     built: bool
     seconds: float
     _server: Server = field(repr=False, compare=False)
@@ -73,7 +78,9 @@ class TemplateCache:
 
     ``url`` is the server to use (its database is only connected to, never changed), ``where`` how messages name
     it (without a password). ``directory``, ``schema`` and ``vars`` override ``[tool.sqlmig]`` in ``rootdir``'s
-    ``pyproject.toml``, which is read as the CLI reads it.
+    ``pyproject.toml``, which is read as the CLI reads it. ``schemas`` (the ini's ``sqlmig_schemas``, ``()`` when
+    unset) makes the session's templates multi-tenant, as ``[tool.sqlmig.targets]`` does when neither it nor a
+    ``schema`` is given. Raises :class:`ConfigError` for bad ``schemas``, or both ``schemas`` and ``schema``.
     """
 
     def __init__(
@@ -86,25 +93,38 @@ class TemplateCache:
         seeds: bool,
         schema: str | None,
         vars: Mapping[str, str],
+        schemas: Sequence[str] = (),
     ) -> None:
         self.url, self.where, self.rootdir = url, where, rootdir
         self.directory, self.seeds, self.schema, self.vars = directory, seeds, schema, dict(vars)
+        self.schemas = schema_names(list(schemas), "sqlmig_schemas") or None  # None: [tool.sqlmig.targets] decides
+        if self.schemas and schema is not None:
+            raise ConfigError("set sqlmig_schema (one schema) or sqlmig_schemas (several), not both")
         self._server: Server | SqlmigError | None = None
         self._found: dict[str, Template | SqlmigError] = {}
         self._held: set[str] = set()
 
     def get(
-        self, *, seeds: bool | None = None, schema: str | None = None, vars: Mapping[str, Any] | None = None
+        self,
+        *,
+        seeds: bool | None = None,
+        schema: str | None = None,
+        vars: Mapping[str, Any] | None = None,
+        schemas: Sequence[str] | str | None = None,
     ) -> Template:
         """The template for these options (None: the session's), built if no identical one exists. Writes.
 
-        Raises the sqlmig error that stopped the build (e.g. :class:`~sqlmig.MigrationError` naming the file and
-        line); it is kept, so later calls fail at once instead of applying the migrations again.
+        With ``schemas`` (a list of names), a multi-tenant template: every schema migrated by a fan-out, with its
+        own ``schema``; an empty list, or a ``schema``, asks for a template of one schema instead. Raises the
+        sqlmig error that stopped the build (e.g. :class:`~sqlmig.MigrationError` naming the file and line, or
+        :class:`~sqlmig.testing.tenants.TenantsFailed` naming the schema too); it is kept, so later calls fail at
+        once instead of applying the migrations again.
         """
         spec = (
             self.seeds if seeds is None else seeds,
             self.schema if schema is None else schema,
             {**self.vars, **(vars or {})},
+            chosen_schemas(marked=schemas, schema=schema, session=self.schemas),
         )
         key = json.dumps(spec, sort_keys=True, default=str)
         if key not in self._found:
@@ -142,9 +162,10 @@ class TemplateCache:
             raise self._server
         return self._server
 
-    def _build(self, seeds: bool, schema: str | None, vars: dict[str, Any]) -> Template:
+    def _build(self, seeds: bool, schema: str | None, vars: dict[str, Any], chosen: tuple[str, ...] | None) -> Template:
         started = time.monotonic()
         settings = config.load(cwd=self.rootdir, directory=self.directory, schema=schema, vars=vars)
+        schemas = configured_schemas(settings) if chosen is None else chosen
         tracks: tuple[Track, ...] = ("migrate", "seed") if seeds else ("migrate",)
         if not settings.directory.is_dir():
             raise ConfigError(
@@ -153,32 +174,38 @@ class TemplateCache:
             )
         files = discover_tracks(settings.directory, tracks)
         names = tuple(f.name for t in tracks for f in files[t])
-        name = _template_name(settings, [[f.track, f.name, f.up.checksum] for t in tracks for f in files[t]])
+        name = _template_name(settings, [[f.track, f.name, f.up.checksum] for t in tracks for f in files[t]], schemas)
         server = self._connect()
         server.lock("build", name)
         try:
             built = name not in server.names(name)
             if built:
-                self._apply(server, name, tracks, settings)
+                self._apply(server, name, tracks, settings, schemas)
             server.lock("use", name, shared=True)
             self._held.add(name)
         finally:
             server.unlock("build", name)
         if built:
             self._prune(server, name)
-        return Template(name, seeds, names, built, time.monotonic() - started, server)
+        return Template(name, seeds, names, schemas, built, time.monotonic() - started, server)
 
-    def _apply(self, server: Server, name: str, tracks: tuple[Track, ...], settings: config.Settings) -> None:
-        """Build template ``name`` under a temporary name, then rename it: the rename is what marks it complete."""
+    def _apply(
+        self, server: Server, name: str, tracks: tuple[Track, ...], settings: config.Settings, schemas: Sequence[str]
+    ) -> None:
+        """Build template ``name`` under a temporary name, then rename it: the rename is what marks it complete.
+        With ``schemas``, by a fan-out over them; else by one run of each track."""
         server.drop_all(name)  # what a build that died left; no one else builds this name while we hold its lock
         building = f"{name}_b{uuid.uuid4().hex[:8]}"
         ident = sql.Identifier(building)
         server.run(sql.SQL("CREATE DATABASE {}").format(ident))
         try:
             # The settings were resolved from the rootdir's .env and [tool.sqlmig], as the CLI there would.
-            migrator = Migrator(replace(settings, database_url=server.url_of(building)))
-            for track in tracks:
-                migrator.up(track)
+            if schemas:
+                fan_out(settings, server.url_of(building), schemas, tracks)
+            else:
+                migrator = Migrator(replace(settings, database_url=server.url_of(building)))
+                for track in tracks:
+                    migrator.up(track)
             server.run(sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false").format(ident))
             server.run(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(ident, sql.Identifier(name)))
         except BaseException:
@@ -202,8 +229,8 @@ def template_prefix(directory: Path) -> str:
     return f"{TEMPLATE_PREFIX}{hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:8]}_"
 
 
-def _template_name(settings: config.Settings, files: list[list[str]]) -> str:
-    content = {
+def _template_name(settings: config.Settings, files: list[list[str]], schemas: Sequence[str]) -> str:
+    content: dict[str, Any] = {
         "sqlmig": __version__,
         "files": files,
         "schema": settings.schema,
@@ -212,5 +239,7 @@ def _template_name(settings: config.Settings, files: list[list[str]]) -> str:
         "history_table": settings.history_table,
         "role": settings.role,
     }
+    if schemas:  # only then: the templates of one schema keep the names they had before multi-tenant ones
+        content["schemas"] = list(schemas)
     digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
     return template_prefix(settings.directory) + digest[:16]

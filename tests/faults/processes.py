@@ -86,6 +86,27 @@ def cli_up(directory: Path, *options: str) -> list[str]:
     return [sys.executable, "-m", "sqlmig", "migrate", "up", "--dir", str(directory), *options]
 
 
+# Run by ``python -c``: load sqlmig's command line and what a fan-out runs, wait at the barrier (worker.py's), then
+# run the command line with the remaining arguments. Arguments: worker.py's folder, the barrier, the command line's.
+_CLI_AT_BARRIER = """\
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from worker import wait_at_barrier
+import sqlmig.fanout.runner
+from sqlmig.cli.commands import main
+wait_at_barrier(Path(sys.argv[2]))
+main(sys.argv[3:], prog_name="sqlmig")
+"""
+
+
+def cli_up_at_barrier(barrier: Path, directory: Path, *options: str) -> list[str]:
+    """:func:`cli_up` in a process that waits at ``barrier`` before it runs, so that several command lines start
+    together (see :func:`release_together`)."""
+    at_barrier = [sys.executable, "-c", _CLI_AT_BARRIER, str(WORKER.parent), str(barrier)]
+    return [*at_barrier, "migrate", "up", "--dir", str(directory), *options]
+
+
 def wait_until(probe: Callable[[], T | None], *, timeout: float, what: str, runners: Sequence[Runner] = ()) -> T:
     """Poll ``probe`` until it returns something true, and return that. Fail after ``timeout`` seconds, or as
     soon as one of ``runners`` has exited, since what is awaited then will not happen."""

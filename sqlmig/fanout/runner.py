@@ -1,0 +1,286 @@
+"""Running a fan-out: every target's history in one query, then the targets that are behind, ``jobs`` at a time.
+
+Each target is an ordinary run of the :class:`~sqlmig.migrator.Migrator` with the target's own template context
+and history (:meth:`~sqlmig.model.TableName.for_target`), so its own lock: different targets run in parallel, the
+same target never twice at once, and the exactly-once protocol is the one every run uses. The files are read and
+hashed once; the workers are threads, each with one connection that it keeps for the targets it runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from .. import config
+from ..errors import ConfigError, SqlmigError
+from ..files import discover_tracks
+from ..migrator import Migrator, checked_track
+from ..model import Conn, MigrationFile, Track
+from ..plan import up_plan
+from ..run import history, lock
+from ..run.connection import connect
+from ..targets import Target
+from .report import FanoutReport, Policy, Selection, TargetResult
+from .workers import Workers
+
+if TYPE_CHECKING:
+    from ..run.runner import PrepareCache
+
+log = logging.getLogger("sqlmig")
+
+
+def up_all(
+    settings: config.Settings,
+    targets: Sequence[Target],
+    *,
+    track: Track = "migrate",
+    jobs: int = 4,
+    max_failures: int | None = None,
+    canary: int = 0,
+    to: str | None = None,
+    on_result: Callable[[TargetResult], None] | None = None,
+) -> FanoutReport:
+    """Bring every target of ``targets`` up to date on ``track``, ``jobs`` targets at a time. Writes.
+
+    One query reads every target's history; a target with nothing pending is ``current`` without a lock or a
+    connection of its own. A failed target does not stop the others, unless ``max_failures`` targets failed (no
+    new target starts then) or one of the first ``canary`` targets, run before the rest, failed (none of the rest
+    starts). Targets not started are ``skipped``; a rerun finishes exactly the targets that are not up to date.
+    ``on_result`` is called with each result as it comes (from the worker threads). Raises only what stops every
+    target: :class:`~sqlmig.ConfigError`, :class:`~sqlmig.ConnectError`, :class:`~sqlmig.DiscoveryError`."""
+    checked_track(track)
+    tracks: tuple[Track, ...] = ("migrate",) if track == "migrate" else ("migrate", "seed")
+    files = discover_tracks(settings.directory, tracks)
+    results = {t.schema: TargetResult(t.schema, "current") for t in targets}
+    done = _Tally(max_failures, on_result)
+    behind = _behind(settings, files, targets, track, to, results, done)
+    running = {t.schema for t in behind}
+    for target in targets:  # the current ones are done already: say so, as the others will be
+        if target.schema not in running and results[target.schema].status == "current":
+            done.add(results[target.schema])
+    runs = [
+        (t.schema, replace(settings, schema=t.schema, vars={**settings.vars, **t.vars}, target=t.schema))
+        for t in behind
+    ]
+    for result in _with_policy(runs, files, track, jobs, to, done, canary, shared=True):
+        results[result.target] = result
+    return FanoutReport(track, tuple(results[t.schema] for t in targets))
+
+
+def up_databases(
+    settings: config.Settings,
+    databases: Sequence[tuple[str, str]],
+    *,
+    track: Track = "migrate",
+    jobs: int = 4,
+    max_failures: int | None = None,
+    canary: int = 0,
+    to: str | None = None,
+    on_result: Callable[[TargetResult], None] | None = None,
+) -> FanoutReport:
+    """Bring every database of ``databases`` (name, URL) up to date on ``track``, each an ordinary run with its own
+    history table and lock, ``jobs`` at a time; the failure policy is :func:`up_all`'s. Writes."""
+    checked_track(track)
+    tracks: tuple[Track, ...] = ("migrate",) if track == "migrate" else ("migrate", "seed")
+    files = discover_tracks(settings.directory, tracks)
+    done = _Tally(max_failures, on_result)
+    runs = [(name, replace(settings, database_url=url, url_source="--databases-from")) for name, url in databases]
+    results = {r.target: r for r in _with_policy(runs, files, track, jobs, to, done, canary, shared=False)}
+    return FanoutReport(track, tuple(results[name] for name, _ in databases))
+
+
+def _with_policy(
+    runs: Sequence[tuple[str, config.Settings]],
+    files: Mapping[Track, Sequence[MigrationFile]],
+    track: Track,
+    jobs: int,
+    to: str | None,
+    done: _Tally,
+    canary: int,
+    *,
+    shared: bool,
+) -> Iterator[TargetResult]:
+    """The results of ``runs``: the first ``canary`` of them first, and none of the rest if one of those failed."""
+    before = done.failures
+    yield from pooled(runs[:canary], files, track, jobs, to, done, shared=shared)
+    rest = runs[canary:]
+    if canary and done.failures > before:
+        log.warning("a canary target failed: %d other target(s) not started", len(rest))
+        yield from (done.add(TargetResult(name, "skipped")) for name, _ in rest)
+        return
+    yield from pooled(rest, files, track, jobs, to, done, shared=shared)
+
+
+def up_selected(
+    settings: config.Settings,
+    chosen: Selection,
+    policy: Policy,
+    *,
+    track: Track = "migrate",
+    to: str | None = None,
+    on_result: Callable[[TargetResult], None] | None = None,
+) -> FanoutReport:
+    """The fan-out of :func:`sqlmig.apply_all`: the targets ``chosen`` (see :mod:`sqlmig.fanout.select`), run by
+    :func:`up_all` or :func:`up_databases` under ``policy``. Raises :class:`~sqlmig.ConfigError` for no or bad
+    targets."""
+    from ..targets import parse_shard, shard_of
+    from .select import databases, select
+
+    part = parse_shard(chosen.shard) if chosen.shard is not None else None
+    if chosen.databases_from is not None:
+        if chosen.schemas is not None or chosen.schemas_from is not None:
+            raise ConfigError("give databases_from or schemas/schemas_from, not both")
+        found = databases(settings, chosen.databases_from)
+        found = tuple(d for d in found if part is None or shard_of(d[0], part.count) == part.index)
+        return up_databases(
+            settings,
+            found,
+            track=track,
+            jobs=policy.jobs,
+            max_failures=policy.max_failures,
+            canary=policy.canary,
+            to=to,
+            on_result=on_result,
+        )
+    picked = select(
+        settings, schemas=chosen.schemas, schemas_from=chosen.schemas_from, configured=settings.targets, shard=part
+    )
+    return up_all(
+        settings,
+        picked,
+        track=track,
+        jobs=policy.jobs,
+        max_failures=policy.max_failures,
+        canary=policy.canary,
+        to=to,
+        on_result=on_result,
+    )
+
+
+def _behind(
+    settings: config.Settings,
+    files: Mapping[Track, Sequence[MigrationFile]],
+    targets: Sequence[Target],
+    track: Track,
+    to: str | None,
+    results: dict[str, TargetResult],
+    done: _Tally,
+) -> list[Target]:
+    """The targets that may have something pending, from one query over every target's history (creating the
+    targets' table first when it does not exist). Without ``to``, that query returns one digest per target, and a
+    target whose rows are not exactly the files (pending, partial, edited, or applied by a newer release) is run,
+    and its own run plans it, refuses it, or finds it current; with ``to``, every target is planned here, and one
+    whose plan is refused (drift, a gap) fails here, alone."""
+    table, names = settings.history, [t.schema for t in targets]
+    tracks: tuple[Track, ...] = ("migrate",) if track == "migrate" else ("migrate", "seed")
+    with connect(None, settings) as conn:
+        if to is None:  # the common case: a target is current when its rows are exactly the files
+            digests = history.target_digests(conn, table, names, tracks)
+            if digests is not None:
+                expected = history.applied_digest([f for t in tracks for f in files[t]])
+                return [t for t in targets if digests.get(t.schema) != expected]
+        rows = history.read_targets(conn, table, names)
+        if rows is None:
+            _create_targets_table(conn, settings)
+            rows = {t.schema: () for t in targets}
+    behind = []
+    for target in targets:
+        try:
+            if up_plan(files, rows[target.schema], track, settings.allow_out_of_order, to=to).steps:
+                behind.append(target)
+        except SqlmigError as exc:
+            results[target.schema] = done.add(TargetResult(target.schema, "failed", error=exc))
+    return behind
+
+
+def _create_targets_table(conn: Conn, settings: config.Settings) -> None:
+    """Create the targets' table once, before the targets run: targets hold different locks, and concurrent
+    ``CREATE TABLE IF NOT EXISTS`` of one table can fail. Its own lock keeps two fan-outs from racing."""
+    table = settings.history
+    with lock.hold(conn, table.targets_table, settings.lock_wait):
+        history.ensure(conn, table.for_target(""), "missing")  # the targets' table: any target names it
+
+
+class _Tally:
+    """What the workers share: how many targets failed, whether to start another, the prepared plain files."""
+
+    def __init__(self, max_failures: int | None, on_result: Callable[[TargetResult], None] | None) -> None:
+        self.max_failures, self.on_result = max_failures, on_result
+        self._cache: PrepareCache | None = None
+        self.cancelled = False
+        self.failures = 0
+        self.lock = threading.Lock()
+
+    @property
+    def cache(self) -> PrepareCache:
+        """What the targets prepare once (made when the first target has work: the no-op loads no parser)."""
+        with self.lock:
+            if self._cache is None:
+                from ..run.runner import PrepareCache
+
+                self._cache = PrepareCache()
+            return self._cache
+
+    def stopped(self) -> bool:
+        with self.lock:
+            return self.cancelled or (self.max_failures is not None and self.failures >= self.max_failures)
+
+    def cancel(self) -> None:
+        """Start no other run: the fan-out was interrupted."""
+        with self.lock:
+            self.cancelled = True
+
+    def add(self, result: TargetResult) -> TargetResult:
+        with self.lock:
+            self.failures += result.status == "failed"
+        if self.on_result is not None:
+            self.on_result(result)
+        return result
+
+
+def pooled(
+    runs: Sequence[tuple[str, config.Settings]],
+    files: Mapping[Track, Sequence[MigrationFile]],
+    track: Track,
+    jobs: int,
+    to: str | None,
+    done: _Tally,
+    *,
+    shared: bool,
+) -> Iterator[TargetResult]:
+    """Run each named run's ``up`` on at most ``jobs`` threads and yield the results in order. With ``shared``
+    (targets of one database), each thread keeps one connection for the runs it takes; otherwise (one database
+    each) every run opens and closes its own. An interrupt (Ctrl-C) cancels the statements running on every
+    connection, so that their migrations roll back at once, starts no other run, and goes on."""
+    if not runs:
+        return
+    with Workers(shared) as workers, ThreadPoolExecutor(max(1, jobs), thread_name_prefix="sqlmig") as pool:
+
+        def run(named: tuple[str, config.Settings]) -> TargetResult:
+            name, own = named
+            if done.stopped():
+                return done.add(TargetResult(name, "skipped"))
+            started = time.perf_counter()
+            try:
+                with workers.connection(own) as conn:
+                    report = Migrator(own, conn, files, done.cache).up(track, to=to)
+            except SqlmigError as exc:
+                elapsed = (time.perf_counter() - started) * 1000
+                log.info("%s failed: %s", name, config.redact(str(exc)))
+                applied = tuple(getattr(exc, "applied", ()))  # committed in this run before the failure
+                return done.add(TargetResult(name, "failed", applied, elapsed, exc))
+            elapsed = (time.perf_counter() - started) * 1000
+            return done.add(TargetResult(name, "applied" if report.names else "current", report.names, elapsed))
+
+        try:
+            yield from pool.map(run, runs)
+        except BaseException:
+            done.cancel()
+            workers.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise

@@ -1,0 +1,61 @@
+"""Which targets are behind, and on which migrations: every target's history in one query, planned without a lock."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from .. import config
+from ..errors import SqlmigError
+from ..files import discover_tracks
+from ..migrator import checked_track
+from ..model import Track
+from ..plan import up_plan
+from ..run import history
+from ..run.connection import connect
+from ..targets import Target
+
+
+@dataclass(frozen=True)
+class TargetStatus:
+    """One target's pending migrations of the track, in order; ``error`` when its history cannot be planned (drift,
+    a gap), which an ``up`` would report too."""
+
+    target: str
+    pending: tuple[str, ...]
+    error: SqlmigError | None = None
+
+
+def status_all(settings: config.Settings, targets: Sequence[Target], track: Track = "migrate") -> list[TargetStatus]:
+    """The pending migrations of ``track`` of every target, from one query. Read-only; no lock."""
+    checked_track(track)
+    tracks: tuple[Track, ...] = ("migrate",) if track == "migrate" else ("migrate", "seed")
+    files = discover_tracks(settings.directory, tracks)
+    with connect(None, settings) as conn:
+        rows = history.read_targets(conn, settings.history, [t.schema for t in targets])
+    found = []
+    for target in targets:
+        try:
+            plan = up_plan(files, rows[target.schema] if rows else (), track, settings.allow_out_of_order)
+            found.append(TargetStatus(target.schema, tuple(s.file.name for s in plan.steps)))
+        except SqlmigError as exc:
+            found.append(TargetStatus(target.schema, (), exc))
+    return found
+
+
+def status_databases(
+    settings: config.Settings, databases: Sequence[tuple[str, str]], track: Track = "migrate"
+) -> list[TargetStatus]:
+    """The pending migrations of ``track`` of every database of ``databases`` (name, URL): one connection and one
+    history query each. Read-only; no lock."""
+    from ..migrator import Migrator
+
+    files = discover_tracks(settings.directory, ("migrate", "seed"))
+    found = []
+    for name, url in databases:
+        try:
+            report = Migrator(replace(settings, database_url=url), None, files).status((checked_track(track),))
+            found.append(TargetStatus(name, tuple(e.name for e in report.pending)))
+        except SqlmigError as exc:
+            found.append(TargetStatus(name, (), exc))
+    return found
