@@ -63,7 +63,8 @@ def db(db_url: str) -> Iterator[psycopg.Connection[TupleRow]]:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Run the whole suite on the oldest and the newest major under test, and on the majors between them only the
-    tests marked ``core`` (and every test with SQLMIG_TEST_EVERY_MAJOR=1): see docs/testing.md."""
+    tests marked ``core``; a test marked ``newest`` (sqlmig's own logic, the same on every major) runs on the newest
+    only. SQLMIG_TEST_EVERY_MAJOR=1 runs every test on every major: see docs/testing.md."""
     if os.environ.get(EVERY_MAJOR_ENV) == "1":
         return
     majors = sorted({p.major for p in server_params() if isinstance(p, PgInstall)})
@@ -73,7 +74,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         callspec = getattr(item, "callspec", None)
         params = callspec.params.values() if callspec is not None else ()
         majors_of_item = {p.major for p in params if isinstance(p, PgInstall)}  # pg_server's, or own_server's
-        if majors_of_item & between and item.get_closest_marker("core") is None:
+        only_newest = item.get_closest_marker("newest") is not None and majors_of_item - {majors[-1]}
+        if only_newest or (majors_of_item & between and item.get_closest_marker("core") is None):
             deselected.append(item)
         else:
             kept.append(item)

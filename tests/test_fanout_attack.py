@@ -36,6 +36,8 @@ from sqlmig.targets import Target
 
 from .helpers import tree
 
+pytestmark = pytest.mark.newest
+
 Conn = psycopg.Connection[tuple[object, ...]]
 
 SCHEMA = "migrate/20240101_000000_schema.up.sql"

@@ -467,6 +467,7 @@ def labels(conn, schema):
 """
 
 
+@pytest.mark.newest
 def test_a_marker_builds_a_template_of_several_tenant_schemas(pytester: pytest.Pytester, server: PgServer) -> None:
     tree(pytester.path, TENANT)
     pytester.makepyprojecttoml(STRICT + "sqlmig_schema = 'tenant_solo'\n")
@@ -537,6 +538,7 @@ def test_twice(sqlmig_db):
     assert len(databases(server, template_prefix(pytester.path / "migrations"))) == 3
 
 
+@pytest.mark.newest
 def test_configured_targets_are_the_default_and_the_ini_wins(pytester: pytest.Pytester, server: PgServer) -> None:
     tree(pytester.path, TENANT)
     pytester.makepyfile(
@@ -578,6 +580,7 @@ def test_which(sqlmig_db):
     both.stdout.fnmatch_lines(["*sqlmig: set sqlmig_schema (one schema) or sqlmig_schemas (several), not both"])
 
 
+@pytest.mark.newest
 def test_a_failed_tenant_fails_the_template_naming_the_schema_and_line(
     pytester: pytest.Pytester, server: PgServer
 ) -> None:
@@ -606,6 +609,7 @@ def test_a_failed_tenant_fails_the_template_naming_the_schema_and_line(
     assert databases(server, template_prefix(pytester.path / "migrations")) == []  # the half-built one is gone
 
 
+@pytest.mark.newest
 def test_the_documented_tenant_example_runs_as_written(pytester: pytest.Pytester, server: PgServer) -> None:
     """The "Tenant schemas" section of docs/testing-plugin.md: its migrations, its [tool.sqlmig.targets] and its
     test module give the summary it shows (but for the names and times)."""
