@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..lint import LintReport
-from ..verify import VerifyReport
 from .output import path_text
+
+if TYPE_CHECKING:  # the reports' types only: `sqlmig --help` and `migrate up` load neither lint nor verify
+    from ..lint import LintReport
+    from ..verify import VerifyReport
 
 
 def lint_text(report: LintReport) -> str:
