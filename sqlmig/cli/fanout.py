@@ -204,10 +204,10 @@ def status(run: Migrator, tracks: tuple[Track, ...], fan: dict[str, Any], *, as_
     """``status`` across targets, for each of ``tracks``: which targets are behind, and on which migrations; with
     ``exit_code``, exit with ``EXIT_PENDING`` when one is (or cannot be planned)."""
     from ..fanout.select import databases
-    from ..fanout.status import TargetStatus, status_all, status_databases
+    from ..fanout.status import TargetPending, status_all, status_databases
 
     settings = _settings(run)
-    found: dict[Track, list[TargetStatus]] = {}
+    found: dict[Track, list[TargetPending]] = {}
     if fan["databases_from"] is not None:
         chosen = _sharded(databases(settings, fan["databases_from"]), fan)
         found = {track: status_databases(settings, chosen, track) for track in tracks}

@@ -17,7 +17,7 @@ from ..targets import Target
 
 
 @dataclass(frozen=True)
-class TargetStatus:
+class TargetPending:
     """One target's pending migrations of the track, in order; ``error`` when its history cannot be planned (drift,
     a gap), which an ``up`` would report too."""
 
@@ -26,7 +26,7 @@ class TargetStatus:
     error: SqlmigError | None = None
 
 
-def status_all(settings: config.Settings, targets: Sequence[Target], track: Track = "migrate") -> list[TargetStatus]:
+def status_all(settings: config.Settings, targets: Sequence[Target], track: Track = "migrate") -> list[TargetPending]:
     """The pending migrations of ``track`` of every target, from one query. Read-only; no lock."""
     checked_track(track)
     tracks: tuple[Track, ...] = ("migrate",) if track == "migrate" else ("migrate", "seed")
@@ -37,15 +37,15 @@ def status_all(settings: config.Settings, targets: Sequence[Target], track: Trac
     for target in targets:
         try:
             plan = up_plan(files, rows[target.schema] if rows else (), track, settings.allow_out_of_order)
-            found.append(TargetStatus(target.schema, tuple(s.file.name for s in plan.steps)))
+            found.append(TargetPending(target.schema, tuple(s.file.name for s in plan.steps)))
         except SqlmigError as exc:
-            found.append(TargetStatus(target.schema, (), exc))
+            found.append(TargetPending(target.schema, (), exc))
     return found
 
 
 def status_databases(
     settings: config.Settings, databases: Sequence[tuple[str, str]], track: Track = "migrate"
-) -> list[TargetStatus]:
+) -> list[TargetPending]:
     """The pending migrations of ``track`` of every database of ``databases`` (name, URL): one connection and one
     history query each. Read-only; no lock."""
     from ..migrator import Migrator
@@ -55,7 +55,7 @@ def status_databases(
     for name, url in databases:
         try:
             report = Migrator(replace(settings, database_url=url), None, files).status((checked_track(track),))
-            found.append(TargetStatus(name, tuple(e.name for e in report.pending)))
+            found.append(TargetPending(name, tuple(e.name for e in report.pending)))
         except SqlmigError as exc:
-            found.append(TargetStatus(name, (), exc))
+            found.append(TargetPending(name, (), exc))
     return found
