@@ -16,7 +16,7 @@ from .. import config
 from ..errors import ConfigError, SqlmigError
 from ..fanout import TargetResult
 from ..model import Track
-from ..targets import Target, parse_schemas
+from ..targets import Target, check_names, parse_schemas
 
 # Schemas migrated at a time, one connection each: apply_all's default, and few enough for a developer's server.
 FANOUT_JOBS = 4
@@ -44,8 +44,8 @@ def schema_names(value: object, source: str) -> tuple[str, ...]:
         return parse_schemas(value, source=source)
     if not isinstance(value, (list, tuple)) or not all(isinstance(name, str) for name in value):
         raise ConfigError(f'{source} expects a list of schema names, e.g. ["tenant_a", "tenant_b"]; got {value!r}')
-    # Joined as apply_all joins a list, so that the same names pass the same checks everywhere.
-    return parse_schemas(",".join(value), source=source) if value else ()
+    # Each listed name is one schema, checked as apply_all and --schemas check theirs.
+    return check_names(list(value), source) if value else ()
 
 
 def chosen_schemas(*, marked: object, schema: str | None, session: tuple[str, ...] | None) -> tuple[str, ...] | None:
