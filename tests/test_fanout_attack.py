@@ -436,5 +436,8 @@ def test_schemas_from_variables_are_postgresql_text(project: Path, db: Conn) -> 
 
 @pytest.mark.timeout(10)
 def test_a_schema_name_that_is_not_utf8_is_refused() -> None:
-    result = CliRunner().invoke(main, ["migrate", "status", "--schemas", "ok,\udcff"])
-    assert result.exit_code in (2, 5) and not isinstance(result.exception, UnicodeError)
+    # A URL nothing answers at: the names are refused before any connection (and no embedded server starts).
+    url = "postgresql://nobody@127.0.0.1:1/nowhere"
+    result = CliRunner().invoke(main, ["migrate", "status", "--database-url", url, "--schemas", "ok,\udcff"])
+    assert result.exit_code == 5 and not isinstance(result.exception, UnicodeError)
+    assert "is not valid UTF-8" in result.output
