@@ -7,12 +7,13 @@ Driver errors are wrapped with ``raise ... from exc``; the original stays availa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from .fanout.report import TargetResult
     from .lint.driver import Finding
 
 
@@ -279,3 +280,20 @@ class MigrationError(SqlmigError):
         if self.applied:
             parts.append(f"  applied before the failure in this run: {', '.join(self.applied)}")
         return "\n".join(parts)
+
+
+class TenantsFailed(SqlmigError):
+    """The pytest plugin could not build a multi-tenant template: a track failed in some of its schemas (the others
+    were migrated; the template database is dropped). ``track`` is the track that failed, ``schemas`` every schema
+    of the template, ``failed`` the :class:`~sqlmig.fanout.TargetResult` of each schema that failed or did not run,
+    whose ``error`` names the file, line and statement; ``redact`` hides passwords in their text."""
+
+    def __init__(
+        self, track: str, schemas: Sequence[str], failed: Sequence[TargetResult], *, redact: Callable[[str], str] = str
+    ) -> None:
+        self.track, self.schemas, self.failed = track, tuple(schemas), tuple(failed)
+        lines = [f"the {track} track failed in {len(failed)} of the template's {len(schemas)} schemas:"]
+        for result in failed:
+            error = str(result.error) if result.error is not None else "not run"
+            lines.append(f"  schema {result.target!r}: " + redact(error).replace("\n", "\n  "))
+        super().__init__("\n".join(lines))

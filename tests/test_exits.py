@@ -40,6 +40,7 @@ CODES = {
     "HistoryTableError": 4,
     "LintError": 4,
     "LockTimeout": 6,
+    "TenantsFailed": 1,
 }
 
 

@@ -17,6 +17,7 @@ from ..errors import (
     PlanError,
     RenderError,
     SqlmigError,
+    TenantsFailed,
 )
 
 EXIT_OK = 0  # success, nothing to do included
@@ -41,6 +42,7 @@ _BY_CLASS: dict[type[SqlmigError], int] = {
     PlanError: EXIT_INVALID,
     LintError: EXIT_INVALID,
     LockTimeout: EXIT_LOCK_TIMEOUT,
+    TenantsFailed: EXIT_MIGRATION_FAILED,  # the pytest plugin's: migrations failed in some of a template's schemas
 }
 
 

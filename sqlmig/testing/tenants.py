@@ -13,27 +13,13 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from .. import config
-from ..errors import ConfigError, SqlmigError
-from ..fanout import TargetResult
+from ..errors import ConfigError
+from ..errors import TenantsFailed as TenantsFailed  # its home before it joined the one error tree
 from ..model import Track
 from ..targets import Target, check_names, parse_schemas
 
 # Schemas migrated at a time, one connection each: apply_all's default, and few enough for a developer's server.
 FANOUT_JOBS = 4
-
-
-class TenantsFailed(SqlmigError):
-    """Building a multi-tenant template failed in some of its schemas (the others were migrated, and the whole
-    template database is dropped). ``track`` is the track that failed, ``schemas`` every schema of the template,
-    ``failed`` the result of each schema that failed, whose ``error`` names the file, line and statement."""
-
-    def __init__(self, track: Track, schemas: Sequence[str], failed: Sequence[TargetResult]) -> None:
-        self.track, self.schemas, self.failed = track, tuple(schemas), tuple(failed)
-        lines = [f"the {track} track failed in {len(failed)} of the template's {len(schemas)} schemas:"]
-        for result in failed:
-            error = str(result.error) if result.error is not None else "not run"
-            lines.append(f"  schema {result.target!r}: " + config.redact(error).replace("\n", "\n  "))
-        super().__init__("\n".join(lines))
 
 
 def schema_names(value: object, source: str) -> tuple[str, ...]:
@@ -82,9 +68,9 @@ def configured_schemas(settings: config.Settings) -> tuple[str, ...]:
 
 def fan_out(settings: config.Settings, url: str, schemas: Sequence[str], tracks: Sequence[Track]) -> None:
     """Apply ``tracks`` in order to every schema of ``schemas`` in the database at ``url``, :data:`FANOUT_JOBS`
-    schemas at a time: each track in every schema before the next track. Writes. Raises :class:`TenantsFailed`
-    when a schema failed (after the others of that track have run), and what stops every schema
-    (:class:`~sqlmig.ConnectError`, :class:`~sqlmig.DiscoveryError`)."""
+    schemas at a time: each track in every schema before the next track. Writes. Raises
+    :class:`~sqlmig.errors.TenantsFailed` when a schema failed (after the others of that track have run), and what
+    stops every schema (:class:`~sqlmig.ConnectError`, :class:`~sqlmig.DiscoveryError`)."""
     from ..fanout.runner import up_all  # the fan-out's thread pool is only loaded for a template that needs it
 
     targets = tuple(Target(name) for name in schemas)
@@ -94,4 +80,4 @@ def fan_out(settings: config.Settings, url: str, schemas: Sequence[str], tracks:
         if not report.ok:
             # skipped: never with no canary and no max_failures, but a schema not run must not pass unnoticed
             failed = [r for r in report.results if r.status in ("failed", "skipped")]
-            raise TenantsFailed(track, schemas, failed)
+            raise TenantsFailed(track, schemas, failed, redact=config.redact)
