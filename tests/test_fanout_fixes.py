@@ -1,4 +1,5 @@
-"""Fan-out edge cases: the plugin's TenantsFailed in the one error tree."""
+"""Fan-out edge cases: the plugin's TenantsFailed in the one error tree, and where ``status --databases-from`` says
+its databases came from."""
 
 from __future__ import annotations
 
@@ -109,3 +110,16 @@ def test_a_template_failing_in_one_schema_raises_tenants_failed(db_url: str, db:
         fan_out(settings(db_url, tmp_path), db_url, ["a", "b"], ("migrate",))
     assert [r.target for r in caught.value.failed] == ["b"]
     assert "the migrate track failed in 1 of the template's 2 schemas:\n  schema 'b': " in str(caught.value)
+
+
+# 5. Where status --databases-from says its databases came from.
+
+
+@pytest.mark.timeout(60)
+def test_status_over_databases_names_where_a_database_came_from(project: Path) -> None:
+    missing = f"sqlmig_missing_{uuid.uuid4().hex[:12]}"
+    (project / "dbs.txt").write_text(f"{missing}\n")
+    result = run("migrate", "status", "--databases-from", "dbs.txt")
+    assert f'database "{missing}" does not exist' in result.output
+    assert "(from --databases-from)" in result.output
+    assert "DATABASE_URL" not in result.output

@@ -54,7 +54,8 @@ def status_databases(
     found = []
     for name, url in databases:
         try:
-            report = Migrator(replace(settings, database_url=url), None, files).status((checked_track(track),))
+            own = replace(settings, database_url=url, url_source="--databases-from")  # errors name its source
+            report = Migrator(own, None, files).status((checked_track(track),))
             found.append(TargetPending(name, tuple(e.name for e in report.pending)))
         except SqlmigError as exc:
             found.append(TargetPending(name, (), exc))
