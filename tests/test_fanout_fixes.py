@@ -1,8 +1,9 @@
-"""Fan-out edge cases: the plugin's TenantsFailed in the one error tree, and where ``status --databases-from`` says
-its databases came from."""
+"""Fan-out edge cases: a target query that finds nothing, the plugin's TenantsFailed in the one error tree, and where
+``status --databases-from`` says its databases came from."""
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 from psycopg import sql
 
+import sqlmig
 from sqlmig import config, errors
 from sqlmig.cli import exits
 from sqlmig.cli.commands import main
@@ -84,6 +86,32 @@ def limited_role(db: Conn) -> Iterator[str]:
         db.execute(sql.SQL("REASSIGN OWNED BY {} TO CURRENT_USER").format(sql.Identifier(role)))
         db.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
         db.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+# 3. A target query that returns no rows.
+
+NO_ROWS = "SELECT nspname FROM pg_catalog.pg_namespace WHERE false"
+
+
+@pytest.mark.timeout(60)
+def test_a_schemas_from_query_with_no_rows_says_so_and_writes_nothing(project: Path, db: Conn) -> None:
+    result = run("migrate", "up", "--schemas-from", NO_ROWS)
+    assert (result.exit_code, result.output) == (0, "migrate: no targets, nothing to do.\n")
+    as_json = run("migrate", "up", "--schemas-from", NO_ROWS, "--json")
+    body = json.loads(as_json.output)
+    assert (as_json.exit_code, body["ok"], body["targets"]) == (0, True, [])
+    assert not table_exists(db, "public.migration_history_targets")
+    assert not table_exists(db, "public.migration_history")
+
+
+@pytest.mark.timeout(60)
+def test_configured_schemas_from_with_no_rows_writes_nothing(project: Path, db: Conn) -> None:
+    (project / "pyproject.toml").write_text(f'[tool.sqlmig.targets]\nschemas_from = "{NO_ROWS}"\n')
+    result = run("migrate", "up")
+    assert (result.exit_code, result.output) == (0, "migrate: no targets, nothing to do.\n")
+    report = sqlmig.apply_all(directory=project / "migrations", schemas_from=NO_ROWS)
+    assert report.results == () and report.ok
+    assert not table_exists(db, "public.migration_history_targets")
 
 
 # 4. TenantsFailed in the one error tree.

@@ -92,7 +92,9 @@ class Progress:
 
 
 def summary_text(report: FanoutReport, seconds: float) -> str:
-    """One line of counts, then one line per failed target with its error."""
+    """One line of counts, then one line per failed target with its error; with no targets, a line that says so."""
+    if not report.results:
+        return f"{report.track}: no targets, nothing to do."
     counts = ", ".join(f"{report.count(s)} {s}" for s in ("applied", "current", "failed", "skipped"))
     head = f"{report.track} on {len(report.results)} target(s): {counts} ({seconds:.1f} s)."
     failures = [f"  {r.target}: {config.redact(str(r.error))}" for r in report.failed]

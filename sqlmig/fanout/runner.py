@@ -51,11 +51,14 @@ def up_all(
     connection of its own. A failed target does not stop the others, unless ``max_failures`` targets failed (no
     new target starts then) or one of the first ``canary`` targets, run before the rest, failed (none of the rest
     starts). Targets not started are ``skipped``; a rerun finishes exactly the targets that are not up to date.
-    ``on_result`` is called with each result as it comes (from the worker threads). Raises only what stops every
-    target: :class:`~sqlmig.ConfigError`, :class:`~sqlmig.ConnectError`, :class:`~sqlmig.DiscoveryError`."""
+    ``on_result`` is called with each result as it comes (from the worker threads). No targets: an empty report,
+    and nothing is read or written. Raises only what stops every target: :class:`~sqlmig.ConfigError`,
+    :class:`~sqlmig.ConnectError`, :class:`~sqlmig.DiscoveryError`."""
     checked_track(track)
     tracks: tuple[Track, ...] = ("migrate",) if track == "migrate" else ("migrate", "seed")
     files = discover_tracks(settings.directory, tracks)
+    if not targets:  # not even the targets' table: a query that found no tenant leaves the database as it was
+        return FanoutReport(track, ())
     results = {t.schema: TargetResult(t.schema, "current") for t in targets}
     done = _Tally(max_failures, on_result)
     behind = _behind(settings, files, targets, track, to, results, done)
