@@ -200,12 +200,17 @@ def up_plan(
     ``ahead`` also lists the migrate rows that are ahead. With ``to``, only the steps up to that version (which
     must be the version of a file of ``track``). Raises :class:`PendingMigrationsError` for seeds on a schema
     that is not up to date, :class:`PlanError` for a ``to`` no file has, and :func:`make_plan`'s errors."""
-    if to is not None and to not in {f.version for f in files[track]}:
-        raise PlanError(f"no {track} migration file has version {to}: give the version of one (YYYYMMDD_HHMMSS)")
+    check_to(files[track], track, to)
     plan = _up_plan(files, applied, track, allow_out_of_order)
     if to is None:
         return plan
     return replace(plan, steps=tuple(s for s in plan.steps if s.file.version <= to))
+
+
+def check_to(files: Sequence[MigrationFile], track: Track, to: str | None) -> None:
+    """Raise :class:`PlanError` when ``to`` is given and none of ``files`` (those of ``track``) has that version."""
+    if to is not None and to not in {f.version for f in files}:
+        raise PlanError(f"no {track} migration file has version {to}: give the version of one (YYYYMMDD_HHMMSS)")
 
 
 def _up_plan(

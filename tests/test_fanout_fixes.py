@@ -1,5 +1,5 @@
-"""Fan-out edge cases: a target query that finds nothing, the plugin's TenantsFailed in the one error tree, and where
-``status --databases-from`` says its databases came from."""
+"""Fan-out edge cases: a ``--to`` no file has, a target query that finds nothing, the plugin's TenantsFailed in the one
+error tree, and where ``status --databases-from`` says its databases came from."""
 
 from __future__ import annotations
 
@@ -86,6 +86,40 @@ def limited_role(db: Conn) -> Iterator[str]:
         db.execute(sql.SQL("REASSIGN OWNED BY {} TO CURRENT_USER").format(sql.Identifier(role)))
         db.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
         db.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+# 2. --to a version no file has.
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_up_to_an_unknown_version_is_refused_once_as_an_ordinary_up_refuses_it(
+    project: Path, db: Conn, as_json: bool
+) -> None:
+    json_flag = ["--json"] if as_json else []
+    ordinary = run("migrate", "up", "--to", UNKNOWN, *json_flag)
+    fanned = run("migrate", "up", "--schemas", "a,b,c", "--to", UNKNOWN, *json_flag)
+    assert ordinary.exit_code == exits.EXIT_INVALID
+    assert (fanned.exit_code, fanned.output) == (ordinary.exit_code, ordinary.output)
+    assert not table_exists(db, "public.migration_history_targets")
+
+
+@pytest.mark.timeout(60)
+def test_up_to_an_unknown_version_over_databases_is_refused_before_any_database(
+    project: Path, db: Conn, db_url: str
+) -> None:
+    (project / "dbs.txt").write_text(f"{db_url}\n")
+    result = run("migrate", "up", "--databases-from", "dbs.txt", "--to", UNKNOWN)
+    assert result.exit_code == exits.EXIT_INVALID
+    assert result.output == run("migrate", "up", "--to", UNKNOWN).output
+    assert not table_exists(db, "public.migration_history")
+
+
+@pytest.mark.timeout(60)
+def test_apply_all_to_an_unknown_version_raises_the_plan_error(project: Path, db: Conn) -> None:
+    with pytest.raises(errors.PlanError, match=f"no migrate migration file has version {UNKNOWN}"):
+        sqlmig.apply_all(directory=project / "migrations", schemas=["a", "b"], to=UNKNOWN)
+    assert not table_exists(db, "public.migration_history_targets")
 
 
 # 3. A target query that returns no rows.

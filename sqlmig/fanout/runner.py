@@ -21,7 +21,7 @@ from ..errors import ConfigError, SqlmigError
 from ..files import discover_tracks
 from ..migrator import Migrator, checked_track
 from ..model import Conn, MigrationFile, Track
-from ..plan import up_plan
+from ..plan import check_to, up_plan
 from ..run import history, lock
 from ..run.connection import connect
 from ..targets import Target
@@ -53,10 +53,9 @@ def up_all(
     starts). Targets not started are ``skipped``; a rerun finishes exactly the targets that are not up to date.
     ``on_result`` is called with each result as it comes (from the worker threads). No targets: an empty report,
     and nothing is read or written. Raises only what stops every target: :class:`~sqlmig.ConfigError`,
-    :class:`~sqlmig.ConnectError`, :class:`~sqlmig.DiscoveryError`."""
-    checked_track(track)
-    tracks: tuple[Track, ...] = ("migrate",) if track == "migrate" else ("migrate", "seed")
-    files = discover_tracks(settings.directory, tracks)
+    :class:`~sqlmig.ConnectError`, :class:`~sqlmig.DiscoveryError`, :class:`~sqlmig.PlanError` for a ``to`` no file
+    has (before any target starts)."""
+    files = _files(settings, track, to)
     if not targets:  # not even the targets' table: a query that found no tenant leaves the database as it was
         return FanoutReport(track, ())
     results = {t.schema: TargetResult(t.schema, "current") for t in targets}
@@ -87,14 +86,21 @@ def up_databases(
     on_result: Callable[[TargetResult], None] | None = None,
 ) -> FanoutReport:
     """Bring every database of ``databases`` (name, URL) up to date on ``track``, each an ordinary run with its own
-    history table and lock, ``jobs`` at a time; the failure policy is :func:`up_all`'s. Writes."""
-    checked_track(track)
-    tracks: tuple[Track, ...] = ("migrate",) if track == "migrate" else ("migrate", "seed")
-    files = discover_tracks(settings.directory, tracks)
+    history table and lock, ``jobs`` at a time; the failure policy and the errors are :func:`up_all`'s. Writes."""
+    files = _files(settings, track, to)
     done = _Tally(max_failures, on_result)
     runs = [(name, replace(settings, database_url=url, url_source="--databases-from")) for name, url in databases]
     results = {r.target: r for r in _with_policy(runs, files, track, jobs, to, done, canary, shared=False)}
     return FanoutReport(track, tuple(results[name] for name, _ in databases))
+
+
+def _files(settings: config.Settings, track: Track, to: str | None) -> Mapping[Track, Sequence[MigrationFile]]:
+    """The files a fan-out of ``track`` reads; a ``to`` no file has is refused here, once, as an ordinary ``up``
+    refuses it, rather than by every target."""
+    checked_track(track)
+    files = discover_tracks(settings.directory, ("migrate",) if track == "migrate" else ("migrate", "seed"))
+    check_to(files[track], track, to)
+    return files
 
 
 def _with_policy(
