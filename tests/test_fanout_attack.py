@@ -343,12 +343,6 @@ def test_ctrl_c_stops_running_targets_promptly(db_url: str, db: Conn, tmp_path: 
     assert rerun.returncode == 0, rerun.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="--jobs beyond the connections the server allows fails the targets of the "
-    "workers that could not connect ('Start the server, or wait for it'), instead of running them on "
-    "the connections it has",
-)
 @pytest.mark.timeout(60)
 def test_more_jobs_than_connections_still_runs_every_target(db_url: str, db: Conn, tmp_path: Path) -> None:
     role = f"sqlmig_attack_{uuid.uuid4().hex[:12]}"

@@ -1,12 +1,16 @@
-"""Fan-out edge cases: a ``--to`` no file has, a target query that finds nothing, the plugin's TenantsFailed in the one
-error tree, and where ``status --databases-from`` says its databases came from."""
+"""Fan-out edge cases: more jobs than the server has connections for, a ``--to`` no file has, a target query that
+finds nothing, the plugin's TenantsFailed in the one error tree, and where ``status --databases-from`` says its
+databases came from."""
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
@@ -14,11 +18,14 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 import sqlmig
 from sqlmig import config, errors
 from sqlmig.cli import exits
 from sqlmig.cli.commands import main
+from sqlmig.fanout import workers
+from sqlmig.fanout.runner import up_databases
 
 from .helpers import tree
 
@@ -86,6 +93,142 @@ def limited_role(db: Conn) -> Iterator[str]:
         db.execute(sql.SQL("REASSIGN OWNED BY {} TO CURRENT_USER").format(sql.Identifier(role)))
         db.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
         db.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+# 1. --jobs beyond the server's connections.
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("FATAL:  sorry, too many clients already", True),
+        ('FATAL:  too many connections for role "app"', True),
+        ('FATAL:  too many connections for database "shop"', True),
+        ("FATAL:  remaining connection slots are reserved for roles with the SUPERUSER attribute", True),
+        ("FATAL:  remaining connection slots are reserved for non-replication superuser connections", True),
+        ('FATAL:  password authentication failed for user "app"', False),
+        ('FATAL:  database "nope" does not exist', False),
+        ("Connection refused. Start the server, or wait for it with --wait SECONDS.", False),
+    ],
+    ids=["max_connections", "role limit", "database limit", "reserved 16+", "reserved before 16", "password",
+         "no database", "no server"],
+)  # fmt: skip
+@pytest.mark.timeout(60)
+def test_which_refusals_mean_too_many_connections(message: str, expected: bool) -> None:
+    assert (
+        workers.too_many_connections(errors.ConnectError(f"cannot connect to postgresql://h/db: {message}")) is expected
+    )
+
+
+@pytest.mark.timeout(60)
+def test_a_connection_lost_during_a_migration_is_not_a_refusal() -> None:
+    lost = errors.ConnectionLostError(path=Path("a.up.sql"), name="a", message=TOO_MANY, outcome="rolled back")
+    assert workers.too_many_connections(lost) is False
+
+
+def refusing_run(allowed: int, ran: Counter[int]) -> Callable[[int], int]:
+    """A run that only ``allowed`` threads may do (the first to ask); the others are refused as a full server
+    refuses a connection."""
+    lock, admitted = threading.Lock(), set[str]()
+
+    def run(item: int) -> int:
+        me = threading.current_thread().name
+        with lock:
+            if me not in admitted and len(admitted) < allowed:
+                admitted.add(me)
+            ok = me in admitted
+        if not ok:
+            raise workers.NoConnection(errors.ConnectError(TOO_MANY))
+        time.sleep(0.002)  # long enough for the threads to overlap
+        with lock:
+            ran[item] += 1
+        return item * 10
+
+    return run
+
+
+@pytest.mark.timeout(60)
+def test_the_threads_that_get_no_connection_give_their_items_to_the_others() -> None:
+    ran: Counter[int] = Counter()
+    stopped: list[bool] = []
+    with workers.Workers(shared=True) as pool:
+        results = list(
+            pool.map(
+                refusing_run(2, ran),
+                range(60),
+                8,
+                refused=lambda item, exc: -1,
+                stop=lambda: stopped.append(True),
+            )
+        )
+    assert results == [i * 10 for i in range(60)]
+    assert ran == Counter(range(60))  # each item ran once: none twice, none lost
+    assert stopped == []
+
+
+@pytest.mark.timeout(60)
+def test_when_no_thread_gets_a_connection_every_item_is_refused_in_order() -> None:
+    def run(item: int) -> str:
+        raise workers.NoConnection(errors.ConnectError(f"{TOO_MANY} ({item})"))
+
+    with workers.Workers(shared=True) as pool:
+        results = list(pool.map(run, range(12), 4, refused=lambda item, exc: str(exc), stop=lambda: None))
+    assert results == [f"{TOO_MANY} ({i})" for i in range(12)]
+
+
+@pytest.mark.timeout(60)
+def test_closing_the_pool_early_stops_it_and_waits_for_its_threads() -> None:
+    ran: Counter[int] = Counter()
+    stopped: list[bool] = []
+    before = set(threading.enumerate())
+    with workers.Workers(shared=True) as pool:
+        results = pool.map(
+            refusing_run(3, ran),
+            range(500),
+            6,
+            refused=lambda item, exc: -1,
+            stop=lambda: stopped.append(True),
+        )
+        assert next(results) == 0
+        results.close()  # what an interrupt in the consumer does
+    assert stopped == [True]
+    assert set(threading.enumerate()) <= before
+    assert sum(ran.values()) < 500 and max(ran.values()) == 1
+
+
+@pytest.mark.timeout(60)
+def test_more_jobs_than_connections_run_every_target_once_and_say_so(
+    db_url: str, db: Conn, tmp_path: Path, limited_role: str, sqlmig_log: pytest.LogCaptureFixture
+) -> None:
+    db.execute(sql.SQL("CREATE TABLE public.log (schema text, what text)"))
+    db.execute(sql.SQL("GRANT INSERT ON public.log TO {}").format(sql.Identifier(limited_role)))
+    tree(tmp_path, dict(FILES))
+    names = [f"t{i}" for i in range(12)]
+    report = sqlmig.apply_all(make_conninfo(db_url, user=limited_role), tmp_path, schemas=names, jobs=4)
+    assert report.ok, [str(r.error) for r in report.failed][:1]
+    assert db.execute("SELECT schema, count(*) FROM public.log GROUP BY schema ORDER BY schema").fetchall() == sorted(
+        (name, 1) for name in names
+    )
+    said = [r.getMessage() for r in sqlmig_log.records if r.levelno == logging.WARNING]
+    took = [m for m in said if m.startswith("--jobs 4: ")]
+    assert len(took) == 1, said
+    # Two, or one while the server still counts the connection that read the targets' histories just before.
+    took_two = "--jobs 4: the server took 2 connections; running 2 at a time"
+    assert took[0] in (took_two, "--jobs 4: the server took 1 connection; running 1 at a time")
+
+
+@pytest.mark.timeout(60)
+def test_targets_fail_with_the_servers_message_only_when_no_worker_can_connect(
+    db_url: str, db: Conn, tmp_path: Path, limited_role: str, sqlmig_log: pytest.LogCaptureFixture
+) -> None:
+    db.execute(sql.SQL("ALTER ROLE {} CONNECTION LIMIT 0").format(sql.Identifier(limited_role)))
+    tree(tmp_path, {SCHEMA: FILES[SCHEMA]})
+    url = make_conninfo(db_url, user=limited_role)
+    report = up_databases(settings(db_url, tmp_path), [("a", url), ("b", url), ("c", url)], jobs=4)
+    assert [r.status for r in report.results] == ["failed"] * 3
+    for result in report.results:
+        assert f'too many connections for role "{limited_role}"' in str(result.error)
+    assert not [r for r in sqlmig_log.records if r.getMessage().startswith("--jobs")]
 
 
 # 2. --to a version no file has.

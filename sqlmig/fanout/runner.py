@@ -12,12 +12,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .. import config
-from ..errors import ConfigError, SqlmigError
+from ..errors import ConfigError, ConnectError, SqlmigError
 from ..files import discover_tracks
 from ..migrator import Migrator, checked_track
 from ..model import Conn, MigrationFile, Track
@@ -264,11 +263,12 @@ def pooled(
 ) -> Iterator[TargetResult]:
     """Run each named run's ``up`` on at most ``jobs`` threads and yield the results in order. With ``shared``
     (targets of one database), each thread keeps one connection for the runs it takes; otherwise (one database
-    each) every run opens and closes its own. An interrupt (Ctrl-C) cancels the statements running on every
-    connection, so that their migrations roll back at once, starts no other run, and goes on."""
+    each) every run opens and closes its own. A thread the server has no connection for gives its run to the
+    others (see :meth:`Workers.map`). An interrupt (Ctrl-C) cancels the statements running on every connection,
+    so that their migrations roll back at once, starts no other run, and goes on."""
     if not runs:
         return
-    with Workers(shared) as workers, ThreadPoolExecutor(max(1, jobs), thread_name_prefix="sqlmig") as pool:
+    with Workers(shared) as workers:
 
         def run(named: tuple[str, config.Settings]) -> TargetResult:
             name, own = named
@@ -286,10 +286,8 @@ def pooled(
             elapsed = (time.perf_counter() - started) * 1000
             return done.add(TargetResult(name, "applied" if report.names else "current", report.names, elapsed))
 
-        try:
-            yield from pool.map(run, runs)
-        except BaseException:
-            done.cancel()
-            workers.cancel()
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+        def refused(named: tuple[str, config.Settings], exc: ConnectError) -> TargetResult:
+            log.info("%s failed: %s", named[0], config.redact(str(exc)))
+            return done.add(TargetResult(named[0], "failed", error=exc))
+
+        yield from workers.map(run, runs, jobs, refused=refused, stop=done.cancel)
