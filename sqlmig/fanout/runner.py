@@ -172,18 +172,18 @@ def _behind(
     done: _Tally,
 ) -> list[Target]:
     """The targets that may have something pending, from one query over every target's history (creating the
-    targets' table first when it does not exist). Without ``to``, that query returns one digest per target, and a
-    target whose rows are not exactly the files (pending, partial, edited, or applied by a newer release) is run,
-    and its own run plans it, refuses it, or finds it current; with ``to``, every target is planned here, and one
+    targets' table first when it does not exist). Without ``to``, that query returns only the targets whose rows
+    are not exactly the files (pending, partial, edited, or applied by a newer release); each of them is run, and
+    its own run plans it, refuses it, or finds it current. With ``to``, every target is planned here, and one
     whose plan is refused (drift, a gap) fails here, alone."""
     table, names = settings.history, [t.schema for t in targets]
     tracks: tuple[Track, ...] = ("migrate",) if track == "migrate" else ("migrate", "seed")
     with connect(None, settings) as conn:
         if to is None:  # the common case: a target is current when its rows are exactly the files
-            digests = history.target_digests(conn, table, names, tracks)
-            if digests is not None:
-                expected = history.applied_digest([f for t in tracks for f in files[t]])
-                return [t for t in targets if digests.get(t.schema) != expected]
+            found = history.targets_behind(conn, table, names, tracks, [f for t in tracks for f in files[t]])
+            if found is not None:
+                names_behind = set(found)
+                return [t for t in targets if t.schema in names_behind]
         rows = history.read_targets(conn, table, names)
         if rows is None:
             _create_targets_table(conn, settings)
