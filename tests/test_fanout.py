@@ -239,6 +239,20 @@ def test_a_target_with_a_changed_row_is_behind(db_url: str, db: Conn, change: st
     assert found == ["t2"]
 
 
+def test_targets_with_any_characters_are_matched_exactly(db_url: str, db: Conn) -> None:
+    """The targets go to the server as one JSON document: quotes, backslashes, newlines and non-ASCII names must
+    come back as they went."""
+    odd = ['a"b', "c\\d", "new\nline", "é\u2028", "x'y", "Tenant", "tenant"]
+    table = TableName("public", "migration_history")
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        history.ensure(conn, table.for_target(""), "missing")
+        for target in odd[::2]:
+            for name in NAMES_A:
+                _record(conn, table.for_target(target), name, f"sum-{name}")
+        found = history.targets_behind(conn, table, odd, ["migrate"], [_file(n) for n in NAMES_A])
+    assert found == odd[1::2]
+
+
 def test_with_no_files_only_targets_with_rows_of_the_track_are_told_apart(db_url: str, db: Conn) -> None:
     table = TableName("public", "migration_history")
     with psycopg.connect(db_url, autocommit=True) as conn:

@@ -56,20 +56,20 @@ def up_all(
     checked_track(track)
     tracks: tuple[Track, ...] = ("migrate",) if track == "migrate" else ("migrate", "seed")
     files = discover_tracks(settings.directory, tracks)
-    results = {t.schema: TargetResult(t.schema, "current") for t in targets}
+    results: dict[str, TargetResult] = {}  # the targets not current; a fleet's current ones are not held twice
     done = _Tally(max_failures, on_result)
     behind = _behind(settings, files, targets, track, to, results, done)
     running = {t.schema for t in behind}
     for target in targets:  # the current ones are done already: say so, as the others will be
-        if target.schema not in running and results[target.schema].status == "current":
-            done.add(results[target.schema])
+        if target.schema not in running and target.schema not in results:
+            done.add(TargetResult(target.schema, "current"))
     runs = [
         (t.schema, replace(settings, schema=t.schema, vars={**settings.vars, **t.vars}, target=t.schema))
         for t in behind
     ]
     for result in _with_policy(runs, files, track, jobs, to, done, canary, shared=True):
         results[result.target] = result
-    return FanoutReport(track, tuple(results[t.schema] for t in targets))
+    return FanoutReport(track, tuple(results.get(t.schema) or TargetResult(t.schema, "current") for t in targets))
 
 
 def up_databases(

@@ -4,8 +4,9 @@ the shard of them (``--shard I/N``) this process takes."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg.conninfo import make_conninfo
@@ -15,6 +16,9 @@ from .. import config
 from ..errors import ConfigError
 from ..run.connection import connect
 from ..targets import Shard, Target, TargetsConfig, check_names, parse_schemas, targets_from_rows
+
+if TYPE_CHECKING:
+    from psycopg.pq.abc import PGresult
 
 
 def select(
@@ -90,7 +94,7 @@ def _database(settings: config.Settings, entry: str) -> tuple[str, str]:
     return entry, make_conninfo(settings.database_url, dbname=entry)
 
 
-def _query(settings: config.Settings, query: str, flag: str) -> tuple[list[str], list[tuple[str | None, ...]]]:
+def _query(settings: config.Settings, query: str, flag: str) -> tuple[list[str], Iterator[tuple[str | None, ...]]]:
     """The column names and rows of ``query``, each value in PostgreSQL's text form (what a template gets, as
     ``psql`` would print it: ``{"tier": "gold"}``, ``{a,b}``, ``t``). The query runs as one subquery of a SELECT in a
     read-only transaction: a second statement, a ``COMMIT`` or a data-modifying ``WITH`` is refused there."""
@@ -104,15 +108,19 @@ def _query(settings: config.Settings, query: str, flag: str) -> tuple[list[str],
                 if cur.description is None or result is None:
                     raise ConfigError(f"{flag} returned no rows: give a query, got {query!r}")
                 columns = [c.name for c in cur.description]
-                rows = [
-                    tuple(_text(result.get_value(r, c)) for c in range(len(columns))) for r in range(result.ntuples)
-                ]
         except psycopg.Error as exc:
             raise ConfigError(
                 f"{flag}: the query failed: {exc.diag.message_primary or exc}. It runs read-only and must return "
                 "the names in its first column"
             ) from None
-    return columns, rows
+    return columns, _rows(result, len(columns))
+
+
+def _rows(result: PGresult, width: int) -> Iterator[tuple[str | None, ...]]:
+    """The rows of ``result`` one by one, read from the server's result as they are taken: 10,000 targets are not
+    held twice, once as rows and once as targets."""
+    for r in range(result.ntuples):
+        yield tuple(_text(result.get_value(r, c)) for c in range(width))
 
 
 def _text(value: bytes | None) -> str | None:
