@@ -44,6 +44,7 @@ def up_all(
     canary: int = 0,
     to: str | None = None,
     on_result: Callable[[TargetResult], None] | None = None,
+    conn: Conn | None = None,
 ) -> FanoutReport:
     """Bring every target of ``targets`` up to date on ``track``, ``jobs`` targets at a time. Writes.
 
@@ -51,14 +52,16 @@ def up_all(
     connection of its own. A failed target does not stop the others, unless ``max_failures`` targets failed (no
     new target starts then) or one of the first ``canary`` targets, run before the rest, failed (none of the rest
     starts). Targets not started are ``skipped``; a rerun finishes exactly the targets that are not up to date.
-    ``on_result`` is called with each result as it comes (from the worker threads). Raises only what stops every
-    target: :class:`~sqlmig.ConfigError`, :class:`~sqlmig.ConnectError`, :class:`~sqlmig.DiscoveryError`."""
+    ``on_result`` is called with each result as it comes (from the worker threads). The histories are read on
+    ``conn`` if given (the targets run on connections of their own), else on one opened for that. Raises only what
+    stops every target: :class:`~sqlmig.ConfigError`, :class:`~sqlmig.ConnectError`,
+    :class:`~sqlmig.DiscoveryError`."""
     checked_track(track)
     tracks: tuple[Track, ...] = ("migrate",) if track == "migrate" else ("migrate", "seed")
     files = discover_tracks(settings.directory, tracks)
     results: dict[str, TargetResult] = {}  # the targets not current; a fleet's current ones are not held twice
     done = _Tally(max_failures, on_result)
-    behind = _behind(settings, files, targets, track, to, results, done)
+    behind = _behind(settings, files, targets, track, to, results, done, conn)
     running = {t.schema for t in behind}
     for target in targets:  # the current ones are done already: say so, as the others will be
         if target.schema not in running and target.schema not in results:
@@ -123,11 +126,13 @@ def up_selected(
     *,
     track: Track = "migrate",
     to: str | None = None,
+    on_start: Callable[[int], None] | None = None,
     on_result: Callable[[TargetResult], None] | None = None,
 ) -> FanoutReport:
-    """The fan-out of :func:`sqlmig.apply_all`: the targets ``chosen`` (see :mod:`sqlmig.fanout.select`), run by
-    :func:`up_all` or :func:`up_databases` under ``policy``. Raises :class:`~sqlmig.ConfigError` for no or bad
-    targets."""
+    """The fan-out of :func:`sqlmig.apply_all` and of ``up`` with target options: the targets ``chosen`` (see
+    :mod:`sqlmig.fanout.select`), run by :func:`up_all` or :func:`up_databases` under ``policy``; ``on_start`` is
+    called with the number of targets before the first one runs. Schema targets are chosen and their histories
+    read on one connection. Raises :class:`~sqlmig.ConfigError` for no or bad targets."""
     from ..targets import parse_shard, shard_of
     from .select import databases, select
 
@@ -137,6 +142,8 @@ def up_selected(
             raise ConfigError("give databases_from or schemas/schemas_from, not both")
         found = databases(settings, chosen.databases_from)
         found = tuple(d for d in found if part is None or shard_of(d[0], part.count) == part.index)
+        if on_start is not None:
+            on_start(len(found))
         return up_databases(
             settings,
             found,
@@ -147,19 +154,28 @@ def up_selected(
             to=to,
             on_result=on_result,
         )
-    picked = select(
-        settings, schemas=chosen.schemas, schemas_from=chosen.schemas_from, configured=settings.targets, shard=part
-    )
-    return up_all(
-        settings,
-        picked,
-        track=track,
-        jobs=policy.jobs,
-        max_failures=policy.max_failures,
-        canary=policy.canary,
-        to=to,
-        on_result=on_result,
-    )
+    with connect(None, settings) as conn:  # one connection for the query of the targets and their histories
+        picked = select(
+            settings,
+            schemas=chosen.schemas,
+            schemas_from=chosen.schemas_from,
+            configured=settings.targets,
+            shard=part,
+            conn=conn,
+        )
+        if on_start is not None:
+            on_start(len(picked))
+        return up_all(
+            settings,
+            picked,
+            track=track,
+            jobs=policy.jobs,
+            max_failures=policy.max_failures,
+            canary=policy.canary,
+            to=to,
+            on_result=on_result,
+            conn=conn,
+        )
 
 
 def _behind(
@@ -170,6 +186,7 @@ def _behind(
     to: str | None,
     results: dict[str, TargetResult],
     done: _Tally,
+    given: Conn | None,
 ) -> list[Target]:
     """The targets that may have something pending, from one query over every target's history (creating the
     targets' table first when it does not exist). Without ``to``, that query returns only the targets whose rows
@@ -178,7 +195,7 @@ def _behind(
     whose plan is refused (drift, a gap) fails here, alone."""
     table, names = settings.history, [t.schema for t in targets]
     tracks: tuple[Track, ...] = ("migrate",) if track == "migrate" else ("migrate", "seed")
-    with connect(None, settings) as conn:
+    with connect(given, settings) as conn:
         if to is None:  # the common case: a target is current when its rows are exactly the files
             found = history.targets_behind(conn, table, names, tracks, [f for t in tracks for f in files[t]])
             if found is not None:
