@@ -14,6 +14,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from .errors import ConfigError
 
@@ -23,9 +24,11 @@ _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _RESERVED = ("schema", "env")
 _SHARD = re.compile(r"\s*([0-9]{1,9})\s*/\s*([0-9]{1,9})\s*")
 _SHARD_EXAMPLE = "give INDEX/COUNT with 1 <= INDEX <= COUNT, e.g. --shard 2/4 for the second of four shards"
+# The variables of every target that has none: one shared, read-only mapping instead of a dict per target.
+_NO_VARS: Mapping[str, str] = MappingProxyType({})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Target:
     """One schema of a fan-out and its template variables; its name is its schema.
 
@@ -37,7 +40,11 @@ class Target:
     vars: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "vars", dict(self.vars))
+        # Slots and a shared empty mapping: a fan-out over 10,000 schemas holds 10,000 targets at once.
+        object.__setattr__(self, "vars", dict(self.vars) if self.vars else _NO_VARS)
+
+    def __reduce__(self) -> tuple[type[Target], tuple[str, dict[str, str]]]:
+        return Target, (self.schema, dict(self.vars))  # a read-only mapping does not pickle
 
 
 @dataclass(frozen=True)

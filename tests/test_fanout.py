@@ -8,6 +8,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
 import sqlmig
 from sqlmig import config
@@ -181,27 +182,88 @@ def test_files_without_template_syntax_are_rendered_and_split_once(
     assert sorted(p.name for p in reads) == sorted(f"{n}.up.sql" for n in NAMES)  # every file read once
 
 
+NAMES_A = ["20240101_000000_a", "20240101_000000_B", "20240101_000000_a_b", "20240102_000000_é"]
+
+
 @pytest.mark.parametrize(
-    "names",
+    ("rows", "behind"),
     [
-        ["20240101_000000_a", "20240101_000000_B", "20240101_000000_a_b", "20240101_000000_a-b"],
-        ["20240102_000000_é", "20240102_000000_e", "20240102_000000_z", "20240101_000000_Z"],
-        [],
+        pytest.param({"t1": NAMES_A}, ["t2"], id="exactly the files, and a target with no rows"),
+        pytest.param({"t1": NAMES_A[:3], "t2": NAMES_A}, ["t1"], id="one pending"),
+        pytest.param(
+            {"t1": NAMES_A, "t2": [*NAMES_A, "20240103_000000_newer"]}, ["t2"], id="one applied by a newer release"
+        ),
+        pytest.param({"t1": NAMES_A, "t2": NAMES_A}, [], id="an up-to-date fleet returns nothing"),
     ],
 )
-def test_the_server_digest_of_a_target_is_the_files_digest(
-    db_url: str, db: Conn, tmp_path: Path, names: list[str]
+def test_the_targets_behind_are_those_whose_rows_are_not_exactly_the_files(
+    db_url: str, db: Conn, rows: dict[str, list[str]], behind: list[str]
 ) -> None:
-    """The no-op check compares the digest the server computes over a target's rows with the one computed from the
-    files: they must agree for any names (collation and sort order are the server's and Python's)."""
-    table = TableName("public", "migration_history").for_target("t1")
+    """The no-op check: one query returns the targets whose rows of the track differ from the files (names with
+    case, accents and underscores must match exactly, whatever the collation), in the order the targets were given."""
+    table = TableName("public", "migration_history")
     with psycopg.connect(db_url, autocommit=True) as conn:
-        history.ensure(conn, table, "missing")
-        for name in names:
-            conn.execute(history.record_query(table), (name, "migrate", name[:15], f"sum-{name}", None, 1, "0"))
-        found = history.target_digests(conn, table, ["t1", "t2"], ["migrate"])
-    files = [_file(name) for name in names]
-    assert found == ({"t1": history.applied_digest(files)} if names else {})
+        history.ensure(conn, table.for_target(""), "missing")
+        for target, names in rows.items():
+            for name in names:
+                _record(conn, table.for_target(target), name, f"sum-{name}")
+        _record(conn, table.for_target("t1"), "20240101_000000_seed", "any", track="seed")  # another track's row
+        found = history.targets_behind(conn, table, ["t2", "t1"], ["migrate"], [_file(n) for n in NAMES_A])
+    assert found == behind
+
+
+CHANGES = {"edited": ("checksum", "other"), "partial": ("statements_done", 1), "no checksum": ("checksum", None)}
+
+
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_a_target_with_a_changed_row_is_behind(db_url: str, db: Conn, change: str) -> None:
+    table = TableName("public", "migration_history")
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        history.ensure(conn, table.for_target(""), "missing")
+        for target in ("t1", "t2"):
+            for name in NAMES_A:
+                _record(conn, table.for_target(target), name, f"sum-{name}")
+        column, value = {
+            "edited": ("checksum", "other"),
+            "partial": ("statements_done", 1),
+            "no checksum": ("checksum", None),
+        }[change]
+        last = "(SELECT max(id) FROM public.migration_history_targets WHERE target = 't2')"
+        conn.execute(
+            sql.SQL("UPDATE public.migration_history_targets SET {} = %s WHERE id = " + last).format(
+                sql.Identifier(column)
+            ),
+            (value,),
+        )
+        found = history.targets_behind(conn, table, ["t1", "t2"], ["migrate"], [_file(n) for n in NAMES_A])
+    assert found == ["t2"]
+
+
+def test_targets_with_any_characters_are_matched_exactly(db_url: str, db: Conn) -> None:
+    """The targets go to the server as one JSON document: quotes, backslashes, newlines and non-ASCII names must
+    come back as they went."""
+    odd = ['a"b', "c\\d", "new\nline", "é\u2028", "x'y", "Tenant", "tenant"]
+    table = TableName("public", "migration_history")
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        history.ensure(conn, table.for_target(""), "missing")
+        for target in odd[::2]:
+            for name in NAMES_A:
+                _record(conn, table.for_target(target), name, f"sum-{name}")
+        found = history.targets_behind(conn, table, odd, ["migrate"], [_file(n) for n in NAMES_A])
+    assert found == odd[1::2]
+
+
+def test_with_no_files_only_targets_with_rows_of_the_track_are_told_apart(db_url: str, db: Conn) -> None:
+    table = TableName("public", "migration_history")
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        assert history.targets_behind(conn, table, ["t1"], ["migrate"], []) is None  # no targets' table yet
+        history.ensure(conn, table.for_target(""), "missing")
+        _record(conn, table.for_target("t1"), NAMES_A[0], "x")
+        assert history.targets_behind(conn, table, ["t1", "t2"], ["migrate"], []) == ["t1", "t2"]
+
+
+def _record(conn: Conn, table: TableName, name: str, checksum: str, track: str = "migrate") -> None:
+    conn.execute(history.record_query(table), (name, track, name[:15], checksum, None, 1, "0"))
 
 
 def _file(name: str) -> MigrationFile:

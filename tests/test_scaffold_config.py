@@ -293,6 +293,16 @@ def test_dotenv_missing_or_a_folder_is_empty(tmp_path: Path) -> None:
     assert config.read_dotenv(tmp_path / ".env") == {}
 
 
+def test_a_project_without_dotenv_does_not_load_its_reader(tmp_path: Path) -> None:
+    """Every command reads .env: without one, python-dotenv (6 ms of start-up) is not imported."""
+    code = (
+        "import sys, pathlib; from sqlmig import config; "
+        f"assert config.read_dotenv(pathlib.Path({str(tmp_path / '.env')!r})) == {{}}; "
+        "assert 'dotenv' not in sys.modules, 'dotenv imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
 def test_the_environment_wins_over_dotenv_for_allowed_variables(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text('[tool.sqlmig]\nenv = ["APP_ROLE", "APP_REGION"]\n')
     (tmp_path / ".env").write_text("APP_ROLE=from-dotenv\nAPP_REGION=eu\n")

@@ -13,6 +13,7 @@ import click
 
 from .. import config
 from ..fanout import FanoutReport, TargetResult
+from ..fanout.report import Policy, Selection
 from ..model import Track
 from ..targets import Target, parse_shard, shard_of
 from . import output
@@ -141,25 +142,26 @@ def up(
 ) -> None:
     """``up`` as a fan-out: choose the targets, run them with the progress line on a terminal's stderr, print the
     summary (or the JSON document) and exit with :func:`code_of`."""
-    from ..fanout.runner import up_all, up_databases
-    from ..fanout.select import databases
+    from ..fanout.runner import up_selected
 
     for flag, given in refused.items():
         if given:
             raise click.UsageError(f"{flag} is not available with a fan-out (--schemas, --schemas-from, --shard)")
-    policy = {"track": track, "jobs": fan["jobs"], "max_failures": fan["max_failures"], "canary": fan["canary"]}
+    policy = Policy(fan["jobs"], fan["max_failures"], fan["canary"])
+    chosen = Selection(fan["schemas"], fan["schemas_from"], fan["databases_from"], fan["shard"])
     started = time.monotonic()
-    if fan["databases_from"] is not None:
-        settings = _settings(run)
-        found = _sharded(databases(settings, fan["databases_from"]), fan)
-        progress = _progress(len(found), fan, as_json)
-        report = up_databases(settings, found, to=to, on_result=progress, **policy)
-    else:
-        settings, targets = _targets(run, fan)
-        progress = _progress(len(targets), fan, as_json)
-        report = up_all(settings, targets, to=to, on_result=progress, **policy)
-    if progress is not None:
-        progress.end()
+    shown: list[Progress] = []  # the progress line, made once the number of targets is known
+
+    def start(total: int) -> None:
+        shown.extend(p for p in [_progress(total, fan, as_json)] if p is not None)
+
+    def each(result: TargetResult) -> None:
+        for line in shown:
+            line(result)
+
+    report = up_selected(_settings(run), chosen, policy, track=track, to=to, on_start=start, on_result=each)
+    for line in shown:
+        line.end()
     code = code_of(report)
     if as_json:
         click.echo(output.document(command_name(), code, report_dict(report)))
@@ -188,18 +190,20 @@ def _settings(run: Migrator) -> config.Settings:
     return replace(run.settings, database_url=url)
 
 
-def _targets(run: Migrator, fan: dict[str, Any]) -> tuple[config.Settings, tuple[Target, ...]]:
-    """The settings of a fan-out (the Migrator's, with its URL) and its targets, chosen by the options."""
+def _targets(settings: config.Settings, fan: dict[str, Any]) -> tuple[Target, ...]:
+    """The targets of a fan-out, chosen by the options."""
     from ..fanout.select import select
 
-    settings = _settings(run)
     if fan["databases_from"] is not None and (fan["schemas"] or fan["schemas_from"]):
         raise click.UsageError("use --databases-from or --schemas/--schemas-from, not both")
     shard = parse_shard(fan["shard"]) if fan["shard"] is not None else None
-    chosen = select(
-        settings, schemas=fan["schemas"], schemas_from=fan["schemas_from"], configured=settings.targets, shard=shard
+    return select(
+        settings,
+        schemas=fan["schemas"],
+        schemas_from=fan["schemas_from"],
+        configured=settings.targets,
+        shard=shard,
     )
-    return settings, chosen
 
 
 def status(run: Migrator, tracks: tuple[Track, ...], fan: dict[str, Any], *, as_json: bool, exit_code: bool) -> None:
@@ -214,7 +218,7 @@ def status(run: Migrator, tracks: tuple[Track, ...], fan: dict[str, Any], *, as_
         chosen = _sharded(databases(settings, fan["databases_from"]), fan)
         found = {track: status_databases(settings, chosen, track) for track in tracks}
     else:
-        settings, targets = _targets(run, fan)
+        targets = _targets(settings, fan)
         found = {track: status_all(settings, targets, track) for track in tracks}
     behind = {track: [s for s in found[track] if s.pending or s.error is not None] for track in tracks}
     code = EXIT_PENDING if exit_code and any(behind.values()) else EXIT_OK

@@ -36,7 +36,7 @@ class Policy:
     canary: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a fan-out holds one per target
 class TargetResult:
     """One target's outcome: ``applied`` names what ran (in order), ``error`` is why it failed."""
 

@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -20,10 +21,10 @@ from ..errors import ConfigError, ConnectError, SqlmigError
 from ..files import discover_tracks
 from ..migrator import Migrator, checked_track
 from ..model import Conn, MigrationFile, Track
-from ..plan import check_to, up_plan
-from ..run import history, lock
+from ..plan import check_to
 from ..run.connection import connect
 from ..targets import Target
+from .behind import behind as find_behind
 from .report import FanoutReport, Policy, Selection, TargetResult
 from .workers import Workers
 
@@ -43,6 +44,8 @@ def up_all(
     canary: int = 0,
     to: str | None = None,
     on_result: Callable[[TargetResult], None] | None = None,
+    conn: Conn | None = None,
+    release: Callable[[], None] | None = None,
 ) -> FanoutReport:
     """Bring every target of ``targets`` up to date on ``track``, ``jobs`` targets at a time. Writes.
 
@@ -50,27 +53,31 @@ def up_all(
     connection of its own. A failed target does not stop the others, unless ``max_failures`` targets failed (no
     new target starts then) or one of the first ``canary`` targets, run before the rest, failed (none of the rest
     starts). Targets not started are ``skipped``; a rerun finishes exactly the targets that are not up to date.
-    ``on_result`` is called with each result as it comes (from the worker threads). No targets: an empty report,
-    and nothing is read or written. Raises only what stops every target: :class:`~sqlmig.ConfigError`,
-    :class:`~sqlmig.ConnectError`, :class:`~sqlmig.DiscoveryError`, :class:`~sqlmig.PlanError` for a ``to`` no file
-    has (before any target starts)."""
+    ``on_result`` is called with each result as it comes (from the worker threads). The histories are read on
+    ``conn`` if given (the targets run on connections of their own), else on one opened for that; ``release`` is
+    called once they are read, before any target runs, so that a caller can close ``conn``. No targets: an
+    empty report, and nothing is read or written. Raises only what stops every target:
+    :class:`~sqlmig.ConfigError`, :class:`~sqlmig.ConnectError`, :class:`~sqlmig.DiscoveryError`,
+    :class:`~sqlmig.PlanError` for a ``to`` no file has (before any target starts)."""
     files = _files(settings, track, to)
     if not targets:  # not even the targets' table: a query that found no tenant leaves the database as it was
         return FanoutReport(track, ())
-    results = {t.schema: TargetResult(t.schema, "current") for t in targets}
+    results: dict[str, TargetResult] = {}  # the targets not current; a fleet's current ones are not held twice
     done = _Tally(max_failures, on_result)
-    behind = _behind(settings, files, targets, track, to, results, done)
+    behind = find_behind(settings, files, targets, track, to, results, done.add, conn)
+    if release is not None:
+        release()
     running = {t.schema for t in behind}
     for target in targets:  # the current ones are done already: say so, as the others will be
-        if target.schema not in running and results[target.schema].status == "current":
-            done.add(results[target.schema])
+        if target.schema not in running and target.schema not in results:
+            done.add(TargetResult(target.schema, "current"))
     runs = [
         (t.schema, replace(settings, schema=t.schema, vars={**settings.vars, **t.vars}, target=t.schema))
         for t in behind
     ]
     for result in _with_policy(runs, files, track, jobs, to, done, canary, shared=True):
         results[result.target] = result
-    return FanoutReport(track, tuple(results[t.schema] for t in targets))
+    return FanoutReport(track, tuple(results.get(t.schema) or TargetResult(t.schema, "current") for t in targets))
 
 
 def up_databases(
@@ -131,11 +138,13 @@ def up_selected(
     *,
     track: Track = "migrate",
     to: str | None = None,
+    on_start: Callable[[int], None] | None = None,
     on_result: Callable[[TargetResult], None] | None = None,
 ) -> FanoutReport:
-    """The fan-out of :func:`sqlmig.apply_all`: the targets ``chosen`` (see :mod:`sqlmig.fanout.select`), run by
-    :func:`up_all` or :func:`up_databases` under ``policy``. Raises :class:`~sqlmig.ConfigError` for no or bad
-    targets."""
+    """The fan-out of :func:`sqlmig.apply_all` and of ``up`` with target options: the targets ``chosen`` (see
+    :mod:`sqlmig.fanout.select`), run by :func:`up_all` or :func:`up_databases` under ``policy``; ``on_start`` is
+    called with the number of targets before the first one runs. Schema targets are chosen and their histories
+    read on one connection. Raises :class:`~sqlmig.ConfigError` for no or bad targets."""
     from ..targets import parse_shard, shard_of
     from .select import databases, select
 
@@ -145,6 +154,8 @@ def up_selected(
             raise ConfigError("give databases_from or schemas/schemas_from, not both")
         found = databases(settings, chosen.databases_from)
         found = tuple(d for d in found if part is None or shard_of(d[0], part.count) == part.index)
+        if on_start is not None:
+            on_start(len(found))
         return up_databases(
             settings,
             found,
@@ -155,63 +166,30 @@ def up_selected(
             to=to,
             on_result=on_result,
         )
-    picked = select(
-        settings, schemas=chosen.schemas, schemas_from=chosen.schemas_from, configured=settings.targets, shard=part
-    )
-    return up_all(
-        settings,
-        picked,
-        track=track,
-        jobs=policy.jobs,
-        max_failures=policy.max_failures,
-        canary=policy.canary,
-        to=to,
-        on_result=on_result,
-    )
-
-
-def _behind(
-    settings: config.Settings,
-    files: Mapping[Track, Sequence[MigrationFile]],
-    targets: Sequence[Target],
-    track: Track,
-    to: str | None,
-    results: dict[str, TargetResult],
-    done: _Tally,
-) -> list[Target]:
-    """The targets that may have something pending, from one query over every target's history (creating the
-    targets' table first when it does not exist). Without ``to``, that query returns one digest per target, and a
-    target whose rows are not exactly the files (pending, partial, edited, or applied by a newer release) is run,
-    and its own run plans it, refuses it, or finds it current; with ``to``, every target is planned here, and one
-    whose plan is refused (drift, a gap) fails here, alone."""
-    table, names = settings.history, [t.schema for t in targets]
-    tracks: tuple[Track, ...] = ("migrate",) if track == "migrate" else ("migrate", "seed")
-    with connect(None, settings) as conn:
-        if to is None:  # the common case: a target is current when its rows are exactly the files
-            digests = history.target_digests(conn, table, names, tracks)
-            if digests is not None:
-                expected = history.applied_digest([f for t in tracks for f in files[t]])
-                return [t for t in targets if digests.get(t.schema) != expected]
-        rows = history.read_targets(conn, table, names)
-        if rows is None:
-            _create_targets_table(conn, settings)
-            rows = {t.schema: () for t in targets}
-    behind = []
-    for target in targets:
-        try:
-            if up_plan(files, rows[target.schema], track, settings.allow_out_of_order, to=to).steps:
-                behind.append(target)
-        except SqlmigError as exc:
-            results[target.schema] = done.add(TargetResult(target.schema, "failed", error=exc))
-    return behind
-
-
-def _create_targets_table(conn: Conn, settings: config.Settings) -> None:
-    """Create the targets' table once, before the targets run: targets hold different locks, and concurrent
-    ``CREATE TABLE IF NOT EXISTS`` of one table can fail. Its own lock keeps two fan-outs from racing."""
-    table = settings.history
-    with lock.hold(conn, table.targets_table, settings.lock_wait):
-        history.ensure(conn, table.for_target(""), "missing")  # the targets' table: any target names it
+    with ExitStack() as stack:  # one connection to choose the targets and read their histories, closed before they run
+        conn = stack.enter_context(connect(None, settings))
+        picked = select(
+            settings,
+            schemas=chosen.schemas,
+            schemas_from=chosen.schemas_from,
+            configured=settings.targets,
+            shard=part,
+            conn=conn,
+        )
+        if on_start is not None:
+            on_start(len(picked))
+        return up_all(
+            settings,
+            picked,
+            track=track,
+            jobs=policy.jobs,
+            max_failures=policy.max_failures,
+            canary=policy.canary,
+            to=to,
+            on_result=on_result,
+            conn=conn,
+            release=stack.close,
+        )
 
 
 class _Tally:

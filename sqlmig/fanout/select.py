@@ -4,8 +4,9 @@ the shard of them (``--shard I/N``) this process takes."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg.conninfo import make_conninfo
@@ -13,8 +14,12 @@ from psycopg.rows import tuple_row
 
 from .. import config
 from ..errors import ConfigError
+from ..model import Conn
 from ..run.connection import connect
 from ..targets import Shard, Target, TargetsConfig, check_names, parse_schemas, targets_from_rows
+
+if TYPE_CHECKING:
+    from psycopg.pq.abc import PGresult
 
 
 def select(
@@ -24,12 +29,14 @@ def select(
     schemas_from: str | None = None,
     configured: TargetsConfig | None = None,
     shard: Shard | None = None,
+    conn: Conn | None = None,
 ) -> tuple[Target, ...]:
     """The targets of a fan-out: the given ``schemas`` (a list, or names separated by commas), else the rows of
     the ``schemas_from`` query (its first column names the schema, the others are that target's template
     variables), else the ``configured`` ones; then only ``shard``'s part of them. The query runs in a read-only
-    transaction. Raises :class:`ConfigError` for no targets or more than one source, :class:`~sqlmig.ConnectError`
-    and :class:`~sqlmig.DatabaseError` when the query cannot run."""
+    transaction, on ``conn`` if given (else on a connection of its own). Raises :class:`ConfigError` for no targets
+    or more than one source, :class:`~sqlmig.ConnectError` and :class:`~sqlmig.DatabaseError` when the query cannot
+    run."""
     given = [x for x in (schemas, schemas_from) if x is not None]
     if len(given) > 1:
         raise ConfigError("give the targets one way: --schemas or --schemas-from, not both")
@@ -40,16 +47,16 @@ def select(
     elif schemas is not None:  # each listed name is one schema, checked as --schemas checks its names
         targets = tuple(Target(s) for s in check_names(list(schemas), "schemas"))
     elif schemas_from is not None:
-        targets = query_targets(settings, schemas_from)
+        targets = query_targets(settings, schemas_from, conn)
     else:
         raise ConfigError("no targets: give --schemas a,b,c, --schemas-from 'SELECT …' or [tool.sqlmig.targets]")
     return shard.select(targets) if shard is not None else targets
 
 
-def query_targets(settings: config.Settings, query: str) -> tuple[Target, ...]:
+def query_targets(settings: config.Settings, query: str, conn: Conn | None = None) -> tuple[Target, ...]:
     """The targets the rows of ``query`` name, read in a read-only transaction (the query can change nothing).
     Raises :class:`ConfigError` when the query fails or its rows are not targets."""
-    columns, rows = _query(settings, query, "--schemas-from")
+    columns, rows = _query(settings, query, "--schemas-from", conn)
     return targets_from_rows(columns, rows)
 
 
@@ -90,12 +97,14 @@ def _database(settings: config.Settings, entry: str) -> tuple[str, str]:
     return entry, make_conninfo(settings.database_url, dbname=entry)
 
 
-def _query(settings: config.Settings, query: str, flag: str) -> tuple[list[str], list[tuple[str | None, ...]]]:
+def _query(
+    settings: config.Settings, query: str, flag: str, given: Conn | None = None
+) -> tuple[list[str], Iterator[tuple[str | None, ...]]]:
     """The column names and rows of ``query``, each value in PostgreSQL's text form (what a template gets, as
     ``psql`` would print it: ``{"tier": "gold"}``, ``{a,b}``, ``t``). The query runs as one subquery of a SELECT in a
     read-only transaction: a second statement, a ``COMMIT`` or a data-modifying ``WITH`` is refused there."""
     single = f"SELECT * FROM (\n{query.strip().rstrip(';')}\n) AS sqlmig_targets"
-    with connect(None, settings) as conn:
+    with connect(given, settings) as conn:
         try:
             with conn.transaction():
                 conn.execute("SET TRANSACTION READ ONLY")
@@ -104,15 +113,19 @@ def _query(settings: config.Settings, query: str, flag: str) -> tuple[list[str],
                 if cur.description is None or result is None:
                     raise ConfigError(f"{flag} returned no rows: give a query, got {query!r}")
                 columns = [c.name for c in cur.description]
-                rows = [
-                    tuple(_text(result.get_value(r, c)) for c in range(len(columns))) for r in range(result.ntuples)
-                ]
         except psycopg.Error as exc:
             raise ConfigError(
                 f"{flag}: the query failed: {exc.diag.message_primary or exc}. It runs read-only and must return "
                 "the names in its first column"
             ) from None
-    return columns, rows
+    return columns, _rows(result, len(columns))
+
+
+def _rows(result: PGresult, width: int) -> Iterator[tuple[str | None, ...]]:
+    """The rows of ``result`` one by one, read from the server's result as they are taken: 10,000 targets are not
+    held twice, once as rows and once as targets."""
+    for r in range(result.ntuples):
+        yield tuple(_text(result.get_value(r, c)) for c in range(width))
 
 
 def _text(value: bytes | None) -> str | None:
