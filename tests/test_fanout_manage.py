@@ -6,8 +6,13 @@ prints, run as printed; the refusal of a plain ``down`` when ``[tool.sqlmig.targ
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import signal
+import subprocess
+import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -450,3 +455,46 @@ def test_down_all_on_a_terminal_asks_naming_the_targets(
     done = CliRunner().invoke(main, ["migrate", "down", "--schemas", "a,b", "--all"], input="y\n")
     assert done.exit_code == 0 and "[2/2] 0 failed, 0 running" in done.stderr
     assert rows(db, "a") == rows(db, "b") == []
+
+
+@pytest.mark.timeout(90)
+def test_ctrl_c_stops_a_running_rollback_promptly(project: Path, db: Conn, db_url: str) -> None:
+    assert run("migrate", "up", "--schemas", "a,b,c").exit_code == 0
+    notes = project / "migrations" / "migrate" / f"{NOTES}.down.sql"
+    notes.write_text("SELECT pg_sleep(8);\n" + FILES[f"migrate/{NOTES}.down.sql"])
+    env = {**os.environ, "DATABASE_URL": db_url, "PYTHONPATH": str(Path(sqlmig.__file__).parents[1])}
+    for name in ("SQLMIG_DATABASE_URL", "DIRECT_URL"):
+        env.pop(name, None)
+    command = [sys.executable, "-m", "sqlmig", "migrate", "down", "--schemas", "a,b,c", "--jobs", "2"]
+    # SIGINT back to its default (Python's KeyboardInterrupt): a shell without job control ignores it in children.
+    proc = subprocess.Popen(
+        command,
+        cwd=project,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        deadline = time.monotonic() + 30
+        sleeping = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(8)%' AND pid <> pg_backend_pid()"
+        while db.execute(sleeping).fetchone() != (2,):
+            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        interrupted = time.monotonic()
+        proc.wait(timeout=60)
+        seconds = time.monotonic() - interrupted
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
+    assert proc.returncode != 0
+    assert seconds < 4, f"exited {seconds:.1f} s after Ctrl-C"
+    assert all(rows(db, t) == [SCHEMA, ITEMS, NOTES] and "notes" in tables(db, t) for t in ("a", "b", "c"))
+    notes.write_text(FILES[f"migrate/{NOTES}.down.sql"])
+    rerun = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert rerun.returncode == 0, rerun.stderr
+    assert all(rows(db, t) == [SCHEMA, ITEMS] for t in ("a", "b", "c"))
