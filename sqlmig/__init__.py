@@ -38,7 +38,7 @@ from .model import Report, Result, StatusEntry, StatusReport
 from .version import __version__
 
 if TYPE_CHECKING:
-    from .api import accept, apply, apply_all, baseline, rollback, status
+    from .api import accept, apply, apply_all, baseline, rollback, rollback_all, status
     from .migrator import Migrator
 
 __all__ = [
@@ -73,13 +73,14 @@ __all__ = [
     "apply_all",
     "baseline",
     "rollback",
+    "rollback_all",
     "status",
 ]
 
 
 def __getattr__(name: str) -> Any:
     # The API pulls in psycopg; load it on first use so that `sqlmig --help` and `sqlmig new` stay fast.
-    if name in ("apply", "apply_all", "rollback", "status", "accept", "baseline"):
+    if name in ("apply", "apply_all", "rollback", "rollback_all", "status", "accept", "baseline"):
         from . import api
 
         return getattr(api, name)

@@ -1,5 +1,6 @@
-"""The public functions: apply, rollback, status, accept, baseline. Each resolves its settings from its keyword
-arguments and the configuration, builds a :class:`~sqlmig.migrator.Migrator`, and calls one of its methods."""
+"""The public functions: apply, rollback, status, accept, baseline, and over many targets apply_all and
+rollback_all. Each resolves its settings from its keyword arguments and the configuration, builds a
+:class:`~sqlmig.migrator.Migrator`, and calls one of its methods."""
 
 from __future__ import annotations
 
@@ -243,6 +244,41 @@ def apply_all(
     ).settings
     chosen = Selection(schemas, schemas_from, databases_from, shard)
     return up_selected(settings, chosen, Policy(jobs, max_failures, canary), track=track, to=to)
+
+
+def rollback_all(
+    database: str | None = None,
+    directory: str | Path | None = None,
+    *,
+    schemas: str | Sequence[str] | None = None,
+    schemas_from: str | None = None,
+    databases_from: str | None = None,
+    shard: str | None = None,
+    track: Track = "migrate",
+    steps: int | None = 1,
+    to: str | None = None,
+    all: bool = False,
+    jobs: int = 4,
+    max_failures: int | None = None,
+    **options: Any,
+) -> FanoutReport:
+    """Roll back, in each target named as in :func:`apply_all`, what :func:`rollback` would roll back there (the
+    last ``steps``, every migration newer than version ``to``, or ``all``), each under its own lock, ``jobs`` at a
+    time, none started after ``max_failures`` failed. Writes. ``[tool.sqlmig.targets]`` is never used: name the
+    targets. A target rolled back is ``applied`` and names what was rolled back; one with nothing to roll back is
+    ``current``. ``options`` are :func:`rollback`'s settings, as :meth:`Migrator.from_config` takes them (``vars``,
+    ``history_table``, ``lock_wait``, the timeouts, ``lock_retries``, ``role``, ``wait``). Raises
+    :class:`~sqlmig.ConfigError` for no or bad targets, ``TypeError`` for an unknown option, and what stops every
+    target (:class:`~sqlmig.ConnectError`, :class:`~sqlmig.DiscoveryError`)."""
+    from .errors import ConfigError
+    from .fanout.manage import chosen_runs, down_each
+    from .fanout.report import Selection
+
+    if database is not None and not isinstance(database, str):
+        raise ConfigError("rollback_all() needs a URL, not a connection: each worker opens a connection of its own")
+    settings = Migrator.from_config(database, directory, caller=_caller_folder(directory), **options).settings
+    runs = chosen_runs(settings, Selection(schemas, schemas_from, databases_from, shard))
+    return down_each(runs, track=track, steps=steps, to=to, all=all, jobs=jobs, max_failures=max_failures)
 
 
 def _caller_folder(directory: str | Path | None) -> Path | None:

@@ -24,7 +24,7 @@ from . import config
 from .errors import ConfigError, LintError, PlanError
 from .files import discover_tracks
 from .model import TRACKS, Applied, Conn, Direction, MigrationFile, Plan, Report, StatusReport, TableName, Track
-from .plan import DownTarget, ahead_text, make_down_plan, make_status, up_plan
+from .plan import DownTarget, ahead_text, history_options, make_down_plan, make_status, up_plan
 from .run import history
 from .run.connection import Database, connect, url_of
 from .run.history import History
@@ -85,6 +85,14 @@ class Migrator:
         """The history table."""
         return self.settings.history
 
+    def _selected_by(self) -> str:
+        """The options that select this run's history on the command line, for the commands its errors advise: a
+        fan-out target's (see :func:`~sqlmig.plan.history_options`), "" for an ordinary run."""
+        s = self.settings
+        # A database target of a fan-out is an ordinary run on its own database; the fan-out names its URL's source.
+        database = s.database_url if s.url_source == "--databases-from" else None
+        return history_options(schema=s.target, database=database)
+
     @contextmanager
     def connection(self) -> Iterator[Conn]:
         """An autocommit connection for one call: the given one, or a new one closed afterwards."""
@@ -116,11 +124,11 @@ class Migrator:
         """Apply the pending migrations of ``track``, oldest first; with ``to``, only those up to that version.
         See :func:`sqlmig.apply`, whose errors it raises. Writes."""
         tracks: tuple[Track, ...] = ("migrate",) if checked_track(track) == "migrate" else ("migrate", "seed")
-        files = self._files(tracks)
+        files, selected_by = self._files(tracks), self._selected_by()
         warned: dict[str, None] = {}  # rows a newer release applied, each warned about once however often planned
 
         def planned(rows: Sequence[Applied]) -> Plan:
-            found = up_plan(files, rows, track, self.settings.allow_out_of_order, to=to)
+            found = up_plan(files, rows, track, self.settings.allow_out_of_order, to=to, selected_by=selected_by)
             if fresh := [r for r in found.ahead if r.name not in warned]:
                 log.warning(ahead_text(fresh))
                 warned.update(dict.fromkeys(r.name for r in fresh))
@@ -156,11 +164,11 @@ class Migrator:
         self, track: Track = "migrate", *, steps: int | None = 1, to: str | None = None, all: bool = False
     ) -> Report:
         """Roll back applied migrations of ``track``, newest first. See :func:`sqlmig.rollback`. Writes."""
-        files = discover_tracks(self.settings.directory, (checked_track(track),))[track]
-        target = DownTarget(steps=steps, to=to, all=all)
+        files = self._files((checked_track(track),))[track]
+        target, selected_by = DownTarget(steps=steps, to=to, all=all), self._selected_by()
 
         def planned(rows: Sequence[Applied]) -> Plan:
-            return make_down_plan(files, rows, track=track, target=target)
+            return make_down_plan(files, rows, track=track, target=target, selected_by=selected_by)
 
         with self.connection() as conn:
             if not planned(history.read(conn, self.table).rows).steps:
@@ -171,7 +179,7 @@ class Migrator:
                 plan = planned(hist.rows)
                 from .run import runner  # the parser and Jinja2 load only when there is work
 
-                prepared = runner.prepare(plan, self.settings)
+                prepared = runner.prepare(plan, self.settings, self.cache)
                 report = runner.run_plan(conn, plan, prepared, self.settings, single_transaction=False)
                 left = {r.name for r in hist.rows if r.track == "migrate"} - set(report.names)
                 if track == "migrate" and not left and (seeds := [r for r in hist.rows if r.track == "seed"]):
@@ -187,8 +195,9 @@ class Migrator:
         return StatusReport(tuple(e for t in tracks for e in make_status(files[t], rows, track=t)))
 
     def accept(self, track: Track = "migrate", names: Sequence[str] = ()) -> list[str]:
-        """Record the current checksums of edited applied files. See :func:`sqlmig.accept`. Writes."""
-        files = discover_tracks(self.settings.directory, (checked_track(track),))[track]
+        """Record the current checksums of edited applied files. See :func:`sqlmig.accept`. Writes (nothing, not
+        even the table, when no checksum changes)."""
+        files = self._files((checked_track(track),))[track]
         unknown = sorted(set(names) - {f.name for f in files})
         if unknown:
             raise PlanError(f"no {track} migration file named {', '.join(unknown)}", unknown)
@@ -201,14 +210,15 @@ class Migrator:
         with self.connection() as conn, self.guarded(conn, lambda rows: True) as hist:
             assert hist is not None  # always needed: never None
             changed = edited(hist.rows)
-            history.ensure(conn, self.table, hist.state)  # a table another runner made lacks the checksum column
-            history.accept(conn, self.table, changed)
+            if changed:  # a fan-out target without rows must not create the targets' table under its own lock
+                history.ensure(conn, self.table, hist.state)  # a table another runner made lacks the checksum column
+                history.accept(conn, self.table, changed)
         return [f.name for f in changed]
 
     def baseline(self, track: Track = "migrate", *, to: str) -> list[str]:
         """Record unrecorded migrations up to version ``to`` as applied without running them. See
         :func:`sqlmig.baseline`. Writes the history table only."""
-        files = discover_tracks(self.settings.directory, (checked_track(track),))[track]
+        files = self._files((checked_track(track),))[track]
         if to not in {f.version for f in files}:
             raise PlanError(f"--to {to}: no {track} migration file has that version")
         with self.connection() as conn, self.guarded(conn, lambda rows: True) as hist:

@@ -10,13 +10,14 @@ roll back underneath them. A row without a file that is not newer than every fil
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from .errors import DriftError, MissingDownError, MissingFileError, OutOfOrderError, PendingMigrationsError, PlanError
 from .model import Applied, MigrationFile, Plan, StatusEntry, StatusState, Step, Track, version_of
 
-ACCEPT_HINT = "if the edit was intended, record the new checksum with: sqlmig {track} accept {names}"
+ACCEPT_HINT = "if the edit was intended, record the new checksum with: sqlmig {track} accept {names}{selected_by}"
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,19 @@ class DownTarget:
     steps: int | None = 1
     to: str | None = None
     all: bool = False
+
+
+def history_options(*, schema: str | None = None, database: str | None = None) -> str:
+    """The command-line options that select a fan-out target's history, with a leading space, for the commands an
+    error advises (so that they act on that target, not on the ordinary history): `` --schemas NAME`` for schema
+    target ``schema`` (`` --schemas-from "SELECT 'NAME'"`` when a comma or surrounding spaces keep ``--schemas``
+    from taking it as one name), `` --database-url URL`` for a database target; "" for an ordinary run. Quoted for
+    a POSIX shell (a password in ``database`` is the printer's to hide). Pure."""
+    if schema is not None:
+        if "," in schema or schema != schema.strip():
+            return " --schemas-from " + shlex.quote("SELECT '" + schema.replace("'", "''") + "'")
+        return " --schemas " + shlex.quote(schema)
+    return " --database-url " + shlex.quote(database) if database is not None else ""
 
 
 def applied_version(row: Applied) -> str:
@@ -39,16 +53,17 @@ def make_plan(
     *,
     track: Track,
     allow_out_of_order: bool = False,
+    selected_by: str = "",
 ) -> Plan:
     """The pending migrations of ``track``, oldest first.
 
     Raises :class:`MissingFileError` for history rows without files unless they are ahead (newer than every file;
     the plan lists them in ``ahead``), :class:`DriftError` for applied files whose checksum changed, and
     :class:`OutOfOrderError` for pending files older than the newest applied one, ahead rows included (unless
-    ``allow_out_of_order``).
+    ``allow_out_of_order``). The commands the errors advise end with ``selected_by`` (see :func:`history_options`).
     """
     rows = _rows(applied, track)
-    ahead = _check_consistent(files, rows, track)
+    ahead = _check_consistent(files, rows, track, selected_by)
     pending = [f for f in files if f.name not in rows or rows[f.name].partial]
     newest = max((applied_version(r) for r in rows.values() if not r.partial), default="")
     late = [f.name for f in pending if f.version < newest]
@@ -67,16 +82,18 @@ def make_down_plan(
     *,
     track: Track,
     target: DownTarget,
+    selected_by: str = "",
 ) -> Plan:
     """The applied migrations of ``track`` to roll back, newest first.
 
     Raises :class:`PlanError` for an unknown ``to`` version or a bad step count, :class:`MissingFileError` when
     the selection includes rows that are ahead of the files (a newer release must roll those back first: undoing
     an older migration underneath them could break them), :class:`MissingDownError` listing every selected
-    migration without a ``.down.sql``, and the consistency errors of :func:`make_plan`.
+    migration without a ``.down.sql``, and the consistency errors of :func:`make_plan` (whose ``selected_by`` it
+    takes).
     """
     rows = _rows(applied, track)
-    _check_consistent(files, rows, track)
+    _check_consistent(files, rows, track, selected_by)
     by_name = {f.name: f for f in files}
     newest_first = sorted(rows.values(), key=lambda r: (applied_version(r), r.name), reverse=True)
     if target.all:
@@ -95,7 +112,7 @@ def make_down_plan(
             f"cannot roll back: {len(newer)} applied {track} migration(s) are newer than every file here, applied "
             f"by a newer release: {', '.join(newer)}. Rolling back an older migration underneath them could break "
             "them, so nothing was rolled back. Roll them back with the newer release first "
-            f"('sqlmig {track} down' from it), then run this one.",
+            f"('sqlmig {track} down{selected_by}' from it), then run this one.",
             newer,
         )
     no_down = [r.name for r in chosen if by_name[r.name].down is None]
@@ -141,7 +158,9 @@ def _is_ahead(row: Applied, files: Sequence[MigrationFile]) -> bool:
     return bool(files) and applied_version(row) > max(f.version for f in files)
 
 
-def _check_consistent(files: Sequence[MigrationFile], rows: dict[str, Applied], track: Track) -> tuple[Applied, ...]:
+def _check_consistent(
+    files: Sequence[MigrationFile], rows: dict[str, Applied], track: Track, selected_by: str
+) -> tuple[Applied, ...]:
     """Raise for rows without files that are not ahead, and for drift; return the rows that are ahead."""
     names = {f.name for f in files}
     unknown = sorted((r for r in rows.values() if r.name not in names), key=lambda r: (applied_version(r), r.name))
@@ -171,7 +190,7 @@ def _check_consistent(files: Sequence[MigrationFile], rows: dict[str, Applied], 
         raise DriftError(
             f"{len(drifted)} applied {track} migration(s) were edited after they ran: {', '.join(drifted)}. "
             "Revert the edit and put the change in a new migration; "
-            + ACCEPT_HINT.format(track=track, names=" ".join(drifted)),
+            + ACCEPT_HINT.format(track=track, names=" ".join(drifted), selected_by=selected_by),
             drifted,
         )
     return tuple(r for r in unknown if r.name not in missing)
@@ -195,13 +214,15 @@ def up_plan(
     track: Track,
     allow_out_of_order: bool,
     to: str | None = None,
+    selected_by: str = "",
 ) -> Plan:
     """:func:`make_plan` for ``up`` of ``track``; seeds only once no migration is pending. For seeds, the plan's
     ``ahead`` also lists the migrate rows that are ahead. With ``to``, only the steps up to that version (which
     must be the version of a file of ``track``). Raises :class:`PendingMigrationsError` for seeds on a schema
-    that is not up to date, :class:`PlanError` for a ``to`` no file has, and :func:`make_plan`'s errors."""
+    that is not up to date, :class:`PlanError` for a ``to`` no file has, and :func:`make_plan`'s errors; the
+    commands they advise end with ``selected_by`` (see :func:`history_options`)."""
     check_to(files[track], track, to)
-    plan = _up_plan(files, applied, track, allow_out_of_order)
+    plan = _up_plan(files, applied, track, allow_out_of_order, selected_by)
     if to is None:
         return plan
     return replace(plan, steps=tuple(s for s in plan.steps if s.file.version <= to))
@@ -214,17 +235,23 @@ def check_to(files: Sequence[MigrationFile], track: Track, to: str | None) -> No
 
 
 def _up_plan(
-    files: Mapping[Track, Sequence[MigrationFile]], applied: Sequence[Applied], track: Track, allow_out_of_order: bool
+    files: Mapping[Track, Sequence[MigrationFile]],
+    applied: Sequence[Applied],
+    track: Track,
+    allow_out_of_order: bool,
+    selected_by: str,
 ) -> Plan:
     if track == "seed":
-        behind = make_plan(files["migrate"], applied, track="migrate", allow_out_of_order=True)
+        behind = make_plan(files["migrate"], applied, track="migrate", allow_out_of_order=True, selected_by=selected_by)
         if behind.steps:
             names = [s.file.name for s in behind.steps]
             raise PendingMigrationsError(
                 f"{len(names)} migration(s) are pending; seeds run only on an up-to-date schema. "
-                "Run 'sqlmig migrate up' first.",
+                f"Run 'sqlmig migrate up{selected_by}' first.",
                 names,
             )
-        plan = make_plan(files["seed"], applied, track="seed", allow_out_of_order=allow_out_of_order)
+        plan = make_plan(
+            files["seed"], applied, track="seed", allow_out_of_order=allow_out_of_order, selected_by=selected_by
+        )
         return replace(plan, ahead=behind.ahead + plan.ahead)
-    return make_plan(files[track], applied, track=track, allow_out_of_order=allow_out_of_order)
+    return make_plan(files[track], applied, track=track, allow_out_of_order=allow_out_of_order, selected_by=selected_by)

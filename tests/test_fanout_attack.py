@@ -372,11 +372,6 @@ def test_a_failed_target_lists_what_it_applied_before_failing(db_url: str, db: C
     assert report.results[1].applied == ("20240101_000000_schema",)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a target's drift error advises 'sqlmig migrate accept NAME', which accepts "
-    "in the ordinary history ('Nothing to accept.'); accept has no way to name a target",
-)
 @pytest.mark.timeout(60)
 def test_the_accept_a_drifted_target_is_told_to_run_works(project: Path) -> None:
     assert run("migrate", "up", "--schemas", "a").exit_code == 0

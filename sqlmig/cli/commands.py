@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from ..migrator import Migrator
 from ..plan import DownTarget
 from ..version import __version__
-from . import fanout, output
+from . import fanout, manage, output
 from .exits import EXIT_CODES, EXIT_OK, EXIT_PENDING
 from .fanout import fanout_options
 from .options import (
@@ -122,6 +122,7 @@ def _add_down(group: click.Group, track: Track) -> None:
     @click.option("--all", "all_", is_flag=True, help="Roll back everything.")
     @click.option("--yes", is_flag=True, help="Do not ask for confirmation of --all on a terminal.")
     @click.option("--lock-wait", type=float, metavar="SECONDS", help="How long to wait for the migration lock [300].")
+    @manage.down_options
     @DRY_RUN
     @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
     @click.pass_context
@@ -139,7 +140,13 @@ def _add_down(group: click.Group, track: Track) -> None:
     ) -> None:
         if sum(x is not None and x is not False for x in (steps, to, all_ or None)) > 1:
             raise click.UsageError("use only one of --steps, --to and --all")
+        fan = manage.pop(opts)
         run = migrator(overrides(ctx.find_root().params, opts), quiet=as_json)
+        if manage.wanted(run, fan, track, "down"):
+            if dry_run:
+                raise click.UsageError("--dry-run is not available with a fan-out (--schemas, --schemas-from, …)")
+            manage.down(run, track, fan, steps=steps or 1, to=to, all_=all_, yes=yes, as_json=as_json)
+            return
         if dry_run:
             target = DownTarget(steps=steps or 1, to=to, all=all_)
             print_preview(run.dry_run(track, "down", target=target), track, "down", as_json)
@@ -171,11 +178,19 @@ def _add_accept(group: click.Group, track: Track) -> None:
     @group.command(help="Accept edits of applied files. Stores the current checksums of the drifted ones, or of NAMES.")
     @common_options
     @click.argument("names", nargs=-1)
+    @fanout.target_options
+    @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
     @click.pass_context
     @handle_errors
-    def accept(ctx: click.Context, /, names: tuple[str, ...], **opts: Any) -> None:
-        changed = migrator(overrides(ctx.find_root().params, opts)).accept(track, names)
-        click.echo(f"Accepted {len(changed)} file(s): {', '.join(changed)}" if changed else "Nothing to accept.")
+    def accept(ctx: click.Context, /, names: tuple[str, ...], as_json: bool, **opts: Any) -> None:
+        fan = manage.pop(opts)
+        run = migrator(overrides(ctx.find_root().params, opts), quiet=as_json)
+        if manage.wanted(run, fan, track, "accept"):
+            manage.accept(run, track, fan, names, as_json=as_json)
+            return
+        changed = run.accept(track, names)
+        text = f"Accepted {len(changed)} file(s): {', '.join(changed)}" if changed else "Nothing to accept."
+        finish({"track": track, "accepted": changed}, text, EXIT_OK, as_json)
 
 
 def _add_baseline(group: click.Group, track: Track) -> None:
@@ -185,12 +200,20 @@ def _add_baseline(group: click.Group, track: Track) -> None:
     )
     @common_options
     @click.option("--to", "to", required=True, metavar="VERSION", help="The newest version already in the database.")
+    @fanout.target_options
+    @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
     @click.pass_context
     @handle_errors
-    def baseline(ctx: click.Context, /, to: str, **opts: Any) -> None:
-        names = migrator(overrides(ctx.find_root().params, opts)).baseline(track, to=to)
+    def baseline(ctx: click.Context, /, to: str, as_json: bool, **opts: Any) -> None:
+        fan = manage.pop(opts)
+        run = migrator(overrides(ctx.find_root().params, opts), quiet=as_json)
+        if manage.wanted(run, fan, track, "baseline"):
+            manage.baseline(run, track, fan, to, as_json=as_json)
+            return
+        names = run.baseline(track, to=to)
         shown = f": {', '.join(names)}" if names else ""
-        click.echo(f"Recorded {len(names)} {track} migration(s) as applied without running them{shown}")
+        text = f"Recorded {len(names)} {track} migration(s) as applied without running them{shown}"
+        finish({"track": track, "recorded": names}, text, EXIT_OK, as_json)
 
 
 @main.command(help="Show the state of every migration and seed.")

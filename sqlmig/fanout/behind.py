@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from .. import config
 from ..errors import SqlmigError
 from ..model import Conn, MigrationFile, Track
-from ..plan import up_plan
+from ..plan import history_options, up_plan
 from ..run import history, lock
 from ..run.connection import connect
 from ..targets import Target
@@ -49,7 +49,10 @@ def behind(
     behind = []
     for target in targets:
         try:
-            if up_plan(files, rows[target.schema], track, settings.allow_out_of_order, to=to).steps:
+            selected_by = history_options(schema=target.schema)  # its drift advice names the target
+            if up_plan(
+                files, rows[target.schema], track, settings.allow_out_of_order, to=to, selected_by=selected_by
+            ).steps:
                 behind.append(target)
         except SqlmigError as exc:
             results[target.schema] = done(TargetResult(target.schema, "failed", error=exc))

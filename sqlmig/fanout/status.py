@@ -10,7 +10,7 @@ from ..errors import SqlmigError
 from ..files import discover_tracks
 from ..migrator import checked_track
 from ..model import Track
-from ..plan import up_plan
+from ..plan import history_options, up_plan
 from ..run import history
 from ..run.connection import connect
 from ..targets import Target
@@ -36,7 +36,8 @@ def status_all(settings: config.Settings, targets: Sequence[Target], track: Trac
     found = []
     for target in targets:
         try:
-            plan = up_plan(files, rows[target.schema] if rows else (), track, settings.allow_out_of_order)
+            applied, selected_by = rows[target.schema] if rows else (), history_options(schema=target.schema)
+            plan = up_plan(files, applied, track, settings.allow_out_of_order, selected_by=selected_by)
             found.append(TargetPending(target.schema, tuple(s.file.name for s in plan.steps)))
         except SqlmigError as exc:
             found.append(TargetPending(target.schema, (), exc))
