@@ -253,6 +253,18 @@ def test_targets_with_any_characters_are_matched_exactly(db_url: str, db: Conn) 
     assert found == odd[1::2]
 
 
+def test_a_row_matches_a_file_of_its_own_track_only(db_url: str, db: Conn) -> None:
+    """A migration and a seed of the same name and content are two files: one row does not stand for both."""
+    table = TableName("public", "migration_history")
+    name = NAMES_A[0]
+    seed = MigrationFile("seed", name[:15], name, _file(name).up, None)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        history.ensure(conn, table.for_target(""), "missing")
+        _record(conn, table.for_target("t1"), name, f"sum-{name}")
+        found = history.targets_behind(conn, table, ["t1"], ["migrate", "seed"], [_file(name), seed])
+    assert found == ["t1"]
+
+
 def test_with_no_files_only_targets_with_rows_of_the_track_are_told_apart(db_url: str, db: Conn) -> None:
     table = TableName("public", "migration_history")
     with psycopg.connect(db_url, autocommit=True) as conn:

@@ -124,7 +124,7 @@ def targets_behind(
     """The fan-out targets of ``targets`` (in their order) whose rows of ``tracks`` are not exactly
     ``files``, each completed with its current checksum: one with a missing, partial, extra or edited row, or none
     at all. One query, which returns nothing for an up-to-date fleet: the server matches each target's rows
-    against the files' names and checksums, so nothing per target crosses the wire or stays in memory. None when
+    against the files' tracks, names and checksums, so nothing per target crosses the wire or stays in memory. None when
     the targets' table does not exist yet. Read-only."""
     # The names go as one JSON document: psycopg would build a Python object per element of a text[] parameter,
     # 2.6 MB at once for 10,000 targets, while a fan-out's memory should not grow with its targets.
@@ -133,14 +133,16 @@ def targets_behind(
         " (SELECT * FROM json_array_elements_text(%(targets)s::json) WITH ORDINALITY AS t(target, n))"
         " SELECT t.target FROM t LEFT JOIN (SELECT h.target, count(*) AS rows, count(f.name) AS matching,"
         " bool_or(h.statements_done IS NOT NULL) AS partial"
-        " FROM {} AS h LEFT JOIN unnest(%(names)s::text[], %(sums)s::text[]) AS f(name, checksum)"
-        " ON f.name = h.name AND f.checksum = h.checksum"
+        " FROM {} AS h LEFT JOIN"
+        " unnest(%(types)s::text[], %(names)s::text[], %(sums)s::text[]) AS f(type, name, checksum)"
+        " ON f.type = h.type AND f.name = h.name AND f.checksum = h.checksum"
         " WHERE h.target = ANY(ARRAY(SELECT target FROM t)) AND h.type = ANY(%(tracks)s) GROUP BY h.target) AS r"
         " ON r.target = t.target"
         " WHERE r.target IS NULL OR r.partial OR r.rows <> %(count)s OR r.matching <> %(count)s ORDER BY t.n"
     ).format(table.targets_table.ident)
     params = {
         "targets": json.dumps(list(targets)),
+        "types": [f.track for f in files],
         "names": [f.name for f in files],
         "sums": [f.up.checksum for f in files],
         "tracks": list(tracks),
