@@ -122,23 +122,29 @@ def targets_behind(
     files: Sequence[MigrationFile],
 ) -> list[str] | None:
     """The fan-out targets of ``targets`` (in their order) whose rows of ``tracks`` are not exactly
-    ``files``, each completed with its current checksum: one with a missing, partial, extra or edited row, or none
-    at all. One query, which returns nothing for an up-to-date fleet: the server matches each target's rows
-    against the files' tracks, names and checksums, so nothing per target crosses the wire or stays in memory. None when
-    the targets' table does not exist yet. Read-only."""
+    ``files``, each completed with its current checksum: one with a missing, partial, extra, repeated or edited row,
+    or none at all. One query, which returns nothing for an up-to-date fleet: the server matches each target's rows
+    against the files' tracks, names and checksums, so nothing per target crosses the wire or stays in memory. None
+    when the targets' table does not exist yet. Read-only."""
     # The names go as one JSON document: psycopg would build a Python object per element of a text[] parameter,
     # 2.6 MB at once for 10,000 targets, while a fan-out's memory should not grow with its targets.
+    # A target is current when it has as many rows as there are files and every file matched one of them. Counting
+    # the matching rows instead would take a row that is there twice (a table that lost its UNIQUE (target, name))
+    # for a pending file; each file sets its own bit instead, which costs a few percent where count(DISTINCT)
+    # would cost 2.5 times the query.
     query = sql.SQL(
         "WITH t AS MATERIALIZED"
-        " (SELECT * FROM json_array_elements_text(%(targets)s::json) WITH ORDINALITY AS t(target, n))"
-        " SELECT t.target FROM t LEFT JOIN (SELECT h.target, count(*) AS rows, count(f.name) AS matching,"
+        " (SELECT * FROM json_array_elements_text(%(targets)s::json) WITH ORDINALITY AS t(target, n)),"
+        " f AS MATERIALIZED (SELECT type, name, checksum,"
+        " set_bit(repeat('0', %(count)s)::varbit, n::int - 1, 1) AS bit FROM"
+        " unnest(%(types)s::text[], %(names)s::text[], %(sums)s::text[]) WITH ORDINALITY AS f(type, name, checksum, n))"
+        " SELECT t.target FROM t LEFT JOIN (SELECT h.target, count(*) AS rows, bit_or(f.bit) AS matched,"
         " bool_or(h.statements_done IS NOT NULL) AS partial"
-        " FROM {} AS h LEFT JOIN"
-        " unnest(%(types)s::text[], %(names)s::text[], %(sums)s::text[]) AS f(type, name, checksum)"
-        " ON f.type = h.type AND f.name = h.name AND f.checksum = h.checksum"
+        " FROM {} AS h LEFT JOIN f ON f.type = h.type AND f.name = h.name AND f.checksum = h.checksum"
         " WHERE h.target = ANY(ARRAY(SELECT target FROM t)) AND h.type = ANY(%(tracks)s) GROUP BY h.target) AS r"
         " ON r.target = t.target"
-        " WHERE r.target IS NULL OR r.partial OR r.rows <> %(count)s OR r.matching <> %(count)s ORDER BY t.n"
+        " WHERE r.target IS NULL OR r.partial OR r.rows <> %(count)s"
+        " OR r.matched IS DISTINCT FROM ~repeat('0', %(count)s)::varbit ORDER BY t.n"
     ).format(table.targets_table.ident)
     params = {
         "targets": json.dumps(list(targets)),
