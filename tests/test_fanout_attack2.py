@@ -25,6 +25,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 import sqlmig
 from sqlmig.cli.commands import main
@@ -299,6 +300,97 @@ def test_the_no_op_check_agrees_with_status_on_what_the_writers_record(project: 
     assert _agree("migrate") == _agree("seed") == dict.fromkeys(TENANTS, "current")
     ran = log_counts(db)
     assert all(ran[(t, "items up")] == 1 for t in TENANTS), ran  # no target ran a migration twice
+
+
+# 2. down, accept and baseline over targets.
+
+
+@pytest.mark.timeout(60)
+def test_down_with_more_jobs_than_connections_rolls_back_every_target_once(
+    project: Path, db: Conn, db_url: str, limited_role: str, sqlmig_log: pytest.LogCaptureFixture
+) -> None:
+    """Fixed: ``migrate down --jobs N`` beyond the server's connections died with a traceback (the refused worker's
+    NoConnection escaped the rollback's own pool) after rolling back some targets, and printed no summary. Its pool
+    is now ``up``'s: a refused worker hands its target to the others."""
+    names = [f"t{i}" for i in range(8)]
+    url = make_conninfo(db_url, user=limited_role)
+    assert sqlmig.apply_all(url, project / "migrations", schemas=names, jobs=2).ok
+    result = run("migrate", "down", "--schemas", ",".join(names), "--jobs", "6", "--database-url", url, "--json")
+    document = json.loads(result.stdout)
+    assert (result.exit_code, document["summary"]) == (0, {"applied": 8, "current": 0, "failed": 0, "skipped": 0}), (
+        result.stdout
+    )
+    assert all(t["applied"] == [NOTES] for t in document["targets"])
+    assert log_counts(db) == Counter({**{(t, "items up"): 1 for t in names}, **{(t, "notes down"): 1 for t in names}})
+    said = [r.getMessage() for r in sqlmig_log.records if r.getMessage().startswith("--jobs 6: ")]
+    assert said and said[0].endswith(("running 2 at a time", "running 1 at a time")), said
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("how", [{"all": True}, {"to": "20240101_000000"}], ids=["all", "to"])
+def test_two_rollbacks_at_once_roll_each_migration_back_once(
+    project: Path, db: Conn, db_url: str, how: dict[str, object]
+) -> None:
+    names = [f"t{i}" for i in range(6)]
+    directory = project / "migrations"
+    assert sqlmig.apply_all(db_url, directory, schemas=names).ok
+    reports: list[sqlmig.FanoutReport] = []
+
+    def roll_back() -> None:
+        reports.append(sqlmig.rollback_all(db_url, directory, schemas=names, jobs=3, **how))  # type: ignore[arg-type]
+
+    threads = [threading.Thread(target=roll_back) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(reports) == 2 and all(r.ok for r in reports)
+    for name in names:  # each target rolled back by one of them, or partly by each
+        done = [m for r in reports for t in r.results if t.target == name for m in t.applied]
+        expected = [NOTES, ITEMS, SCHEMA] if how.get("all") else [NOTES, ITEMS]
+        assert sorted(done) == sorted(expected), (name, done)
+    downs = Counter(w for (_, w), n in log_counts(db).items() for _ in range(n) if w.endswith("down"))
+    assert downs == Counter({"notes down": 6, "items down": 6, **({"schema down": 6} if how.get("all") else {})})
+
+
+@pytest.mark.timeout(60)
+def test_each_target_changes_only_its_own_rows_and_schema(project: Path, db: Conn, db_url: str) -> None:
+    """down, accept and baseline on one target leave every other target's rows (every column) and schema as they
+    were, and the ordinary history too."""
+    assert run("migrate", "up", "--schemas", "a,b,A").exit_code == 0
+    assert run("migrate", "up", "--schema", "z").exit_code == 0  # the ordinary history, beside the targets'
+    stale = "UPDATE public.migration_history_targets SET checksum = 'stale' WHERE name = %s"
+    db.execute(stale, (ITEMS,))  # every target drifted
+    tables = "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema <> 'a' ORDER BY 1, 2"
+    ordinary = "SELECT * FROM public.migration_history ORDER BY id"
+    before = (
+        [target_rows(db, "b"), target_rows(db, "A")],
+        db.execute(tables).fetchall(),
+        db.execute(ordinary).fetchall(),
+    )
+    assert run("migrate", "accept", ITEMS, "--schemas", "a").exit_code == 0
+    assert run("migrate", "down", "--schemas", "a", "--all").exit_code == 0
+    assert run("migrate", "baseline", "--to", "20240102_000000", "--schemas", "a").exit_code == 0
+    after = (
+        [target_rows(db, "b"), target_rows(db, "A")],
+        db.execute(tables).fetchall(),
+        db.execute(ordinary).fetchall(),
+    )
+    assert after == before
+    assert [r[2] for r in target_rows(db, "a")] == [SCHEMA, ITEMS]  # id, target, name, …
+    assert db.execute("SELECT to_regnamespace('a') IS NULL").fetchone() == (True,)  # its down dropped it
+
+
+@pytest.mark.timeout(60)
+def test_rollback_all_never_takes_the_configured_targets(project: Path, db: Conn, db_url: str) -> None:
+    (project / "pyproject.toml").write_text('[tool.sqlmig]\n[tool.sqlmig.targets]\nschemas = ["a", "b"]\n')
+    assert run("migrate", "up").exit_code == 0
+    before = target_rows(db, "a") + target_rows(db, "b")
+    with pytest.raises(sqlmig.ConfigError, match="never fall back to"):
+        sqlmig.rollback_all(db_url, project / "migrations", all=True)
+    refused = run("migrate", "down", "--all", "--yes")
+    assert refused.exit_code == 2 and "--schemas a,b" in refused.output
+    assert target_rows(db, "a") + target_rows(db, "b") == before
 
 
 def _sqlmig_backends(db: Conn) -> int:

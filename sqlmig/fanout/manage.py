@@ -14,12 +14,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from .. import config
-from ..errors import ConfigError, SqlmigError
+from ..errors import ConfigError, ConnectError, SqlmigError
 from ..files import discover_tracks
 from ..migrator import Migrator, checked_track
 from ..model import Conn, Track
@@ -187,6 +186,11 @@ class _Tally:
         with self.lock:
             return self.cancelled or (self.max_failures is not None and self.failures >= self.max_failures)
 
+    def cancel(self) -> None:
+        """Start no other target: the fan-out was interrupted."""
+        with self.lock:
+            self.cancelled = True
+
     def add(self, result: TargetResult) -> TargetResult:
         with self.lock:
             self.failures += result.status == "failed"
@@ -198,11 +202,12 @@ class _Tally:
 def _pooled(
     runs: Runs, act: Callable[[config.Settings, Conn], Sequence[str]], jobs: int, tally: _Tally
 ) -> Iterator[TargetResult]:
-    """Each target's result, in order, from at most ``jobs`` threads. An interrupt (Ctrl-C) cancels the statements
-    running on every connection (their transactions roll back), starts no other target, and goes on."""
+    """Each target's result, in order, from at most ``jobs`` threads. A thread the server has no connection for
+    gives its target to the others (see :meth:`Workers.map`), as ``up``'s do. An interrupt (Ctrl-C) cancels the
+    statements running on every connection (their transactions roll back), starts no other target, and goes on."""
     if not runs.named:
         return
-    with Workers(runs.shared) as workers, ThreadPoolExecutor(max(1, jobs), thread_name_prefix="sqlmig") as pool:
+    with Workers(runs.shared) as workers:
 
         def one(named: tuple[str, config.Settings]) -> TargetResult:
             name, own = named
@@ -219,11 +224,8 @@ def _pooled(
             elapsed = (time.perf_counter() - started) * 1000
             return tally.add(TargetResult(name, "applied" if changed else "current", changed, elapsed))
 
-        try:
-            yield from pool.map(one, runs.named)
-        except BaseException:
-            with tally.lock:
-                tally.cancelled = True
-            workers.cancel()
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+        def refused(named: tuple[str, config.Settings], exc: ConnectError) -> TargetResult:
+            log.info("%s failed: %s", named[0], config.redact(str(exc)))
+            return tally.add(TargetResult(named[0], "failed", error=exc))
+
+        yield from workers.map(one, runs.named, jobs, refused=refused, stop=tally.cancel)
