@@ -151,7 +151,15 @@ class Migrator:
                     runner.check_single_transaction(prepared)
                 history.ensure(conn, self.table, hist.state)
                 empty = not any(r.track == track for r in hist.rows)
-                report = runner.run_plan(conn, plan, prepared, self.settings, single_transaction, empty_history=empty)
+                report = runner.run_plan(
+                    conn,
+                    plan,
+                    prepared,
+                    self.settings,
+                    single_transaction,
+                    empty_history=empty,
+                    selected_by=selected_by,
+                )
                 return replace(report, ahead=tuple(warned))
 
     def _files(self, tracks: tuple[Track, ...]) -> Mapping[Track, Sequence[MigrationFile]]:

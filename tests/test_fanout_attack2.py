@@ -382,6 +382,26 @@ def test_each_target_changes_only_its_own_rows_and_schema(project: Path, db: Con
 
 
 @pytest.mark.timeout(60)
+def test_the_baseline_a_target_is_advised_names_it_and_works_as_printed(project: Path, db: Conn) -> None:
+    """Fixed: a target whose first migration finds its objects already there (a schema brought up by ordinary
+    runs, or a lost history) was told to run 'sqlmig migrate baseline --to VERSION', which records the ordinary
+    history, not the target's; run as printed, it changed the wrong history and the target failed again."""
+    db.execute("CREATE SCHEMA t1; CREATE TABLE t1.items (id int PRIMARY KEY)")
+    tree(project / "migrations", {f"migrate/{SCHEMA}.up.sql": FILES[f"migrate/{ITEMS}.up.sql"]})
+    (project / "migrations" / "migrate" / f"{ITEMS}.up.sql").unlink()
+    (project / "migrations" / "migrate" / f"{ITEMS}.down.sql").unlink()
+    failed = json.loads(run("migrate", "up", "--schemas", "t1", "--json").stdout)["targets"][0]["error"]
+    assert failed["sqlstate"] == "42P07"
+    printed = shlex.split(failed["hint"].split("database with ", 1)[1].strip("'"))
+    assert printed == ["sqlmig", "migrate", "baseline", "--to", "VERSION", "--schemas", "t1"]
+    printed[printed.index("VERSION")] = "20240101_000000"
+    assert run(*printed[1:]).exit_code == 0
+    again = json.loads(run("migrate", "up", "--schemas", "t1", "--json").stdout)["targets"][0]
+    assert (again["status"], again["applied"]) == ("applied", [NOTES])  # past what was already there
+    assert db.execute("SELECT to_regclass('public.migration_history') IS NULL").fetchone() == (True,)
+
+
+@pytest.mark.timeout(60)
 def test_rollback_all_never_takes_the_configured_targets(project: Path, db: Conn, db_url: str) -> None:
     (project / "pyproject.toml").write_text('[tool.sqlmig]\n[tool.sqlmig.targets]\nschemas = ["a", "b"]\n')
     assert run("migrate", "up").exit_code == 0

@@ -92,10 +92,12 @@ def run_plan(
     single_transaction: bool,
     *,
     empty_history: bool = False,
+    selected_by: str = "",
 ) -> Report:
     """Run the steps of ``plan`` (rendered in ``prepared``; any missing are rendered now) under the caller's
     lock, and return what ran. Writes. Raises :class:`MigrationError`; when the track had no history rows and
-    the first migration finds its objects already there, the error says how to record them (``baseline``)."""
+    the first migration finds its objects already there, the error says how to record them (``baseline``, with
+    the options ``selected_by`` that select a fan-out target's history: see :func:`~sqlmig.plan.history_options`)."""
     try:
         return _run_plan(conn, plan, prepared, settings, single_transaction)
     except MigrationError as exc:
@@ -105,7 +107,7 @@ def run_plan(
         hint = (
             f"the history table has no {plan.track} rows, yet this object exists: if the history was emptied, "
             "dropped or renamed, restore it from a backup, or record the migrations that are already in the "
-            f"database with 'sqlmig {plan.track} baseline --to VERSION'"
+            f"database with 'sqlmig {plan.track} baseline --to VERSION{selected_by}'"
         )
         raise failure.amend(exc, hint=hint) from exc.__cause__
 
