@@ -413,6 +413,78 @@ def test_rollback_all_never_takes_the_configured_targets(project: Path, db: Conn
     assert target_rows(db, "a") + target_rows(db, "b") == before
 
 
+# 3. --jobs beyond the server's connections.
+
+
+@pytest.mark.timeout(60)
+def test_a_limited_role_with_failures_canary_and_max_failures_runs_no_target_twice_and_loses_none(
+    project: Path, db: Conn, db_url: str, limited_role: str
+) -> None:
+    """24 targets, --jobs 8 on a role that may hold two connections, every fifth target failing: whatever the
+    canary and the failure limit, each target is reported once, a failed one ran its migration once and rolled it
+    back, a skipped one ran nothing, and reruns finish exactly the targets that can be finished."""
+    tree(
+        project / "migrations",
+        {
+            f"migrate/{NOTES}.up.sql": "SELECT pg_sleep(0.02);\n"
+            "CREATE TABLE {{ schema | ident }}.notes (n int CHECK (n > 0));\n"
+            "INSERT INTO {{ schema | ident }}.notes VALUES ({{ n }});\n"
+        },
+    )
+    db.execute("CREATE TABLE public.tenants (name text, n int)")
+    db.execute(
+        "INSERT INTO public.tenants SELECT 'u' || g, CASE WHEN g % 5 = 0 THEN 0 ELSE 1 END"
+        " FROM generate_series(1, 24) g"
+    )
+    db.execute(sql.SQL("GRANT SELECT ON public.tenants TO {}").format(sql.Identifier(limited_role)))
+    url = make_conninfo(db_url, user=limited_role)
+    query = "SELECT name, n FROM public.tenants ORDER BY name"
+    for policy in ({"canary": 3, "max_failures": 2}, {"max_failures": 3}, {}, {}):
+        report = sqlmig.apply_all(url, project / "migrations", schemas_from=query, jobs=8, **policy)  # type: ignore[arg-type]
+        assert sorted(r.target for r in report.results) == sorted(f"u{g}" for g in range(1, 25))
+        for result in report.results:
+            names = [r[2] for r in target_rows(db, result.target)]
+            if result.status == "failed":
+                assert isinstance(result.error, sqlmig.MigrationError) and result.error.sqlstate == "23514"
+                assert names == [SCHEMA, ITEMS], result
+            elif result.status in ("applied", "current"):
+                assert names == [SCHEMA, ITEMS, NOTES], result
+    assert [r.status for r in report.results].count("failed") == 4  # u5, u10, u15, u20: the rest finished
+    assert all(n == 1 for n in log_counts(db).values())  # no migration ran twice in a target
+    assert len(log_counts(db)) == 24
+
+
+@pytest.mark.timeout(60)
+def test_one_database_at_its_own_connection_limit_fails_alone(
+    project: Path, db: Conn, db_url: str, sqlmig_log: pytest.LogCaptureFixture
+) -> None:
+    """Fixed: over --databases-from, a database refusing connections at its own CONNECTION LIMIT took every worker
+    that tried it out of the pool ("--jobs 4: the server took 1 connection; running 1 at a time"), and the other
+    databases ran one at a time. It is that database's refusal only: it fails, as an ordinary run on it would, and
+    the others run on every worker."""
+    names = [f"sqlmig_attack2_{uuid.uuid4().hex[:10]}" for _ in range(4)]
+    role = f"sqlmig_attack2_{uuid.uuid4().hex[:10]}"  # not a superuser: the server does not limit those
+    db.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+    try:
+        for name in names:
+            db.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(role)))
+        db.execute(sql.SQL("ALTER DATABASE {} CONNECTION LIMIT 0").format(sql.Identifier(names[1])))
+        listed = project / "databases.txt"
+        listed.write_text("".join(make_conninfo(db_url, user=role, dbname=n) + "\n" for n in names))
+        tree(project / "migrations", {f"migrate/{SCHEMA}.up.sql": "CREATE TABLE t (id int);\n"})
+        for path in (project / "migrations" / "migrate").iterdir():
+            if path.name != f"{SCHEMA}.up.sql":
+                path.unlink()
+        report = sqlmig.apply_all(db_url, project / "migrations", databases_from=str(listed), jobs=4)
+        assert [r.status for r in report.results] == ["applied", "failed", "applied", "applied"]
+        assert "too many connections for database" in str(report.results[1].error)
+        assert not [r.getMessage() for r in sqlmig_log.records if r.getMessage().startswith("--jobs")]
+    finally:
+        for name in names:
+            db.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        db.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
 def _sqlmig_backends(db: Conn) -> int:
     query = (
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'sqlmig'"

@@ -32,6 +32,8 @@ R = TypeVar("R")
 # connection it could not open, so its message is all there is to go by; a server whose lc_messages is not English
 # words them otherwise, and then the worker fails its targets as it would for any other refusal.
 _TOO_MANY = re.compile(r"too many (?:connections|clients)|remaining connection slots are reserved", re.IGNORECASE)
+# The one refusal of them that concerns a single database: its own CONNECTION LIMIT.
+_DATABASE_LIMIT = re.compile(r"too many connections for database", re.IGNORECASE)
 
 
 def too_many_connections(exc: ConnectError) -> bool:
@@ -90,7 +92,9 @@ class Workers:
         try:
             conn = opening.__enter__()  # not under the lock: cancel() must not wait for a server that is slow to answer
         except ConnectError as exc:
-            if too_many_connections(exc):
+            # Targets that are databases of their own: one database at its own limit says nothing of the others,
+            # and is that target's failure, as for an ordinary run on it; the thread goes on with the next one.
+            if too_many_connections(exc) and (self.shared or not _DATABASE_LIMIT.search(str(exc))):
                 raise NoConnection(exc) from exc
             raise
         with self.lock:
