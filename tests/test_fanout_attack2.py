@@ -485,6 +485,9 @@ def test_one_database_at_its_own_connection_limit_fails_alone(
         db.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
 
 
+# 4. The connections a fan-out holds.
+
+
 def _sqlmig_backends(db: Conn) -> int:
     query = (
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'sqlmig'"
@@ -492,6 +495,24 @@ def _sqlmig_backends(db: Conn) -> int:
     )
     found = db.execute(query).fetchone()
     return int(str(found[0])) if found else 0
+
+
+@pytest.mark.timeout(60)
+def test_a_fanout_never_holds_more_than_jobs_connections_while_targets_run(
+    project: Path, db: Conn, db_url: str
+) -> None:
+    """The connection that chose the targets (--schemas-from) and read their histories is closed before they run:
+    up and down hold at most --jobs connections while targets run."""
+    tree(
+        project / "migrations",
+        {f"migrate/{NOTES}.up.sql": "SELECT pg_sleep(0.1);\n", f"migrate/{NOTES}.down.sql": "SELECT pg_sleep(0.1);\n"},
+    )
+    db.execute("CREATE TABLE public.tenants AS SELECT 'v' || g AS name FROM generate_series(1, 10) g")
+    query = "SELECT name FROM public.tenants"
+    for command in ("up", "down"):
+        result, seen = _backends_while_targets_run(db_url, "migrate", command, "--schemas-from", query, "--jobs", "3")
+        assert result.exit_code == 0, result.output
+        assert seen and max(seen) <= 3 and 3 in seen, (command, seen)
 
 
 def _backends_while_targets_run(db_url: str, *args: str) -> tuple[click.testing.Result, list[int]]:
@@ -521,3 +542,25 @@ def _backends_while_targets_run(db_url: str, *args: str) -> tuple[click.testing.
         stop.set()
         watcher.join()
     return result, seen
+
+
+@pytest.mark.timeout(60)
+def test_errors_choosing_targets_or_reading_histories_leave_no_connection_open(
+    project: Path, db: Conn, db_url: str
+) -> None:
+    directory = project / "migrations"
+    errors: list[sqlmig.SqlmigError] = []  # kept: a connection they still reach must be closed all the same
+    for bad in ("SELECT nope FROM pg_class", "SELECT 1 / 0", "SELECT 'a'; SELECT 'b'"):
+        for call in (sqlmig.apply_all, sqlmig.rollback_all):
+            with pytest.raises(sqlmig.ConfigError) as caught:
+                call(db_url, directory, schemas_from=bad)
+            errors.append(caught.value)
+    # A targets' table made by hand without sqlmig's columns: the no-op query fails.
+    db.execute("CREATE TABLE public.migration_history_targets (id serial, target text, name text, type text)")
+    with pytest.raises(sqlmig.SqlmigError) as failed:
+        sqlmig.apply_all(db_url, directory, schemas=["a"])
+    errors.append(failed.value)
+    deadline = time.monotonic() + 5  # a closed connection's server process exits in a moment; an open one stays
+    while _sqlmig_backends(db) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _sqlmig_backends(db) == 0, errors
