@@ -121,17 +121,13 @@ def targets_behind(
     tracks: Sequence[str],
     files: Sequence[MigrationFile],
 ) -> list[str] | None:
-    """The fan-out targets of ``targets`` (in their order) whose rows of ``tracks`` are not exactly
-    ``files``, each completed with its current checksum: one with a missing, partial, extra, repeated or edited row,
-    or none at all. One query, which returns nothing for an up-to-date fleet: the server matches each target's rows
-    against the files' tracks, names and checksums, so nothing per target crosses the wire or stays in memory. None
-    when the targets' table does not exist yet. Read-only."""
-    # The names go as one JSON document: psycopg would build a Python object per element of a text[] parameter,
-    # 2.6 MB at once for 10,000 targets, while a fan-out's memory should not grow with its targets.
-    # A target is current when it has as many rows as there are files and every file matched one of them. Counting
-    # the matching rows instead would take a row that is there twice (a table that lost its UNIQUE (target, name))
-    # for a pending file; each file sets its own bit instead, which costs a few percent where count(DISTINCT)
-    # would cost 2.5 times the query.
+    """The fan-out targets of ``targets`` (in their order) whose rows of ``tracks`` are not exactly ``files``, each
+    completed with its current checksum: one with a missing, partial, extra, repeated or edited row, or none at all.
+    One query, which returns nothing for an up-to-date fleet: the server matches each target's rows against the
+    files' tracks, names and checksums. None when the targets' table does not exist yet. Read-only."""
+    # Names go as one JSON document (a text[] parameter costs a Python object per element: 2.6 MB for 10,000).
+    # Current: as many rows as files, and each file's own bit set by a row (a count of matching rows would take a
+    # row there twice for a pending file; count(DISTINCT) would cost 2.5 times the query).
     query = sql.SQL(
         "WITH t AS MATERIALIZED"
         " (SELECT * FROM json_array_elements_text(%(targets)s::json) WITH ORDINALITY AS t(target, n)),"
