@@ -142,14 +142,9 @@ def targets_behind(
         " WHERE r.target IS NULL OR r.partial OR r.rows <> %(count)s"
         " OR r.matched IS DISTINCT FROM ~repeat('0', %(count)s)::varbit ORDER BY t.n"
     ).format(table.targets_table.ident)
-    params = {
-        "targets": json.dumps(list(targets)),
-        "types": [f.track for f in files],
-        "names": [f.name for f in files],
-        "sums": [f.up.checksum for f in files],
-        "tracks": list(tracks),
-        "count": len(files),
-    }
+    types, names, sums = [f.track for f in files], [f.name for f in files], [f.up.checksum for f in files]
+    params: dict[str, object] = {"targets": json.dumps(list(targets)), "types": types, "names": names, "sums": sums}
+    params |= {"tracks": list(tracks), "count": len(files)}
     try:
         cur = conn.cursor(row_factory=tuple_row).execute(query, params)
     except psycopg.errors.UndefinedTable:
