@@ -8,7 +8,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .suites import CLI, FLEET, HASH, INPROC, PSQL, Series
+from .suites import CLI, FLEET, HASH, INPROC, PSQL, PYCOPY, Series
 
 TIMES = "\N{MULTIPLICATION SIGN}"
 DASH = "\N{EN DASH}"
@@ -166,6 +166,16 @@ def _seed_targets(results: Results) -> list[Target]:
             continue
         shown = ", ".join(f"{n} {r:.2f}{TIMES}" for n, r in ratios if r is not None)
         targets.append(Target(goal, shown, all(r is not None and r <= 1.10 for _, r in ratios)))
+    pairs = [(n, s, p) for n in names if "copy" in n and (s := results.get(n, CLI)) and (p := results.get(n, PYCOPY))]
+    if pairs:  # what is sqlmig's own, once the interpreter and psycopg a Python process needs are counted
+        shown = ", ".join(f"{n} {median(s) / median(p):.2f}{TIMES}" for n, s, p in pairs)
+        targets.append(
+            Target(
+                f"big-seed COPY: sqlmig CLI ≤ 1.10{TIMES} the Python floor (python + psycopg COPY of the same file)",
+                shown,
+                all(median(s) / median(p) <= 1.10 for _, s, p in pairs),
+            )
+        )
     rss = {n: peak_rss_mb(s) or 0.0 for n in names if (s := results.get(n, CLI))}
     psql = max((peak_rss_mb(s) or 0.0 for n in names if (s := results.get(n, PSQL))), default=0.0)
     targets.append(

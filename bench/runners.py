@@ -175,6 +175,15 @@ class Runner:
             raise BenchError(f"psql floor: expected {rows} rows in public.floor_history, found {count}")
         return sample
 
+    def copy_floor(self, url: str, seed: Path) -> Sample:
+        """The least a Python process needs for a COPY seed (``copy_floor.py``): psycopg imported, the file's data
+        streamed as it is in one transaction with its history row; afterwards floor_history must have that row."""
+        sample, _ = self.timed([PYTHON, str(HERE / "copy_floor.py"), url, str(seed), seed.stem], "Python COPY floor")
+        count = self.scalar(url, "SELECT count(*) FROM public.floor_history")
+        if count != 1:
+            raise BenchError(f"Python COPY floor: expected 1 row in public.floor_history, found {count}")
+        return sample
+
     def connect_floor(self, url: str) -> Sample:
         """The CLI's no-op floor: a Python process that imports psycopg, connects and runs ``select 1``."""
         return self.timed([PYTHON, "-c", CONNECT_FLOOR, url], "psycopg connect floor")[0]

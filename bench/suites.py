@@ -21,6 +21,7 @@ INPROC = "sqlmig in-process"
 PSQL = "psql floor"
 CONNECT = "psycopg connect (CLI floor)"
 HASH = "read+hash+SELECT 1 (in-process floor)"
+PYCOPY = "python + psycopg COPY (Python floor)"
 FLEET = "sqlmig.apply(), 32 processes"
 SINGLE = "sqlmig.apply(), 1 process"
 FLEET_SIZE = 32
@@ -236,7 +237,20 @@ class Suite:
             self.runner.drop_database(name)
             return sample
 
-        return self.alternate(w, [(Series(w, CLI, PSQL), cli), (Series(w, PSQL), floor)])
+        runs: list[tuple[Series, Run]] = [(Series(w, CLI, PSQL), cli), (Series(w, PSQL), floor)]
+        if w.seed_kind == "copy":
+
+            def python(rep: int) -> Sample:
+                name, url = schema("python", rep)
+                self.runner.create_floor_history(url)
+                self.runner.checkpoint()
+                seed = workloads.up_files(migrations, "seed")[0]
+                sample = self.runner.copy_floor(url, seed)
+                self.runner.drop_database(name)
+                return sample
+
+            runs.append((Series(w, PYCOPY, PSQL), python))
+        return self.alternate(w, runs)
 
     def _render(self, w: Workload) -> list[Series]:
         templated, rendered = workloads.render_trees(w.n)
