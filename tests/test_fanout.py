@@ -293,3 +293,16 @@ def test_a_target_with_a_partial_or_edited_row_is_run_and_told_apart(db_url: str
     report = up_all(settings(db_url, project), targets)
     assert [(r.target, r.status) for r in report.results] == [("t1", "current"), ("t2", "failed"), ("t3", "applied")]
     assert isinstance(report.results[1].error, sqlmig.DriftError)
+
+
+def test_an_error_reading_the_targets_histories_names_the_database_not_a_given_connection(
+    db_url: str, db: Conn, project: Path
+) -> None:
+    """apply_all opens the connection that chooses the targets and reads their histories: an error there is
+    reported as one of the server sqlmig connected to, not of a connection the caller gave."""
+    assert sqlmig.apply_all(db_url, project, schemas=["t1"]).ok
+    db.execute("ALTER TABLE public.migration_history_targets DROP COLUMN statements_done")
+    with pytest.raises(sqlmig.DatabaseError) as caught:
+        sqlmig.apply_all(db_url, project, schemas=["t1"])
+    assert "the given connection" not in str(caught.value)
+    assert "statements_done" in str(caught.value)

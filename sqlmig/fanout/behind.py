@@ -7,6 +7,7 @@ targets' history table, once, when it does not exist yet.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 
 from .. import config
 from ..errors import SqlmigError
@@ -36,7 +37,8 @@ def behind(
     ``results``."""
     table, names = settings.history, [t.schema for t in targets]
     tracks: tuple[Track, ...] = ("migrate",) if track == "migrate" else ("migrate", "seed")
-    with connect(given, settings) as conn:
+    # A given connection is the caller's from connect(): its errors are reported by that, with the URL it names.
+    with nullcontext(given) if given is not None else connect(None, settings) as conn:
         if to is None:  # the common case: a target is current when its rows are exactly the files
             found = history.targets_behind(conn, table, names, tracks, [f for t in tracks for f in files[t]])
             if found is not None:

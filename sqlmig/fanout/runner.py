@@ -54,7 +54,8 @@ def up_all(
     new target starts then) or one of the first ``canary`` targets, run before the rest, failed (none of the rest
     starts). Targets not started are ``skipped``; a rerun finishes exactly the targets that are not up to date.
     ``on_result`` is called with each result as it comes (from the worker threads). The histories are read on
-    ``conn`` if given (the targets run on connections of their own), else on one opened for that; ``release`` is
+    ``conn`` if given (one from :func:`~sqlmig.run.connection.connect`, which reports its errors; the targets run on
+    connections of their own), else on one opened for that; ``release`` is
     called once they are read, before any target runs, so that a caller can close ``conn``. No targets: an
     empty report, and nothing is read or written. Raises only what stops every target:
     :class:`~sqlmig.ConfigError`, :class:`~sqlmig.ConnectError`, :class:`~sqlmig.DiscoveryError`,

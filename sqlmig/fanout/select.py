@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,9 +35,9 @@ def select(
     """The targets of a fan-out: the given ``schemas`` (a list, or names separated by commas), else the rows of
     the ``schemas_from`` query (its first column names the schema, the others are that target's template
     variables), else the ``configured`` ones; then only ``shard``'s part of them. The query runs in a read-only
-    transaction, on ``conn`` if given (else on a connection of its own). Raises :class:`ConfigError` for no targets
-    or more than one source, :class:`~sqlmig.ConnectError` and :class:`~sqlmig.DatabaseError` when the query cannot
-    run."""
+    transaction, on ``conn`` if given (one from :func:`~sqlmig.run.connection.connect`), else on its own. Raises
+    :class:`ConfigError` for no targets or more than one source, :class:`~sqlmig.ConnectError` and
+    :class:`~sqlmig.DatabaseError` when the query cannot run."""
     given = [x for x in (schemas, schemas_from) if x is not None]
     if len(given) > 1:
         raise ConfigError("give the targets one way: --schemas or --schemas-from, not both")
@@ -104,7 +105,8 @@ def _query(
     ``psql`` would print it: ``{"tier": "gold"}``, ``{a,b}``, ``t``). The query runs as one subquery of a SELECT in a
     read-only transaction: a second statement, a ``COMMIT`` or a data-modifying ``WITH`` is refused there."""
     single = f"SELECT * FROM (\n{query.strip().rstrip(';')}\n) AS sqlmig_targets"
-    with connect(given, settings) as conn:
+    # A given connection is the caller's from connect(): its errors are reported by that, with the URL it names.
+    with nullcontext(given) if given is not None else connect(None, settings) as conn:
         try:
             with conn.transaction():
                 conn.execute("SET TRANSACTION READ ONLY")
