@@ -11,7 +11,6 @@ on every tenant is a choice the caller makes by naming the targets (:func:`chose
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -26,7 +25,7 @@ from ..run import history, lock
 from ..run.connection import connect
 from ..targets import parse_shard, shard_of
 from .report import FanoutReport, Selection, TargetResult
-from .workers import Workers
+from .workers import Tally, Workers
 
 if TYPE_CHECKING:
     from ..run.runner import PrepareCache
@@ -165,7 +164,7 @@ def _each(
     """``act`` on every target of ``runs`` with the files read once (and, with ``cache``, the plain files rendered
     and split once), and the report of its results in order."""
     files = discover_tracks(runs.settings.directory, ("migrate", "seed"))
-    tally = _Tally(max_failures, on_result)
+    tally = Tally(max_failures, on_result)
 
     def run(own: config.Settings, conn: Conn) -> Sequence[str]:
         return act(Migrator(own, conn, files, cache))
@@ -174,33 +173,8 @@ def _each(
     return FanoutReport(track, tuple(results[name] for name, _ in runs.named))
 
 
-class _Tally:
-    """What the workers share: how many targets failed, and whether another may start."""
-
-    def __init__(self, max_failures: int | None, on_result: Callable[[TargetResult], None] | None) -> None:
-        self.max_failures, self.on_result = max_failures, on_result
-        self.failures, self.cancelled = 0, False
-        self.lock = threading.Lock()
-
-    def stopped(self) -> bool:
-        with self.lock:
-            return self.cancelled or (self.max_failures is not None and self.failures >= self.max_failures)
-
-    def cancel(self) -> None:
-        """Start no other target: the fan-out was interrupted."""
-        with self.lock:
-            self.cancelled = True
-
-    def add(self, result: TargetResult) -> TargetResult:
-        with self.lock:
-            self.failures += result.status == "failed"
-        if self.on_result is not None:
-            self.on_result(result)
-        return result
-
-
 def _pooled(
-    runs: Runs, act: Callable[[config.Settings, Conn], Sequence[str]], jobs: int, tally: _Tally
+    runs: Runs, act: Callable[[config.Settings, Conn], Sequence[str]], jobs: int, tally: Tally
 ) -> Iterator[TargetResult]:
     """Each target's result, in order, from at most ``jobs`` threads. A thread the server has no connection for
     gives its target to the others (see :meth:`Workers.map`), as ``up``'s do. An interrupt (Ctrl-C) cancels the

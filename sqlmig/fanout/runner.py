@@ -9,12 +9,10 @@ hashed once; the workers are threads, each with one connection that it keeps for
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from .. import config
 from ..errors import ConfigError, ConnectError, SqlmigError
@@ -26,10 +24,7 @@ from ..run.connection import connect
 from ..targets import Target
 from .behind import behind as find_behind
 from .report import FanoutReport, Policy, Selection, TargetResult
-from .workers import Workers
-
-if TYPE_CHECKING:
-    from ..run.runner import PrepareCache
+from .workers import Tally, Workers
 
 log = logging.getLogger("sqlmig")
 
@@ -64,7 +59,7 @@ def up_all(
     if not targets:  # not even the targets' table: a query that found no tenant leaves the database as it was
         return FanoutReport(track, ())
     results: dict[str, TargetResult] = {}  # the targets not current; a fleet's current ones are not held twice
-    done = _Tally(max_failures, on_result)
+    done = Tally(max_failures, on_result)
     behind = find_behind(settings, files, targets, track, to, results, done.add, conn)
     if release is not None:
         release()
@@ -95,7 +90,7 @@ def up_databases(
     """Bring every database of ``databases`` (name, URL) up to date on ``track``, each an ordinary run with its own
     history table and lock, ``jobs`` at a time; the failure policy and the errors are :func:`up_all`'s. Writes."""
     files = _files(settings, track, to)
-    done = _Tally(max_failures, on_result)
+    done = Tally(max_failures, on_result)
     runs = [(name, replace(settings, database_url=url, url_source="--databases-from")) for name, url in databases]
     results = {r.target: r for r in _with_policy(runs, files, track, jobs, to, done, canary, shared=False)}
     return FanoutReport(track, tuple(results[name] for name, _ in databases))
@@ -116,7 +111,7 @@ def _with_policy(
     track: Track,
     jobs: int,
     to: str | None,
-    done: _Tally,
+    done: Tally,
     canary: int,
     *,
     shared: bool,
@@ -193,50 +188,13 @@ def up_selected(
         )
 
 
-class _Tally:
-    """What the workers share: how many targets failed, whether to start another, the prepared plain files."""
-
-    def __init__(self, max_failures: int | None, on_result: Callable[[TargetResult], None] | None) -> None:
-        self.max_failures, self.on_result = max_failures, on_result
-        self._cache: PrepareCache | None = None
-        self.cancelled = False
-        self.failures = 0
-        self.lock = threading.Lock()
-
-    @property
-    def cache(self) -> PrepareCache:
-        """What the targets prepare once (made when the first target has work: the no-op loads no parser)."""
-        with self.lock:
-            if self._cache is None:
-                from ..run.runner import PrepareCache
-
-                self._cache = PrepareCache()
-            return self._cache
-
-    def stopped(self) -> bool:
-        with self.lock:
-            return self.cancelled or (self.max_failures is not None and self.failures >= self.max_failures)
-
-    def cancel(self) -> None:
-        """Start no other run: the fan-out was interrupted."""
-        with self.lock:
-            self.cancelled = True
-
-    def add(self, result: TargetResult) -> TargetResult:
-        with self.lock:
-            self.failures += result.status == "failed"
-        if self.on_result is not None:
-            self.on_result(result)
-        return result
-
-
 def pooled(
     runs: Sequence[tuple[str, config.Settings]],
     files: Mapping[Track, Sequence[MigrationFile]],
     track: Track,
     jobs: int,
     to: str | None,
-    done: _Tally,
+    done: Tally,
     *,
     shared: bool,
 ) -> Iterator[TargetResult]:

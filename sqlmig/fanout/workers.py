@@ -14,7 +14,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import psycopg
 
@@ -22,6 +22,10 @@ from .. import config
 from ..errors import ConnectError, StoppedMigration
 from ..model import Conn
 from ..run.connection import connect
+from .report import TargetResult
+
+if TYPE_CHECKING:
+    from ..run.runner import PrepareCache
 
 log = logging.getLogger("sqlmig")
 T = TypeVar("T")
@@ -236,3 +240,40 @@ class _Queue(Generic[T, R]):
             if index not in self.results:  # every thread stopped without it: a defect of this class
                 raise RuntimeError(f"the fan-out's threads stopped before item {index} ran")
             return self.results.pop(index)
+
+
+class Tally:
+    """What the workers share: how many targets failed, whether to start another, the prepared plain files."""
+
+    def __init__(self, max_failures: int | None, on_result: Callable[[TargetResult], None] | None) -> None:
+        self.max_failures, self.on_result = max_failures, on_result
+        self._cache: PrepareCache | None = None
+        self.cancelled = False
+        self.failures = 0
+        self.lock = threading.Lock()
+
+    @property
+    def cache(self) -> PrepareCache:
+        """What the targets prepare once (made when the first target has work: the no-op loads no parser)."""
+        with self.lock:
+            if self._cache is None:
+                from ..run.runner import PrepareCache
+
+                self._cache = PrepareCache()
+            return self._cache
+
+    def stopped(self) -> bool:
+        with self.lock:
+            return self.cancelled or (self.max_failures is not None and self.failures >= self.max_failures)
+
+    def cancel(self) -> None:
+        """Start no other run: the fan-out was interrupted."""
+        with self.lock:
+            self.cancelled = True
+
+    def add(self, result: TargetResult) -> TargetResult:
+        with self.lock:
+            self.failures += result.status == "failed"
+        if self.on_result is not None:
+            self.on_result(result)
+        return result
