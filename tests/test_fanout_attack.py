@@ -11,7 +11,6 @@ import io
 import json
 import os
 import shlex
-import signal
 import subprocess
 import sys
 import time
@@ -34,6 +33,7 @@ from sqlmig.fanout import TargetResult
 from sqlmig.fanout.runner import up_all
 from sqlmig.targets import Target
 
+from .fanout_helpers import cli_project, connection_limited_role, interrupted
 from .helpers import tree
 
 pytestmark = pytest.mark.newest
@@ -67,13 +67,7 @@ def run(*args: str) -> click.testing.Result:
 @pytest.fixture
 def project(db: Conn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> Path:
     """A project in the working directory (migrations/ under it) whose DATABASE_URL is the test's database."""
-    for name in ("SQLMIG_DATABASE_URL", "DIRECT_URL", "DATABASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("DATABASE_URL", db_url)
-    monkeypatch.chdir(tmp_path)
-    db.execute("CREATE TABLE public.log (schema text, what text)")
-    tree(tmp_path / "migrations", dict(FILES))
-    return tmp_path
+    return cli_project(db, tmp_path, monkeypatch, db_url, FILES)
 
 
 # What holds.
@@ -307,34 +301,8 @@ def test_ctrl_c_stops_running_targets_promptly(db_url: str, db: Conn, tmp_path: 
     for name in ("SQLMIG_DATABASE_URL", "DIRECT_URL"):
         env.pop(name, None)
     command = [sys.executable, "-m", "sqlmig", "migrate", "up", "--schemas", "a,b,c", "--jobs", "2"]
-    # SIGINT back to its default, which Python turns into KeyboardInterrupt: a shell without job control starts
-    # background commands with it ignored.
-    proc = subprocess.Popen(
-        command,
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    try:
-        deadline = time.monotonic() + 30
-        sleeping = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(8)%' AND pid <> pg_backend_pid()"
-        while db.execute(sleeping).fetchone() != (2,):
-            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
-        interrupted = time.monotonic()
-        proc.wait(timeout=60)
-        seconds = time.monotonic() - interrupted
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for pipe in (proc.stdout, proc.stderr):
-            if pipe is not None:
-                pipe.close()
-    assert proc.returncode != 0
+    code, seconds = interrupted(db, command, tmp_path, env)
+    assert code != 0
     assert seconds < 4, f"exited {seconds:.1f} s after Ctrl-C"
     assert db.execute("SELECT count(*) FROM public.migration_history_targets").fetchone() == (0,)
     # The rerun need not wait again: nothing of the file ran or was recorded, so it may change.
@@ -345,22 +313,12 @@ def test_ctrl_c_stops_running_targets_promptly(db_url: str, db: Conn, tmp_path: 
 
 @pytest.mark.timeout(60)
 def test_more_jobs_than_connections_still_runs_every_target(db_url: str, db: Conn, tmp_path: Path) -> None:
-    role = f"sqlmig_attack_{uuid.uuid4().hex[:12]}"
-    name = db.execute("SELECT current_database()").fetchone()
-    assert name is not None
-    db.execute(sql.SQL("CREATE ROLE {} LOGIN CONNECTION LIMIT 2").format(sql.Identifier(role)))
-    try:
-        db.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(str(name[0])), sql.Identifier(role)))
-        db.execute(sql.SQL("GRANT CREATE ON SCHEMA public TO {}").format(sql.Identifier(role)))
+    with connection_limited_role(db, "sqlmig_attack") as role:
         tree(tmp_path, {SCHEMA: FILES[SCHEMA]})
         report = sqlmig.apply_all(
             make_conninfo(db_url, user=role), tmp_path, schemas=[f"t{i}" for i in range(8)], jobs=4
         )
         assert report.ok, [str(r.error) for r in report.failed][:1]
-    finally:
-        db.execute(sql.SQL("REASSIGN OWNED BY {} TO CURRENT_USER").format(sql.Identifier(role)))
-        db.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
-        db.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
 
 
 @pytest.mark.timeout(60)

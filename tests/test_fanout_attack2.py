@@ -9,7 +9,6 @@ Each test holds; those whose docstring starts with "Fixed:" failed before the fi
 from __future__ import annotations
 
 import json
-import logging
 import shlex
 import threading
 import time
@@ -33,6 +32,7 @@ from sqlmig.model import Applied, MigrationFile, SqlFile, TableName, Track
 from sqlmig.plan import up_plan
 from sqlmig.run import history
 
+from .fanout_helpers import cli_project, connection_limited_role, propagating_log
 from .helpers import tree
 
 pytestmark = pytest.mark.newest
@@ -80,38 +80,19 @@ def target_rows(db: Conn, target: str) -> list[tuple[object, ...]]:
 @pytest.fixture
 def project(db: Conn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> Path:
     """A project in the working directory (migrations/ under it) whose DATABASE_URL is the test's database."""
-    for name in ("SQLMIG_DATABASE_URL", "DIRECT_URL", "DATABASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("DATABASE_URL", db_url)
-    monkeypatch.chdir(tmp_path)
-    db.execute("CREATE TABLE public.log (schema text, what text)")
-    tree(tmp_path / "migrations", dict(FILES))
-    return tmp_path
+    return cli_project(db, tmp_path, monkeypatch, db_url, FILES)
 
 
 @pytest.fixture
 def sqlmig_log(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> pytest.LogCaptureFixture:
-    """sqlmig's log records, whether or not an earlier command line stopped them reaching the root logger."""
-    monkeypatch.setattr(logging.getLogger("sqlmig"), "propagate", True)
-    return caplog
+    return propagating_log(caplog, monkeypatch)
 
 
 @pytest.fixture
 def limited_role(db: Conn) -> Iterator[str]:
     """A login role that owns the test's database, may write public.log and may hold two connections at a time."""
-    role = f"sqlmig_attack2_{uuid.uuid4().hex[:12]}"
-    name = db.execute("SELECT current_database()").fetchone()
-    assert name is not None
-    db.execute(sql.SQL("CREATE ROLE {} LOGIN CONNECTION LIMIT 2").format(sql.Identifier(role)))
-    try:
-        db.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(str(name[0])), sql.Identifier(role)))
-        db.execute(sql.SQL("GRANT CREATE ON SCHEMA public TO {}").format(sql.Identifier(role)))
-        db.execute(sql.SQL("GRANT ALL ON ALL TABLES IN SCHEMA public TO {}").format(sql.Identifier(role)))
+    with connection_limited_role(db, "sqlmig_attack2", write_tables=True) as role:
         yield role
-    finally:
-        db.execute(sql.SQL("REASSIGN OWNED BY {} TO CURRENT_USER").format(sql.Identifier(role)))
-        db.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
-        db.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
 
 
 # 1. The no-op check: which targets are current.

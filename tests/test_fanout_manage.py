@@ -8,11 +8,9 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +26,7 @@ import sqlmig
 from sqlmig.cli.commands import main
 from sqlmig.plan import history_options
 
+from .fanout_helpers import cli_project, interrupted
 from .helpers import tree
 
 pytestmark = pytest.mark.newest
@@ -77,13 +76,7 @@ def advice(output: str) -> list[str]:
 @pytest.fixture
 def project(db: Conn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> Path:
     """A project in the working directory (migrations/ under it) whose DATABASE_URL is the test's database."""
-    for name in ("SQLMIG_DATABASE_URL", "DIRECT_URL", "DATABASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("DATABASE_URL", db_url)
-    monkeypatch.chdir(tmp_path)
-    db.execute("CREATE TABLE public.log (schema text, what text)")
-    tree(tmp_path / "migrations", dict(FILES))
-    return tmp_path
+    return cli_project(db, tmp_path, monkeypatch, db_url, FILES)
 
 
 @pytest.fixture
@@ -466,32 +459,8 @@ def test_ctrl_c_stops_a_running_rollback_promptly(project: Path, db: Conn, db_ur
     for name in ("SQLMIG_DATABASE_URL", "DIRECT_URL"):
         env.pop(name, None)
     command = [sys.executable, "-m", "sqlmig", "migrate", "down", "--schemas", "a,b,c", "--jobs", "2"]
-    # SIGINT back to its default (Python's KeyboardInterrupt): a shell without job control ignores it in children.
-    proc = subprocess.Popen(
-        command,
-        cwd=project,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    try:
-        deadline = time.monotonic() + 30
-        sleeping = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(8)%' AND pid <> pg_backend_pid()"
-        while db.execute(sleeping).fetchone() != (2,):
-            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
-        interrupted = time.monotonic()
-        proc.wait(timeout=60)
-        seconds = time.monotonic() - interrupted
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if proc.stderr is not None:
-            proc.stderr.close()
-    assert proc.returncode != 0
+    code, seconds = interrupted(db, command, project, env)
+    assert code != 0
     assert seconds < 4, f"exited {seconds:.1f} s after Ctrl-C"
     assert all(rows(db, t) == [SCHEMA, ITEMS, NOTES] and "notes" in tables(db, t) for t in ("a", "b", "c"))
     notes.write_text(FILES[f"migrate/{NOTES}.down.sql"])
