@@ -209,7 +209,7 @@ def _scan_small(path: Path, data: bytes, problems: list[FileProblem]) -> SqlFile
     if (nul := data.find(b"\0")) >= 0:
         problems.append(FileProblem(path, 1 + data.count(b"\n", 0, nul), _NUL))
         return None
-    templated = _TEMPLATE_MARKER.search(data) is not None
+    templated = _marked(data)
     return _sql_file(path, text[:8192], hashlib.sha256(data).hexdigest(), templated, size, problems)
 
 
@@ -249,7 +249,7 @@ def _scan_large(path: Path, fh: BinaryIO, chunk: bytes, problems: list[FileProbl
                 head += text[:8192]
         # A marker split across two chunks is found in the last byte of one and the first of the next.
         templated = templated or _TEMPLATE_MARKER.search(tail + data[:1]) is not None
-        templated = templated or _TEMPLATE_MARKER.search(data) is not None
+        templated = templated or _marked(data)
         tail = data[-1:]
         done += len(data)
         chunk = fh.read(_CHUNK)
@@ -260,6 +260,12 @@ def _scan_large(path: Path, fh: BinaryIO, chunk: bytes, problems: list[FileProbl
         problems.append(FileProblem(path, 1 + _lines_before(path, done), "not valid UTF-8: it ends inside a character"))
         return None
     return _sql_file(path, head, digest.hexdigest(), templated, size, problems)
+
+
+def _marked(data: bytes) -> bool:
+    """Whether ``data`` holds a template marker. Most SQL has no brace at all, and looking for one (memchr) is
+    several times faster than the search."""
+    return b"{" in data and _TEMPLATE_MARKER.search(data) is not None
 
 
 def _lines_before(path: Path, offset: int) -> int:

@@ -27,11 +27,14 @@ _BOM = b"\xef\xbb\xbf"
 class RawLines:
     """A UTF-8 file opened in binary mode, as :func:`~sqlmig.sqltext.iter_statements` reads it: iterating gives
     its lines decoded, without a BOM and with CRLF as LF (as ``open(..., encoding="utf-8-sig", newline=None)``
-    would), and ``read_raw(size)`` and ``readline_raw()`` give the raw bytes that follow, for COPY data."""
+    would), and ``read_raw(size)`` and ``readline_raw()`` give the raw bytes that follow, for COPY data. With
+    ``skips_data``, the splitter passes over COPY data without making chunks of it or counting its lines (see
+    :attr:`sqlmig.copydata.RawSource.skips_data`)."""
 
-    def __init__(self, fh: BinaryIO) -> None:
+    def __init__(self, fh: BinaryIO, *, skips_data: bool = False) -> None:
         self._fh = fh
         self._first = True
+        self.skips_data = skips_data
 
     def __iter__(self) -> Iterator[str]:
         return self

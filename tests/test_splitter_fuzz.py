@@ -84,6 +84,11 @@ def normalised(items: list[Item]) -> list[object]:
     return out
 
 
+def shape(item: object) -> object:
+    """An item without its place (lines after COPY data passed over are not counted)."""
+    return type(item).__name__, getattr(item, "text", None), getattr(item, "copy", None)
+
+
 def streamed(data: bytes, size: int | None) -> list[object] | None:
     """The items of a file holding data, read as a streamed migration is (None: it is not UTF-8)."""
     with batch(size):
@@ -112,6 +117,11 @@ def split_every_way(text: str) -> list[object]:
                 continue
             for size in (1, 61):
                 assert streamed(data, size) in (got, None), f"streamed, batch={size}"
+            # The check before a streamed file runs passes over COPY data: it must meet the same statements.
+            passed = list(iter_statements(RawLines(io.BytesIO(data), skips_data=True)))
+            assert [shape(i) for i in passed if not isinstance(i, CopyData)] == [
+                shape(i) for i in got if not isinstance(i, CopyData)
+            ]
             if "\r" not in text and not text.startswith("\ufeff"):
                 assert got == found
     starts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]

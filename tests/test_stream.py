@@ -23,7 +23,9 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 import sqlmig
 from sqlmig import config, copydata, render, sqltext
 from sqlmig.cli import exits
-from sqlmig.run import connection, wire
+from sqlmig.errors import DiscoveryError
+from sqlmig.files import discover
+from sqlmig.run import connection, execute, wire
 from sqlmig.run.stream import RawLines
 from sqlmig.sqltext import CopyData, Statement, iter_statements
 
@@ -74,6 +76,50 @@ def test_blocks_match_lines(name: str, chunk: int, monkeypatch: pytest.MonkeyPat
     got = list(iter_statements(RawLines(io.BytesIO(raw))))
     assert _normalised(got) == _normalised(expected)
     assert any(isinstance(i, CopyData) and isinstance(i.data, bytes) for i in got) or not _normalised(got)[1]
+
+
+def _shape(item: sqltext.Item) -> object:
+    """An item without its place: passing over COPY data does not count the lines after it."""
+    assert not isinstance(item, CopyData)
+    return type(item).__name__, item.text, isinstance(item, Statement) and item.copy
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 8, 64, 1 << 20], ids=lambda c: f"block={c}")
+@pytest.mark.parametrize("name", [*SCRIPTS, "backslashes in the data", "end line in the first block"])
+def test_passing_over_data_finds_the_same_statements(name: str, chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check before a streamed file runs reads it with ``skips_data``: it must see every statement the run will
+    send, whatever the block size, and no data."""
+    more = {
+        "backslashes in the data": "COPY t FROM stdin;\n\\N\ta\\.b\n\\\\.\n\\N\t\\.\n\\.\nCOMMIT;\n",
+        "end line in the first block": "COPY t FROM stdin;\n\\.\nSELECT 1; COMMIT;\n",
+    }
+    raw = (SCRIPTS | more)[name].encode()
+    monkeypatch.setattr(sqltext, "_BATCH", 16)
+    monkeypatch.setattr(copydata, "CHUNK", chunk)
+    expected = [_shape(i) for i in iter_statements(RawLines(io.BytesIO(raw))) if not isinstance(i, CopyData)]
+    got = list(iter_statements(RawLines(io.BytesIO(raw), skips_data=True)))
+    assert [_shape(i) for i in got if not isinstance(i, CopyData)] == expected
+    # Only the lines the splitter read ahead before it met the data may come as chunks; the raw blocks never do.
+    assert all(isinstance(i.data, str) for i in got if isinstance(i, CopyData))
+
+
+def test_a_refusal_after_copy_data_in_a_streamed_file_names_its_line(tmp_path: Path) -> None:
+    """The check passes over the data without counting its lines, so it looks again, counting them, to say where
+    the refused statement is."""
+    rows = 500_000
+    sql = "COPY app.t (a, b) FROM stdin;\n" + "".join(f"{i}\tx\n" for i in range(rows)) + "\\.\nSELECT 1;\nCOMMIT;\n"
+    assert len(sql) > render.STREAM_THRESHOLD
+    (tmp_path / "migrate").mkdir()
+    path = tmp_path / "migrate" / "20240101_000000_load.up.sql"
+    path.write_text(sql)
+    (file,) = discover(tmp_path, "migrate")
+    migration = render.render(file, "up", render.TemplateContext())
+    assert migration.sql is None  # streamed
+    with pytest.raises(DiscoveryError) as caught:
+        execute.statements_of(migration)
+    (problem,) = caught.value.problems
+    assert (problem.path, problem.line) == (path, rows + 4)
+    assert "COMMIT" in problem.message
 
 
 @pytest.mark.parametrize("eol", [b"\n", b"\r\n"], ids=["lf", "crlf"])

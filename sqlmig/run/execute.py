@@ -41,9 +41,9 @@ def statements_of(migration: Migration) -> list[Runnable] | None:
     source = migration.source
     if migration.sql is None:
         with open_streamed(source) as fh:
-            if checks.needs_split(_line_chunks(fh)):
-                fh.seek(0)
-                _refuse(migration, checks.validate(iter_statements(RawLines(fh)), **_kind(source)))
+            if checks.needs_split(_line_chunks(fh)) and _refused(fh, source, skips_data=True):
+                # Passing over COPY data left the lines after it unnumbered: again, counting them, for the error.
+                _refuse(migration, _refused(fh, source, skips_data=False))
         return None
     if (nul := checks.nul_problem(migration.sql)) is not None:
         _refuse(migration, [nul])
@@ -56,6 +56,13 @@ def statements_of(migration: Migration) -> list[Runnable] | None:
             items.append(found)
     _refuse(migration, problems)
     return items
+
+
+def _refused(fh: BinaryIO, source: SqlFile, *, skips_data: bool) -> list[checks.Problem]:
+    """What the one validation refuses in a streamed file, read from its start."""
+    fh.seek(0)
+    problems = checks.validate(iter_statements(RawLines(fh, skips_data=skips_data)), **_kind(source))
+    return [p for p in problems if p.refused]
 
 
 def _kind(source: SqlFile) -> dict[str, bool]:
