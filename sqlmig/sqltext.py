@@ -19,6 +19,9 @@ from .sqlscan import SPACE as _SPACE
 from .sqlscan import Spans, atomic_depth, first_token, is_copy_in, keyword, quoted_spans, split_pieces
 
 _BATCH = 64 * 1024  # characters; one scanner call per batch, not per line
+# The first batch is smaller: a seed's COPY statement is found before a whole batch of its data has been scanned
+# as SQL, and scanned again by every reader (the check before the file runs, then the run).
+_FIRST_BATCH = 4 * 1024
 _ATOMIC = re.compile("atomic", re.IGNORECASE)
 # Lines starting with a backslash, psql meta-commands unless in a quote (see _Splitter.run). Not re.MULTILINE's
 # '^': a pattern that starts with a literal is searched for many times faster.
@@ -115,7 +118,7 @@ class _Splitter:
     def __init__(self) -> None:
         self.text = io.StringIO()  # text not yet split, from a statement boundary (a StringIO packs lines tightly)
         self.size = 0
-        self.need = _BATCH
+        self.need = min(_FIRST_BATCH, _BATCH)
         self.line, self.column, self.rel = 1, 1, 0  # cursor: offset `rel` of the current text is at line:column
         self.jump: tuple[int, int] | None = None  # (offset, line): COPY data was skipped at that offset
         self.rest = ""  # text after a COPY ... FROM STDIN statement's ';'
