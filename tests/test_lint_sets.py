@@ -253,3 +253,45 @@ def test_up_lint_checks_only_pending_files(
         sqlmig.apply(db_url, migrations, lint=True)
     assert [(f.code, f.path.name) for f in caught.value.findings] == [("SQM101", "20240103_000000_j.up.sql")]
     assert history(db) == ["20240101_000000_t", "20240102_000000_i"]
+
+
+# --- sqlmig init: a new project gets the conventions ---------------------------------------------------------------
+
+
+def test_init_starts_a_project_with_conventions_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["init"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "Created migrations/migrate/",
+        "Created migrations/seed/",
+        "Created pyproject.toml",
+    ]
+    assert load().lint_rules == ("safety", "conventions")
+    again = CliRunner().invoke(main, ["init"])
+    assert again.output == "Left pyproject.toml as it is: it has a [tool.sqlmig] table already\n"
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ('[project]\nname = "app"', '[project]\nname = "app"\n\n[tool.sqlmig]\n'),
+        ('[project]\nname = "app"\n', '[project]\nname = "app"\n\n[tool.sqlmig]\n'),
+        ('[tool.sqlmig]\nlint_rules = ["safety"]\n', None),
+        ('[tool.sqlmig.targets]\nschemas = ["a"]\n', None),
+    ],
+    ids=["appended", "appended-after-newline", "kept", "kept-subtable"],
+)
+def test_init_appends_to_pyproject_and_never_overwrites(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, before: str, after: str | None
+) -> None:
+    (tmp_path / "pyproject.toml").write_text(before)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["init", "--dir", "db"])
+    assert result.exit_code == 0 and (tmp_path / "db" / "seed").is_dir()
+    text = (tmp_path / "pyproject.toml").read_text()
+    if after is None:
+        assert text == before
+    else:
+        assert text.startswith(after) and text.endswith('lint_rules = ["safety", "conventions"]\ndirectory = "db"\n')
+        assert load().directory == tmp_path / "db"
