@@ -251,11 +251,12 @@ def targets_table(found: Sequence[Target]) -> str:
 
 def document(series: Sequence[Series], header: Sequence[str]) -> str:
     """The whole markdown report (without the total time, which the caller appends)."""
-    from . import fanout_report  # it builds on this module
+    from . import fanout_report, lint  # they build on this module
 
     results = Results(series)
     slopes, found = targets(results)
     found += fanout_report.targets(results)
+    found += lint.targets(results)
     parts = ["# sqlmig benchmark", "", *header, "", results_table(results), ""]
     if slopes:
         parts += ["Slopes (marginal cost per migration, from the medians):", "", slopes, ""]

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
 
-from . import fanout_files, report, workloads
+from . import fanout_files, lint_files, report, workloads
 from .runners import ROOT, BenchError, Runner
 from .server import cluster
 from .suites import WARMUP_N, Series, Suite, Workload
@@ -60,6 +60,7 @@ def plan(quick: bool) -> list[Workload]:
             found.append(Workload(f"big-seed-{kind}-{mib}MB", "seed", 1, big, mib, kind))
     render = QUICK_RENDER_N if quick else FULL_RENDER_N
     found.append(Workload(f"render-{render}", "render", render, small))
+    found.append(Workload("lint-70", "lint", 70, small))
     return found + fanout_plan(quick)
 
 
@@ -178,6 +179,8 @@ def _generate(chosen: Sequence[Workload]) -> None:
             workloads.apply_tree(w.n)
         elif w.kind == "seed":
             workloads.seed_tree(w.seed_kind, w.size_mib)
+        elif w.kind == "lint":
+            lint_files.lint_tree()
         elif w.kind == "render":
             workloads.render_trees(w.n)
         elif w.kind == "fanout":

@@ -31,7 +31,7 @@ RENDER_ARGS = ("--schema", workloads.SCHEMA, "--var", f"label={workloads.LABEL}"
 
 @dataclass(frozen=True)
 class Workload:
-    """One row group of the results: ``kind`` is apply, noop, concurrent, seed, render, fanout or fanout-noop;
+    """One row group of the results: ``kind`` is apply, noop, concurrent, seed, render, lint, fanout or fanout-noop;
     ``n`` the number of migrations per run (over every target of a fan-out); ``size_mib`` and ``seed_kind``
     (``insert`` or ``copy``) describe a seed, ``targets`` the number of schemas of a fan-out."""
 
@@ -76,6 +76,10 @@ class Suite:
             from .fanout import Fanout  # it builds on this module
 
             return Fanout(self).run(workload)
+        if workload.kind == "lint":
+            from . import lint  # it builds on this module
+
+            return lint.run(self, workload)
         measure = {
             "apply": self._apply,
             "noop": self._noop,

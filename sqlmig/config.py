@@ -19,6 +19,7 @@ from .model import InvalidIndexAction, TableName
 from .project import find as _find_project
 from .project import find_project as find_project  # public here, where it always was
 from .project import read_dotenv as read_dotenv
+from .redaction import redact as redact  # public here, where it always was
 from .targets import TargetsConfig, targets_config
 
 URL_VARIABLES = ("SQLMIG_DATABASE_URL", "DIRECT_URL", "DATABASE_URL")
@@ -31,6 +32,10 @@ DEFAULT_LOCK_TIMEOUT = "5s"
 DEFAULT_STATEMENT_TIMEOUT = "1h"
 DEFAULT_LOCK_RETRIES = 3
 INVALID_INDEX_ACTIONS = ("drop", "refuse")
+# The lint rule sets that lint_rules may name (sqlmig.lint.sets says which rules each holds), and the default.
+LINT_RULE_SETS = ("safety", "conventions")
+DEFAULT_LINT_RULES = ("safety",)
+_RULE_CODE = re.compile(r"^SQM\d{3}$", re.IGNORECASE)
 _DURATION = re.compile(r"^\d+(\.\d+)?\s*(us|ms|s|min|h|d)?$")
 
 
@@ -56,7 +61,11 @@ class Settings:
     role: str | None = None
     wait: float = 0.0
     lint: bool = False
+    lint_rules: tuple[str, ...] = DEFAULT_LINT_RULES
     idempotent: bool = False
+    # The project folder: where the pyproject.toml with [tool.sqlmig] is, else the working directory. sqlmig's
+    # data (.sqlmig/) lives there.
+    root: Path = Path()
     # A fan-out target: its history is its own (see TableName.for_target). None for an ordinary run.
     target: str | None = None
     # The fan-out targets of [tool.sqlmig.targets], when the project names them.
@@ -89,6 +98,7 @@ class Overrides:
     role: str | None = None
     wait: float | None = None
     lint: bool | None = None
+    lint_rules: Sequence[str] | None = None
     idempotent: bool | None = None
 
 
@@ -108,6 +118,7 @@ def load(
     role: str | None = None,
     wait: float | None = None,
     lint: bool | None = None,
+    lint_rules: Sequence[str] | None = None,
     idempotent: bool | None = None,
     cwd: Path | None = None,
     caller: Path | None = None,
@@ -130,6 +141,7 @@ def load(
         role=role,
         wait=wait,
         lint=lint,
+        lint_rules=lint_rules,
         idempotent=idempotent,
     )
     return resolve(given, cwd=cwd, caller=caller, environ=environ)
@@ -168,6 +180,7 @@ def resolve(
         directory=directory,
         env={name: merged[name] for name in project.get("env", []) if name in merged},
         stubs=(folder / stubs) if stubs else None,
+        root=folder,
         targets=targets_config(project["targets"], str(folder / "pyproject.toml")) if "targets" in project else None,
     )
     return _chosen(located, given, project)
@@ -195,6 +208,7 @@ def _chosen(located: Settings, given: Overrides, project: Mapping[str, Any]) -> 
         role=_pick(given.role, project, "role", None),
         wait=float(_pick(given.wait, project, "wait", 0.0)),
         lint=_flag("lint", _pick(given.lint, project, "lint", False)),
+        lint_rules=_rules(_pick(given.lint_rules, project, "lint_rules", DEFAULT_LINT_RULES)),
         idempotent=_flag("idempotent", _pick(given.idempotent, project, "idempotent", False)),
     )
 
@@ -232,6 +246,19 @@ def _flag(name: str, value: Any) -> bool:
     return value
 
 
+def _rules(value: Any) -> tuple[str, ...]:
+    """``lint_rules``: a list of rule set names (``safety``, ``conventions``) and rule codes (``SQM101``); whether a
+    code names a rule that exists, :func:`sqlmig.lint.sets.select` checks."""
+    valid = f"valid: {', '.join(LINT_RULE_SETS)}, or rule codes such as SQM101"
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise ConfigError(f'lint_rules must be a list such as ["safety", "conventions"] ({valid}), got {value!r}')
+    bad = [v for v in value if not isinstance(v, str) or not (v.lower() in LINT_RULE_SETS or _RULE_CODE.match(v))]
+    if bad:
+        shown = ", ".join(repr(v) for v in bad)
+        raise ConfigError(f"lint_rules: unknown rule set or rule {shown}; {valid}")
+    return tuple(v.lower() if v.lower() in LINT_RULE_SETS else v.upper() for v in value)
+
+
 def _choice(name: str, value: Any) -> InvalidIndexAction:
     if value == "drop" or value == "refuse":
         return value  # type: ignore[no-any-return]
@@ -251,38 +278,3 @@ def parse_vars(pairs: Sequence[str]) -> dict[str, str]:
             raise ConfigError(f"--var expects NAME=VALUE with NAME a valid identifier, got {pair!r}")
         result[name] = value
     return result
-
-
-# The password runs to the last '@' before the host, so an unencoded '@' in it is hidden too; a URL whose scheme
-# was forgotten (user:password@host/db) is recognised by the same shape.
-_URL_PASSWORD = re.compile(
-    r"(?P<head>(?:[a-z][a-z0-9+.-]*://|(?<![\w:/@.-]))[^\s:/@?#\"']+:)"
-    r"(?P<pw>(?!//)[^\s\"'/?#]*)"
-    r"(?=@[^\s@\"'/?#]*(?:[/?#\s\"']|$))",
-    re.IGNORECASE,
-)
-_DSN_PASSWORD = re.compile(r"(?P<head>(?:^|(?<=\s))password\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
-_QUERY_PASSWORD = re.compile(r"(?P<head>[?&]password=)(?P<pw>[^&#]*)", re.IGNORECASE)
-
-
-def redact(text: str, url: str | None = None) -> str:
-    """``text`` with every password in a URL or ``key=value`` connection string replaced by ``***``; with
-    ``url``, also every piece of that URL's password that libpq may have echoed elsewhere (an unencoded ``@``
-    in a password makes libpq read the rest of it as the host name, which its error then shows)."""
-    for secret in sorted(_password_pieces(url), key=len, reverse=True) if url else ():
-        text = text.replace(secret, "***")
-    for pattern in (_URL_PASSWORD, _QUERY_PASSWORD, _DSN_PASSWORD):
-        text = pattern.sub(lambda m: m["head"] + ("***" if m["pw"] else ""), text)
-    return text
-
-
-_RAW_PASSWORD = re.compile(r"^\s*(?:[a-z][a-z0-9+.-]*://)?[^\s:/@?#]*:(?P<pw>[^\s/?#]*)@[^@]*$", re.IGNORECASE)
-
-
-def _password_pieces(url: str) -> set[str]:
-    found = {m["pw"] for p in (_QUERY_PASSWORD, _DSN_PASSWORD) for m in p.finditer(url)}
-    raw = _RAW_PASSWORD.match(url.split("?", 1)[0])
-    if raw:
-        found |= {raw["pw"], *raw["pw"].split("@")}
-    # Pieces too short to be told from ordinary text stay; the patterns above still hide them inside URLs.
-    return {piece.strip("'") for piece in found if len(piece.strip("'")) >= 4}

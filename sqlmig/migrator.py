@@ -270,7 +270,8 @@ class Migrator:
             log.warning("not linted before applying (larger than 4 MiB; run 'sqlmig lint'): %s", ", ".join(large))
         s = self.settings
         context = TemplateContext(schema=s.schema, vars=s.vars, env=s.env)
-        report = lint_files([f for f in files if f.name not in large], context)
+        # The rules of lint_rules, as 'sqlmig lint' reports them; the applied files are not checked again.
+        report = lint_files([f for f in files if f.name not in large], context, rules=s.lint_rules)
         if report.errors:
             raise LintError(report.errors)
 

@@ -30,6 +30,7 @@ KEYS = {
     "wait",
     "targets",
     "lint",
+    "lint_rules",
     "idempotent",
 }
 

@@ -1,4 +1,4 @@
-"""``sqlmig new``: write a new pair of migration files from stub templates.
+"""``sqlmig new``: write a new pair of migration files from stub templates; ``sqlmig init``: start a project.
 
 Stubs are Jinja2 templates shipped in ``sqlmig/templates/`` (``migrate.up.sql``, ``migrate.down.sql``,
 ``seed.up.sql``, ``seed.down.sql``); a project overrides any of them with a file of the same name in the folder
@@ -182,3 +182,48 @@ def _render_stub(track: Track, kind: str, stubs: Path | None, context: dict[str,
         return render_text(path, text, TemplateContext(vars=context))
     except RenderError as exc:
         raise RenderError(exc.path, exc.line, exc.message, _STUB_HINT) from exc
+
+
+INIT_TABLE = """
+[tool.sqlmig]
+# Lint reports the safety rules and the project conventions (schema-qualified names, IF [NOT] EXISTS, DDL and
+# DML in their tracks, ON CONFLICT). See docs/lint.md, "Rule sets".
+lint_rules = ["safety", "conventions"]
+"""
+
+
+def init_project(folder: Path, directory: str = "migrations") -> list[str]:
+    """Start a project in ``folder``: create ``<directory>/migrate`` and ``<directory>/seed``, and give its
+    ``pyproject.toml`` a ``[tool.sqlmig]`` table that turns on both lint rule sets (and names ``directory`` when it
+    is not the default): the file is created if missing and appended to otherwise, and left as it is when it has a
+    ``[tool.sqlmig]`` table already. Returns what it did, one line each. Never overwrites. Raises
+    :class:`ConfigError` when a file or folder cannot be written. Writes files."""
+    done = []
+    for track in TRACKS:
+        path = folder / directory / track
+        if not path.is_dir():
+            try:
+                path.mkdir(parents=True)
+            except OSError as exc:
+                raise _write_error(f"cannot create the folder {_shown(path)}", exc, path.parent) from exc
+            done.append(f"Created {_shown(path)}/")
+    pyproject = folder / "pyproject.toml"
+    try:
+        text = pyproject.read_text(encoding="utf-8") if pyproject.exists() else None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {_shown(pyproject)}: {exc}") from exc
+    if text is not None and re.search(r"^\s*\[tool\.sqlmig[\].]", text, re.MULTILINE):
+        done.append(f"Left {_shown(pyproject)} as it is: it has a [tool.sqlmig] table already")
+        return done
+    table = INIT_TABLE + (f"directory = {_toml_string(directory)}\n" if directory != "migrations" else "")
+    try:
+        with open(pyproject, "a", encoding="utf-8") as out:
+            out.write(table.lstrip("\n") if not text else ("" if text.endswith("\n") else "\n") + table)
+    except OSError as exc:
+        raise _write_error(f"cannot write {_shown(pyproject)}", exc, folder) from exc
+    done.append(f"{'Added [tool.sqlmig] to' if text else 'Created'} {_shown(pyproject)}")
+    return done
+
+
+def _toml_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

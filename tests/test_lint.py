@@ -31,6 +31,8 @@ DOWN = "migrate/20240101_000000_t.down.sql"
 SEED_UP = "seed/20240101_000000_rows.up.sql"  # a name of its own: a name may be in one track only
 SEED_DOWN = "seed/20240101_000000_rows.down.sql"
 NO_TX = "-- sqlmig: no-transaction\n"
+# Both rule sets: these tests check the conventions too, which a project turns on (lint_rules); safety is the default.
+ALL = ("safety", "conventions")
 
 
 def run(base: Path, files: dict[str, str], context: TemplateContext = CONTEXT, **options: bool) -> LintReport:
@@ -38,7 +40,7 @@ def run(base: Path, files: dict[str, str], context: TemplateContext = CONTEXT, *
     unless the test is about down files."""
     tree(base, files)
     found = discover_tracks(base)
-    return lint_files([f for track in found.values() for f in track], context, **options)
+    return lint_files([f for track in found.values() for f in track], context, rules=ALL, **options)
 
 
 def lint_sql(base: Path, sql: str, track: str = "migrate", context: TemplateContext = CONTEXT) -> LintReport:
@@ -502,23 +504,23 @@ def test_lint_paths_files_and_folders(tmp_path: Path, monkeypatch: pytest.Monkey
         },
     )
     monkeypatch.chdir(tmp_path)
-    everything = lint("db")
+    everything = lint("db", rules=ALL)
     assert everything.files == 7
     assert sorted(codes(everything)) == ["SQM004", "SQM101", "SQM101", "SQM303", "SQM304"]
-    assert codes(lint(paths=["db/seed"])) == ["SQM304"]
-    one = lint(paths=[tmp_path / "db" / DOWN])  # one file of a migration: both are linted
+    assert codes(lint(paths=["db/seed"], rules=ALL)) == ["SQM304"]
+    one = lint(paths=[tmp_path / "db" / DOWN], rules=ALL)  # one file of a migration: both are linted
     assert (one.files, sorted(codes(one))) == (2, ["SQM101", "SQM101", "SQM303"])
-    assert lint(paths=["db/migrate", "db/migrate/20240102_000000_u.up.sql"]).files == 5
+    assert lint(paths=["db/migrate", "db/migrate/20240102_000000_u.up.sql"], rules=ALL).files == 5
 
 
 def test_lint_uses_the_configured_folder_schema_and_vars(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     tree(tmp_path, {"pyproject.toml": '[tool.sqlmig]\ndirectory = "db"\nschema = "s1"\n'})
     tree(tmp_path / "db", {UP: "SELECT {{ n | literal }} FROM {{ schema }}.t;\n", DOWN: "SELECT 1;\n"})
     monkeypatch.chdir(tmp_path)
-    assert codes(lint()) == ["SQM002"]
-    (found,) = lint(vars={"n": 1}).findings
+    assert codes(lint(rules=ALL)) == ["SQM002"]
+    (found,) = lint(vars={"n": 1}, rules=ALL).findings
     assert found.code == "SQM102" and '"s1"' in found.message
-    assert lint(vars={"n": 1}, schema="public").findings == ()
+    assert lint(vars={"n": 1}, schema="public", rules=ALL).findings == ()
     assert lint(tmp_path / "nowhere").findings[0].code == "SQM005"
 
 
@@ -533,7 +535,7 @@ def test_files_sqlmig_refuses_are_findings_and_the_rest_is_linted(tmp_path: Path
             "migrate/20240104_000000_orphan.down.sql": "SELECT 1;\n",
         },
     )
-    report = lint(tmp_path)
+    report = lint(tmp_path, rules=ALL)
     problems = [(f.path.name, f.line) for f in report.findings if f.code == "SQM005"]
     assert sorted(problems) == [
         ("20240103_000000_x.up.sql", 1),
@@ -570,7 +572,7 @@ def test_lint_reads_files_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 def test_report_text_and_dict(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     tree(tmp_path, {UP: "SELECT 1;\nDROP TABLE public.items;\n"})
     monkeypatch.chdir(tmp_path)
-    report = lint(tmp_path)
+    report = lint(tmp_path, rules=ALL)
     path = os.path.join("migrate", "20240101_000000_t.up.sql")
     assert report_text(report) == (
         f"{path}:1:1: SQM004 warning: this migration has no .down.sql, so it cannot be rolled back\n"

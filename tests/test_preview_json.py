@@ -37,6 +37,9 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+CONVENTIONS = '[tool.sqlmig]\nlint_rules = ["safety", "conventions"]\n'
+
+
 def run(*args: str) -> click.testing.Result:
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
@@ -172,6 +175,7 @@ def test_json_error_hides_the_password(project: Path) -> None:
 
 
 def test_up_lint_refuses_files_with_errors_before_anything_runs(project: Path, db_url: str, db: Conn) -> None:
+    (project / "pyproject.toml").write_text(CONVENTIONS)  # SQM101 is a convention, on when chosen
     (project / "migrations/migrate/20240103_000000_unqualified.up.sql").write_text(
         "CREATE TABLE IF NOT EXISTS c (id int);\n"
     )
@@ -183,13 +187,14 @@ def test_up_lint_refuses_files_with_errors_before_anything_runs(project: Path, d
         sqlmig.apply(db_url, project / "migrations", schema="public", lint=True)
     assert [f.line for f in caught.value.findings] == [1]
     # Without --lint the same files apply; a config switch turns it on for every run.
-    (project / "pyproject.toml").write_text("[tool.sqlmig]\nlint = true\n")
+    (project / "pyproject.toml").write_text(CONVENTIONS + "lint = true\n")
     assert run("migrate", "up", "--database-url", db_url, "--schema", "public").exit_code == 4
     assert run("migrate", "up", "--no-lint", "--database-url", db_url, "--schema", "public").exit_code == 0
     assert "c" in relations(db)
 
 
 def test_lint_command_exit_codes(project: Path) -> None:
+    (project / "pyproject.toml").write_text(CONVENTIONS)  # SQM101 is a convention, on when chosen
     assert run("lint").exit_code == 4  # the template needs --schema
     clean = run("lint", "--schema", "public")
     assert clean.exit_code == 0, clean.stdout

@@ -257,6 +257,20 @@ def new(track: Track, name: str, schema: str | None, dir: Path | None) -> None:
         click.echo(f"Created {os.path.relpath(path)}")
 
 
+@main.command(
+    help="Start a project in this folder, with both lint rule sets on. Creates the migrations folder (migrate/ and "
+    'seed/) and a [tool.sqlmig] table in pyproject.toml with lint_rules = ["safety", "conventions"]. Never '
+    "overwrites: an existing [tool.sqlmig] is left as it is."
+)
+@click.option("--dir", "directory", default="migrations", show_default=True, help="Folder to hold migrate/ and seed/.")
+@handle_errors
+def init(directory: str) -> None:
+    from ..scaffold import init_project
+
+    for line in init_project(Path.cwd(), directory):
+        click.echo(line)
+
+
 main.add_command(_track_group("migrate"))
 main.add_command(_track_group("seed"))
 for command in (lint, verify, render, dev):

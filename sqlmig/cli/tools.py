@@ -26,14 +26,44 @@ def _templating_options(f: Any) -> Any:
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @_templating_options
 @click.option("--dir", type=click.Path(path_type=Path), help="Folder holding migrate/ and seed/ [migrations].")
+@click.option(
+    "--rules",
+    metavar="SET,...",
+    help="Rule sets and rules to report: safety, conventions, or codes such as SQM101 [lint_rules in config, or "
+    "safety]. The file rules are always on.",
+)
+@click.option(
+    "--since",
+    metavar="REF",
+    help="Check only the migrations changed since this git ref (a branch, tag or commit), committed or not.",
+)
+@click.option("--no-cache", is_flag=True, help="Parse every file again; do not read or write .sqlmig/lint-cache.json.")
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
 @click.pass_context
 @handle_errors
-def lint(ctx: click.Context, /, paths: tuple[Path, ...], as_json: bool, **opts: Any) -> None:
+def lint(
+    ctx: click.Context,
+    /,
+    paths: tuple[Path, ...],
+    rules: str | None,
+    since: str | None,
+    no_cache: bool,
+    as_json: bool,
+    **opts: Any,
+) -> None:
     from ..lint import driver as linting
 
     given = overrides(ctx.find_root().params, opts)
-    report = linting.lint(given.directory, paths, schema=given.schema, vars=given.vars)
+    chosen = None if rules is None else tuple(r.strip() for r in rules.split(",") if r.strip())
+    report = linting.lint(
+        given.directory,
+        paths,
+        schema=given.schema,
+        vars=given.vars,
+        rules=chosen,
+        since=since,
+        cache=not no_cache,
+    )
     findings = tuple(dataclasses.replace(f, message=cli_wording(f.message)) for f in report.findings)
     report = dataclasses.replace(report, findings=findings)
     code = EXIT_INVALID if report.findings else EXIT_OK

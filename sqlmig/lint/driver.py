@@ -9,21 +9,25 @@ files: no database.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import config
 from ..errors import DiscoveryError, FileProblem
 from ..files import discover_tracks, scan_file
 from ..model import TRACKS, MigrationFile, Track, version_of
 from ..naming import NAME_RE, NAMING_RULE, name_clashes
-from ..render import TemplateContext
-from .file import Finding, SchemaLedger, lint_file
-from .rules import RULES, Rule
+from .finding import FileResult, Finding
+from .ledger import SchemaLedger
+from .sets import Selection, select
 
-__all__ = ["RULES", "Finding", "LintReport", "Rule", "lint", "lint_files"]
+if TYPE_CHECKING:
+    from ..render import TemplateContext
+    from .cache import LintCache
+
+__all__ = ["Finding", "LintReport", "lint", "lint_files"]
 
 
 @dataclass(frozen=True)
@@ -51,27 +55,54 @@ def lint(
     *,
     schema: str | None = None,
     vars: Mapping[str, Any] | None = None,
+    rules: Sequence[str] | None = None,
+    since: str | None = None,
+    cache: bool = False,
 ) -> LintReport:
     """Lint migration files, ``.up.sql`` and ``.down.sql``, with the template context of the configuration.
 
     ``paths`` are files or folders: a migrations folder (holding ``migrate/`` and ``seed/``) or a track folder
     (``migrate`` or ``seed``); a file's track is the name of its folder, and naming one file of a migration lints
     both. Without ``paths``, the configured migrations folder (``directory``, or ``[tool.sqlmig]``, or
-    ``migrations``). ``schema`` and ``vars`` override the configuration's, as ``--schema`` and ``--var`` do.
-    Files sqlmig cannot use (bad names, unknown directives, missing paths) are SQM005 findings, not exceptions.
-    Raises :class:`~sqlmig.errors.ConfigError` for an invalid ``[tool.sqlmig]``. Reads files; writes nothing.
+    ``migrations``). ``schema`` and ``vars`` override the configuration's, as ``--schema`` and ``--var`` do;
+    ``rules`` (rule set names and codes) overrides ``lint_rules``: only the findings of the rules selected are
+    reported, and those of the file rules always. With ``since`` (a git ref), only the migrations changed since
+    it are checked (see :func:`sqlmig.lint.since.changed`); every migration is still read for SQM102. With
+    ``cache``, the results of unchanged files are read from, and new ones written to, ``.sqlmig/lint-cache.json``
+    in the project folder (see :mod:`sqlmig.lint.cache`). Files sqlmig cannot use (bad names, unknown
+    directives, missing paths) are SQM005 findings, not exceptions. Raises :class:`~sqlmig.errors.ConfigError`
+    for an invalid ``[tool.sqlmig]`` or rule, and for a ``since`` that is not a git ref of a repository holding
+    the files. Reads files (and runs git with ``since``); writes only the cache.
     """
-    settings = config.load(directory=directory, schema=schema, vars=vars)
-    context = TemplateContext(schema=settings.schema, vars=settings.vars, env=settings.env)
+    settings = config.load(directory=directory, schema=schema, vars=vars, lint_rules=rules)
+    selection = select(settings.lint_rules, key="lint_rules" if rules is None else "rules")
     files, problems, complete = _collect([Path(p) for p in paths] or [settings.directory])
-    report = lint_files(files, context, complete=complete)
-    found = [
-        Finding("SQM005", RULES["SQM005"].severity, p.path, p.line or 1, 1, p.message, _FILE_HINT) for p in problems
-    ]
+    shown: set[Path] | None = None
+    if since is not None:
+        from .since import changed
+
+        shown = changed(since, [Path(p) for p in paths] or [settings.directory])
+        problems = [p for p in problems if p.path.resolve() in shown]
+    store = None
+    if cache:
+        from .cache import LintCache
+
+        store = LintCache.open(settings.root / ".sqlmig")
+    context = _context(settings)
+    report = lint_files(files, context, complete=complete, rules=selection, shown=shown, cache=store)
+    if store is not None:
+        store.save()
+    found = [Finding("SQM005", "error", p.path, p.line or 1, 1, p.message, _FILE_HINT) for p in problems]
     return LintReport(tuple(found) + report.findings, report.files)
 
 
 _FILE_HINT = "sqlmig refuses to run until it is fixed; see 'Files' and 'Directives' in the README"
+
+
+def _context(settings: config.Settings) -> TemplateContext:
+    from ..render import TemplateContext
+
+    return TemplateContext(schema=settings.schema, vars=settings.vars, env=settings.env)
 
 
 def lint_files(
@@ -80,30 +111,60 @@ def lint_files(
     *,
     pairs_checked: bool = True,
     complete: bool = False,
+    rules: Selection | Sequence[str] | None = None,
+    shown: Collection[Path] | None = None,
+    cache: LintCache | None = None,
 ) -> LintReport:
     """Lint the up and down files of ``files`` (e.g. the pending ones, before ``up`` runs them), rendered with
-    ``context``.
+    ``context``; report the findings of the ``rules`` selected (a :class:`~sqlmig.lint.sets.Selection`, or set
+    names and codes as in ``lint_rules``; None: the default, ``safety``) and of the file rules.
 
     ``pairs_checked`` reports an up file without its down file (SQM004). ``complete`` says that ``files`` are
     every migration of the project, so that a schema no migration creates is reported too (SQM102); with only
-    some migrations, the others may create it, and only a schema created later than its use is reported. Reads
-    files; writes nothing.
+    some migrations, the others may create it, and only a schema created later than its use is reported.
+    ``shown`` limits the report to the migrations with a file among these resolved paths; the others are read
+    only for the schemas they create. ``cache`` answers for files linted before with the same text. Reads
+    files; writes nothing (the cache is written by its :meth:`~sqlmig.lint.cache.LintCache.save`). Raises
+    :class:`~sqlmig.ConfigError` for an unknown rule.
     """
+    selection = rules if isinstance(rules, Selection) else select(rules, key="rules")
     order = {track: i for i, track in enumerate(TRACKS)}
     ledger = SchemaLedger()
     findings: list[Finding] = []
     count = 0
     for file in sorted(files, key=lambda f: (order[f.track], f.version, f.name)):
+        reported = shown is None or any(f.path.resolve() in shown for f in (file.up, file.down) if f is not None)
         missing = pairs_checked and file.down is None
-        findings += lint_file(file.up, file.track, context, ledger=ledger, migration=file.name, missing_down=missing)
+        result = _result(file, "up", context, missing, cache)
+        ledger.add(result, file.name, reported)
+        if not reported:
+            continue
+        findings += result.findings
         count += 1
         if file.down is not None:
-            findings += lint_file(file.down, file.track, context)
+            findings += _result(file, "down", context, False, cache).findings
             count += 1
     findings += ledger.finish(complete)
+    findings = [f for f in findings if f.code in selection]
     position = {path: i for i, path in enumerate(dict.fromkeys(f.path for f in findings))}
     findings.sort(key=lambda f: (position[f.path], f.line, f.column, f.code))
     return LintReport(tuple(findings), count)
+
+
+def _result(
+    file: MigrationFile, kind: str, context: TemplateContext, missing_down: bool, cache: LintCache | None
+) -> FileResult:
+    """What linting the ``kind`` file (up or down) of ``file`` finds: from ``cache`` when it has it."""
+    source = file.up if kind == "up" or file.down is None else file.down
+    key = (file.track, kind, missing_down)
+    if cache is not None and (found := cache.get(source, key, context)) is not None:
+        return found
+    from .file import lint_file  # the parser: loaded only when a file must be parsed
+
+    result = lint_file(source, file.track, context, missing_down=missing_down, schemas=kind == "up")
+    if cache is not None:
+        cache.put(source, key, context, result)
+    return result
 
 
 def _collect(targets: list[Path]) -> tuple[list[MigrationFile], list[FileProblem], bool]:

@@ -1,5 +1,5 @@
 """Linting one SQL file: render it, split and parse its statements, run the rules, apply its suppression
-comments, and place each finding on the line of the file the user wrote.
+comments, report each cause once, and place each finding on the line of the file the user wrote.
 
 Pure apart from reading the file: no database.
 """
@@ -9,9 +9,9 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pglast import parse_sql
 from pglast.parser import ParseError, scan
@@ -23,48 +23,15 @@ from ..reader import read_text
 from ..render import STREAM_THRESHOLD, TemplateContext, render_text, source_position
 from ..sqltext import Statement, iter_statements, locate
 from ..sqltree import walk
+from .finding import FileResult, Finding, SchemaEvent
 from .idempotent import idempotency
 from .names import Ref, refs, schema_refs
 from .rules import RULES, FileState, Hit, remember, schema_created, track, unqualified
 from .safety import safety
+from .searchpath import SearchPath
 from .suppress import Mark, Marks, Span, Suppressions, resolve
 
-
-@dataclass(frozen=True)
-class Finding:
-    """One broken rule: its ``code`` and ``severity``, where it is (``path``, 1-based ``line`` and ``column`` in
-    the file as written, before rendering), what is wrong (``message``) and what to write instead (``hint``)."""
-
-    code: str
-    severity: Literal["error", "warning"]
-    path: Path
-    line: int
-    column: int
-    message: str
-    hint: str
-
-
-@dataclass
-class SchemaLedger:
-    """The schemas that the up files linted so far create (with the migration that creates each), and the uses
-    of schemas not created at that point: rule SQM102 is decided once every file has been read."""
-
-    created: dict[str, str] = field(default_factory=dict)
-    uses: list[tuple[Finding, str]] = field(default_factory=list)
-
-    def finish(self, complete: bool) -> list[Finding]:
-        """SQM102 findings: schemas used before the migration that creates them and, when ``complete`` (the files
-        were every migration of the project), schemas no migration creates."""
-        found = []
-        for finding, schema in self.uses:
-            if schema in self.created:
-                message = f'schema "{schema}" is used before {self.created[schema]} creates it'
-            elif complete:
-                message = f'schema "{schema}" is used, but no migration creates it'
-            else:
-                continue
-            found.append(replace(finding, message=message))
-        return found
+__all__ = ["FileResult", "Finding", "check", "lint_file"]
 
 
 @dataclass(frozen=True)
@@ -88,31 +55,27 @@ _SCHEMA_HINT = (
 
 
 def lint_file(
-    source: SqlFile,
-    track: Track,
-    context: TemplateContext,
-    *,
-    ledger: SchemaLedger | None = None,
-    migration: str = "",
-    missing_down: bool = False,
-) -> list[Finding]:
-    """The findings of one ``.up.sql`` or ``.down.sql`` file of ``track``, rendered with ``context``.
-
-    ``ledger`` collects the schemas an up file creates and uses (for SQM102), under the name of its
-    ``migration``; ``missing_down`` adds SQM004 (which the file's header may suppress). A template that cannot
-    be rendered is one SQM002 finding, SQL that cannot be parsed an SQM001 finding. Reads the file; writes
-    nothing.
+    source: SqlFile, track: Track, context: TemplateContext, *, missing_down: bool = False, schemas: bool = True
+) -> FileResult:
+    """What linting one ``.up.sql`` or ``.down.sql`` file of ``track``, rendered with ``context``, finds, with
+        every rule on (a run reports those it selects): the findings after the file's suppressions, each cause once,
+        and the schemas its statements create and use (for SQM102; not with ``schemas`` False, for a down file, which
+    runs after the migrations that created them). ``missing_down`` adds SQM004 (which the file's
+        header may suppress). A template that cannot be rendered is one SQM002 finding, SQL that cannot be parsed an
+        SQM001 finding. Reads the file; writes nothing.
     """
     try:
         template, text, lines = _lines(source, context)
     except RenderError as exc:
         hint = exc.hint or "fix the template, or pass the variables it needs (--schema, --var NAME=VALUE)"
-        return [_finding(source, "SQM002", max(exc.line, 1), 1, f"template error: {exc.message}", hint)]
+        return _alone(_finding(source, "SQM002", max(exc.line, 1), 1, f"template error: {exc.message}", hint))
     if text is not None and (nul := nul_problem(text)) is not None:  # the splitter would stop there
         line, column = source_position(template, text, nul.line, nul.column)
-        return [_finding(source, nul.code, line, column, nul.message, nul.advice)]
+        return _alone(_finding(source, nul.code, line, column, nul.message, nul.advice))
     marks = Marks()
     state = FileState(track, source.transactional)
+    path = SearchPath(source.transactional)
+    created: list[tuple[int, str]] = []  # the schemas the file creates: (statement, schema)
     raws = [_Raw("SQM004", 1, 1, _DOWN_MESSAGE, _DOWN_HINT)] if missing_down else []
     spans: list[Span] = []
     # What sqlmig refuses to run (and the warning for a file without statements) comes from the one validation
@@ -124,26 +87,55 @@ def lint_file(
             if isinstance(item, Statement):
                 end = locate(item, len(item.text) + 1)
                 spans.append(Span((item.line, item.column), end, item if marks.within(item) else None))
-                raws += _statement(item, len(spans) - 1, state, ledger, migration)
+                raws += _statement(item, len(spans) - 1, state, path, created if schemas else None)
     except (OSError, UnicodeDecodeError) as exc:  # a streamed file that changed or vanished while it was read
-        return [_finding(source, "SQM005", 1, 1, f"cannot read file: {exc}", "check that it is readable UTF-8")]
+        return _alone(_finding(source, "SQM005", 1, 1, f"cannot read file: {exc}", "check that it is readable UTF-8"))
     raws += [_Raw(p.code, p.line, p.column, p.message, p.advice) for p in validation.finish()]
-    kept = _suppress(raws, resolve(marks.found, spans, _is_comment), marks.found)
+    kept = _once(_suppress(raws, resolve(marks.found, spans, _is_comment), marks.found))
     findings = []
-    used: set[str] = set()  # SQM102 once per schema and file, at its first use: the others add nothing
+    events = [SchemaEvent(index, schema) for index, schema in created]
     for raw in kept:
-        if raw.schema in used:
-            continue
         line, column = raw.line, raw.column
         if text is not None:
             line, column = source_position(template, text, line, column)
         finding = _finding(source, raw.code, line, column, raw.message, raw.hint)
-        if raw.schema is not None and ledger is not None:
-            used.add(raw.schema)
-            ledger.uses.append((finding, raw.schema))
+        if raw.schema is not None:
+            events.append(SchemaEvent(raw.statement, raw.schema, finding))
         else:
             findings.append(finding)
-    return findings
+    # A statement's uses come before what it creates: CREATE SCHEMA app … CREATE TABLE app.t uses it first.
+    events.sort(key=lambda e: (e.statement, e.use is None))
+    return FileResult(tuple(findings), tuple(events))
+
+
+def _alone(finding: Finding) -> FileResult:
+    return FileResult((finding,))
+
+
+# Rules whose findings repeat one cause (a name, a file's track) in every statement: reported once per file, at
+# the first statement, with how many more there are. Key: the part of the message that names the cause.
+_ONCE = {"SQM101": "more times", "SQM201": "more schema changes", "SQM202": "more data changes"}
+
+
+def _once(raws: list[_Raw]) -> list[_Raw]:
+    """``raws`` with each cause of the rules of :data:`_ONCE` reported once, at its first statement."""
+    groups: dict[tuple[str, str], list[_Raw]] = {}
+    for raw in raws:
+        if raw.code in _ONCE:
+            groups.setdefault(_cause(raw), []).append(raw)
+    kept = []
+    for raw in raws:
+        group = groups.get(_cause(raw), [raw])
+        if group[0] is not raw:
+            continue
+        more = f" (and {len(group) - 1} {_ONCE[raw.code]} in this file)" if len(group) > 1 else ""
+        kept.append(replace(raw, message=raw.message + more))
+    return kept
+
+
+def _cause(raw: _Raw) -> tuple[str, str]:
+    """What a finding of :data:`_ONCE` is about: the name it reports (SQM101), or only its rule (the file's track)."""
+    return raw.code, raw.message if raw.code == "SQM101" else ""
 
 
 _DOWN_MESSAGE = "this migration has no .down.sql, so it cannot be rolled back"
@@ -171,9 +163,10 @@ def _stream(path: Path) -> Iterator[str]:
 
 
 def _statement(
-    item: Statement, index: int, state: FileState, ledger: SchemaLedger | None, migration: str
+    item: Statement, index: int, state: FileState, path: SearchPath, created: list[tuple[int, str]] | None
 ) -> list[_Raw]:
-    """The raw findings of one statement; records the schemas it creates in ``ledger``."""
+    """The raw findings of one statement; unless ``created`` is None, with SQM102 for the schemas it uses that the
+    file has not created before it, and the schemas it creates added to ``created``."""
     try:
         parsed = parse_sql(item.text)
     except ParseError as exc:
@@ -182,28 +175,34 @@ def _statement(
         return [_at(item, index, Hit("SQM001", f"PostgreSQL cannot parse this: {exc.args[0]}", hint, where))]
     raws = []
     for raw in parsed:
-        hits, found = check(raw.stmt, state)
+        hits, found = check(raw.stmt, state, path)
         raws += [_at(item, index, hit) for hit in hits]
-        if ledger is None:
+        if created is None:
             continue
         first: dict[str, int] = {}  # one finding per schema and statement, at its first use
+        earlier = {schema for _, schema in created}
         for ref in schema_refs(found):
-            if ref.schema is not None and ref.schema not in ledger.created:
+            if ref.schema is not None and ref.schema not in earlier:
                 first.setdefault(ref.schema, ref.location)
         for schema, location in first.items():
             raws.append(_at(item, index, Hit("SQM102", "", _SCHEMA_HINT, location), schema))
-        created = schema_created(raw.stmt)
-        if created is not None:
-            ledger.created.setdefault(created, migration)
+        new = schema_created(raw.stmt)
+        if new is not None:
+            created.append((index, new))
     return raws
 
 
-def check(stmt: Any, state: FileState) -> tuple[list[Hit], list[Ref]]:
-    """The rules ``stmt`` breaks (all but SQM102, which needs every file: see :class:`SchemaLedger`), and the
-    objects it names. Updates ``state`` with the tables it creates."""
+def check(stmt: Any, state: FileState, path: SearchPath | None = None) -> tuple[list[Hit], list[Ref]]:
+    """The rules ``stmt`` breaks (all but SQM102, which needs every file: see
+    :class:`sqlmig.lint.driver.SchemaLedger`), and the objects it names. Updates ``state`` with the tables it
+    creates and ``path`` with the search_path it sets: a name without a schema is reported (SQM101) unless the
+    file chose the search_path (see :mod:`sqlmig.lint.searchpath`)."""
     nodes = list(walk(stmt))  # once: walking the tree is most of the work on a large INSERT
     found = refs(stmt, state.temp, nodes)
-    hits = [unqualified(ref) for ref in found if ref.schema is None]
+    if path is not None:
+        path.see(stmt)
+    chosen = path is not None and path.chosen
+    hits = [unqualified(ref) for ref in found if ref.schema is None and not chosen]
     hits += track(stmt, state, nodes) + idempotency(stmt, state, nodes) + safety(stmt, state)
     remember(stmt, state)
     return hits, found

@@ -1,0 +1,46 @@
+"""What linting finds: a :class:`Finding`, and a :class:`FileResult`, the findings of one file with the schemas
+its statements create and use (which only the whole run can judge: rule SQM102).
+
+Plain data, light to import: a run answered from the cache (:mod:`sqlmig.lint.cache`) needs these and not the
+parser.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One broken rule: its ``code`` and ``severity``, where it is (``path``, 1-based ``line`` and ``column`` in
+    the file as written, before rendering), what is wrong (``message``) and what to write instead (``hint``)."""
+
+    code: str
+    severity: Literal["error", "warning"]
+    path: Path
+    line: int
+    column: int
+    message: str
+    hint: str
+
+
+@dataclass(frozen=True)
+class SchemaEvent:
+    """A schema that the statement numbered ``statement`` of a file creates (``use`` None), or uses before the
+    file itself creates it (``use``: the SQM102 finding to report if no earlier migration creates it either)."""
+
+    statement: int
+    schema: str
+    use: Finding | None = None
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What linting one file found, whatever rules a run reports: every finding but SQM102, after the file's
+    suppressions, and its schema events in statement order (SQM102 needs every file: see
+    :class:`sqlmig.lint.driver.SchemaLedger`)."""
+
+    findings: tuple[Finding, ...]
+    schemas: tuple[SchemaEvent, ...] = ()
