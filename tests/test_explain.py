@@ -154,6 +154,24 @@ def test_a_migration_applied_on_the_database_is_applied_first_and_not_measured(u
         assert conn.execute("SELECT count(*) FROM public.migration_history").fetchone() == (1,)
 
 
+def test_seeds_are_measured_after_the_migrations_with_their_copy_data(url: str, tmp_path: Path) -> None:
+    directory = project(tmp_path, "ALTER TABLE public.items ADD COLUMN price int;\n")
+    seed = "COPY public.items (id, title) FROM stdin;\n1\tone\n2\ttwo\n\\.\nUPDATE public.items SET price = id;\n"
+    tree(directory, {"seed/20240103_000000_items.up.sql": seed})
+    assert [f.name for f in explain(url, directory).files] == [BASE, CHANGE]  # the seeds only when asked
+    report = explain(url, directory, seeds=True)
+    assert [(f.track, f.name) for f in report.files] == [
+        ("migrate", BASE),
+        ("migrate", CHANGE),
+        ("seed", "20240103_000000_items"),
+    ]
+    copy, update = measured(report, "20240103_000000_items")
+    assert (copy.line, update.line) == (1, 5)
+    assert copy.locks[0] == LockTaken("RowExclusiveLock", "public.items")
+    # The COPY's RowExclusiveLock on the table is held from before: the UPDATE does not take it again.
+    assert "public.items" not in {lock.relation for lock in update.locks}
+
+
 def test_nothing_pending_is_an_empty_report(url: str, tmp_path: Path) -> None:
     directory = project(tmp_path, "SELECT 1;\n")
     sqlmig.apply(url, directory)
@@ -316,11 +334,16 @@ SAMPLE = ExplainReport(
 def test_the_text_is_a_table_per_file() -> None:
     assert explain_text(SAMPLE) == (
         f"migrate {CHANGE} (in one transaction)\n"
-        "  line    ms  statement                                 locks taken                         rewrote\n"
-        "     1  12.3  ALTER TABLE public.t ALTER COLUMN id TY…  AccessExclusiveLock public.t        public.t\n"
-        "                                                                                            public.t_pkey\n"
-        "     3   1.0  CREATE INDEX i ON public.t (title)        ShareLock public.t                  -\n"
-        "                                                        AccessExclusiveLock public.i (new)\n"
+        "  line    ms  statement                                                 "
+        "locks taken                         rewrote\n"
+        "     1  12.3  ALTER TABLE public.t ALTER COLUMN id TYPE bigint, ALTER…  "
+        "AccessExclusiveLock public.t        public.t\n"
+        "                                                                        "
+        "                                    public.t_pkey\n"
+        "     3   1.0  CREATE INDEX i ON public.t (title)                        "
+        "ShareLock public.t                  -\n"
+        "                                                                        "
+        "AccessExclusiveLock public.i (new)\n"
         "\n"
         "migrate 20240103_000000_concurrently (no-transaction: each statement on its own)\n"
         "  line    ms  statement        locks taken  rewrote\n"

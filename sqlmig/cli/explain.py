@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .exits import EXIT_OK
-from .options import Command, finish, handle_errors, log_steps, migrator, overrides
+from .options import Command, finish, handle_errors, migrator, overrides
 from .output import path_text
 
 if TYPE_CHECKING:  # `sqlmig --help` does not load the explain package
     from ..explain import ExplainReport, StatementExplained
 
-_WIDEST_STATEMENT = 40
+_WIDEST_STATEMENT = 56
 _HEADINGS = ("line", "ms", "statement", "locks taken", "rewrote")
 SAMPLED_NOTE = "* ran outside a transaction block: its locks were sampled from other sessions while it ran"
 
@@ -43,7 +43,6 @@ SAMPLED_NOTE = "* ran outside a transaction block: its locks were sampled from o
 @handle_errors
 def explain(ctx: click.Context, /, seeds: bool, as_json: bool, **opts: Any) -> None:
     run = migrator(overrides(ctx.find_root().params, opts), quiet=as_json)
-    log_steps(to_stderr=True)
     report = run.explain(seeds=seeds)
     finish(explain_dict(report), explain_text(report), EXIT_OK, as_json)
 

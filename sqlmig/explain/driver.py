@@ -96,7 +96,7 @@ def explain_settings(settings: config.Settings, *, seeds: bool = False, database
                 migration, items = prepared[f.name]
                 run = FileRun(conn, migration, limits.for_file(migration.source), scratch)
                 measured.append(run.run(items, settings.history))
-                log.info("explained %s (%d statements)", f.name, len(measured[-1].statements))
+                log.info("explained %s: %d statement(s)", f.name, len(measured[-1].statements))
     return ExplainReport(tuple(measured), tuple(f.name for f in applied))
 
 
