@@ -109,10 +109,13 @@ def test_a_no_transaction_file_measures_each_statement_in_a_block_of_its_own(url
         "CREATE INDEX CONCURRENTLY items_price_idx ON public.items (price);\n"
         "BEGIN;\nLOCK TABLE public.items IN SHARE MODE;\nLOCK TABLE public.items IN SHARE MODE;\nCOMMIT;\n"
         "VACUUM public.items;\n"
+        "DO $$ BEGIN UPDATE public.items SET price = 1; COMMIT; END $$;\n"
     )
     statements = measured(explain(url, project(tmp_path, change, no_transaction=True)))
-    assert [s.line for s in statements] == [2, 3, 4, 5, 6, 7, 8]
-    assert [s.sampled for s in statements] == [False, True, False, False, False, False, True]
+    assert [s.line for s in statements] == [2, 3, 4, 5, 6, 7, 8, 9]
+    # CREATE INDEX CONCURRENTLY and VACUUM are refused in a transaction block, and a DO block that commits fails
+    # in one: they run alone, watched.
+    assert [s.sampled for s in statements] == [False, True, False, False, False, False, True, True]
     assert statements[0].locks == (LockTaken("AccessExclusiveLock", "public.items"),)
     assert statements[3].locks == (LockTaken("ShareLock", "public.items"),)
     assert statements[4].locks == ()  # in the file's own block, the lock is held from before: not taken again
@@ -172,6 +175,18 @@ def test_seeds_are_measured_after_the_migrations_with_their_copy_data(url: str, 
     assert "public.items" not in {lock.relation for lock in update.locks}
 
 
+def test_an_applied_migration_that_fails_on_the_scratch_database_says_so(url: str, tmp_path: Path) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:  # made by hand, outside the migrations
+        conn.execute("CREATE TABLE public.made_by_hand (id int)")
+    directory = tree(tmp_path, {f"migrate/{BASE}.up.sql": "ALTER TABLE public.made_by_hand ADD COLUMN x int;\n"})
+    sqlmig.apply(url, directory)
+    tree(directory, {f"migrate/{CHANGE}.up.sql": "SELECT 1;\n"})
+    with pytest.raises(MigrationError) as caught:
+        explain(url, directory)
+    assert (caught.value.name, caught.value.line, caught.value.sqlstate) == (BASE, 1, "42P01")
+    assert "explain applies it on the scratch database first, unmeasured" in str(caught.value)
+
+
 def test_nothing_pending_is_an_empty_report(url: str, tmp_path: Path) -> None:
     directory = project(tmp_path, "SELECT 1;\n")
     sqlmig.apply(url, directory)
@@ -206,6 +221,13 @@ def test_a_failing_no_transaction_statement_names_its_line(url: str, tmp_path: P
     with pytest.raises(MigrationError) as caught:
         explain(url, project(tmp_path, change, no_transaction=True))
     assert (caught.value.line, caught.value.sqlstate) == (3, "42P01")
+
+
+def test_a_no_transaction_file_that_ends_inside_its_own_block_is_refused(url: str, tmp_path: Path) -> None:
+    change = "BEGIN;\nALTER TABLE public.items ADD COLUMN price int;\n"
+    with pytest.raises(MigrationError, match="ends inside a transaction block it opened") as caught:
+        explain(url, project(tmp_path, change, no_transaction=True))
+    assert caught.value.path == tmp_path / "migrate" / f"{CHANGE}.up.sql"
 
 
 def cli(*args: str) -> click.testing.Result:

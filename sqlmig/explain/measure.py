@@ -51,6 +51,10 @@ class FileRun:
                 self._transaction(self._walk(items))
             else:
                 self._each_alone(self._walk(items))
+                self.current = None
+                if self.conn.info.transaction_status != _IDLE:
+                    failure.roll_back(self.conn)
+                    raise self._unended()
             self.current = None
             tail = bookkeeping.history_tail(self.migration, table, self.limits, round(self._ms(started)))
             self.conn.execute("BEGIN")
@@ -65,6 +69,21 @@ class FileRun:
             contention.reset_session(self.conn, self.limits)
         f = self.migration.file
         return FileExplained(f.track, f.name, source.path, source.transactional, tuple(self.results))
+
+    def _unended(self) -> MigrationError:
+        """The error for a ``no-transaction`` file that ends inside a transaction block it opened, which ``up``
+        refuses too: nothing of the block could be kept without its COMMIT."""
+        return MigrationError(
+            path=self.migration.source.path,
+            name=self.migration.file.name,
+            line=0,
+            column=0,
+            statement="(the end of the file)",
+            sqlstate=None,
+            message="the file ends inside a transaction block it opened: a BEGIN without its COMMIT",
+            rolled_back=False,
+            outcome=_SCRATCH,
+        )
 
     def _walk(self, items: list[Runnable] | None) -> Iterator[tuple[Statement, Statements]]:
         walk = Statements(items_of(self.migration, items))
