@@ -30,6 +30,7 @@ from .run.connection import Database, connect, url_of
 from .run.history import History
 
 if TYPE_CHECKING:
+    from .explain import ExplainReport
     from .preview import PreviewStep
     from .run.runner import PrepareCache
     from .verify import VerifyReport
@@ -257,6 +258,15 @@ class Migrator:
         from .verify.scratch import verify_settings
 
         return verify_settings(self.settings, seeds=seeds)
+
+    def explain(self, *, seeds: bool = False) -> ExplainReport:
+        """Measure each pending migration (with ``seeds``, each pending seed after them) on a scratch database on
+        this Migrator's server: per statement, the locks it took, the relations it rewrote and its time. Reads the
+        history; writes only the scratch database (``settings.database_url`` must name the server). See
+        :func:`sqlmig.explain.explain`."""
+        from .explain.driver import explain_settings
+
+        return explain_settings(self.settings, seeds=seeds, database=self.database)
 
     def _lint(self, plan: Plan) -> None:
         from .lint.driver import lint_files

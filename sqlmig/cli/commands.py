@@ -27,6 +27,7 @@ from ..plan import DownTarget
 from ..version import __version__
 from . import fanout, manage, output
 from .exits import EXIT_CODES, EXIT_OK, EXIT_PENDING
+from .explain import explain
 from .fanout import fanout_options
 from .options import (
     Group,
@@ -275,3 +276,4 @@ main.add_command(_track_group("migrate"))
 main.add_command(_track_group("seed"))
 for command in (lint, verify, render, dev):
     main.add_command(command)
+main.add_command(explain)
