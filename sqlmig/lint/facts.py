@@ -51,7 +51,7 @@ def noted(state: FileState, kind: str, schema: str | None, *names: str | None) -
 def learn(stmt: Any, state: FileState) -> None:
     """Record in ``state.facts`` what ``stmt`` does that rules on later statements depend on (and in
     ``state.created`` the new name of a table the file created and renamed)."""
-    if isinstance(stmt, ast.AlterEnumStmt) and stmt.newVal is not None and state.transactional:
+    if isinstance(stmt, ast.AlterEnumStmt) and stmt.newVal and stmt.oldVal is None and state.transactional:
         names = [n.sval for n in stmt.typeName or ()]
         note(state, ENUM, names[-2] if len(names) > 1 else None, names[-1], stmt.newVal)
     elif isinstance(stmt, ast.AlterSubscriptionStmt) and stmt.kind == AlterSubscriptionType.ALTER_SUBSCRIPTION_OPTIONS:
