@@ -112,7 +112,7 @@ def lint_file(
         line, column = source_position(template, text, nul.line, nul.column)
         return [_finding(source, nul.code, line, column, nul.message, nul.advice)]
     marks = Marks()
-    state = FileState(track, source.transactional)
+    state = FileState(track, source.transactional, up=source.path.name.endswith(".up.sql"))
     raws = [_Raw("SQM004", 1, 1, _DOWN_MESSAGE, _DOWN_HINT)] if missing_down else []
     spans: list[Span] = []
     # What sqlmig refuses to run (and the warning for a file without statements) comes from the one validation

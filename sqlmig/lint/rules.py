@@ -100,10 +100,25 @@ RULES: Mapping[str, Rule] = MappingProxyType(
                 "SQM402", "error", "CONCURRENTLY in a file that runs in a transaction (no '-- sqlmig: no-transaction')"
             ),
             Rule("SQM403", "error", "ADD COLUMN … NOT NULL without DEFAULT on a table the file does not create"),
-            Rule("SQM404", "warning", "ALTER COLUMN … TYPE on a table the file does not create"),
+            Rule("SQM404", "warning", "ALTER COLUMN … TYPE that rewrites a table the file does not create"),
             Rule("SQM405", "warning", "ADD FOREIGN KEY or CHECK without NOT VALID on a table the file does not create"),
             Rule("SQM406", "error", "VACUUM in a migration"),
             Rule("SQM407", "error", "ALTER SYSTEM in a migration"),
+            Rule("SQM408", "warning", "ALTER COLUMN … SET NOT NULL on a table the file does not create"),
+            Rule(
+                "SQM409", "warning", "ADD UNIQUE or PRIMARY KEY (not USING INDEX) on a table the file does not create"
+            ),
+            Rule("SQM410", "warning", "DROP INDEX without CONCURRENTLY, of an index the file does not create"),
+            Rule("SQM411", "warning", "ADD COLUMN that fills every row (volatile default, serial, identity, STORED)"),
+            Rule("SQM412", "warning", "RENAME of a table or column that the file does not create"),
+            Rule("SQM413", "warning", "DROP COLUMN in an .up.sql file, while the running application may read it"),
+            Rule("SQM414", "warning", "ADD COLUMN … REFERENCES on a table the file does not create"),
+            Rule("SQM415", "warning", "VALIDATE CONSTRAINT in the transaction that added it NOT VALID"),
+            Rule("SQM416", "error", "an enum value used in the transaction that added it (ALTER TYPE … ADD VALUE)"),
+            Rule("SQM417", "error", "a statement that cannot run in a transaction block, in a file that runs in one"),
+            Rule("SQM418", "warning", "DDL on existing tables inside a DO block, which lint and reviewers cannot see"),
+            Rule("SQM419", "error", "a SECURITY DEFINER function without SET search_path"),
+            Rule("SQM420", "warning", "UPDATE or DELETE without WHERE of a table the transaction locked with ALTER"),
         )
     }
 )
@@ -124,10 +139,13 @@ class Hit:
 class FileState:
     """What one file's earlier statements did that later rules depend on: the tables it created (as
     ``(schema, name)``) and the temporary tables it created (by name). ``transactional`` is False for a
-    ``-- sqlmig: no-transaction`` file."""
+    ``-- sqlmig: no-transaction`` file, ``up`` False for a ``.down.sql``; ``facts`` are what the safety rules
+    noted about earlier statements, as ``(kind, schema, *names)`` (see :mod:`sqlmig.lint.live`)."""
 
     track: Track
     transactional: bool = True
+    up: bool = True
+    facts: set[tuple[str | None, ...]] = field(default_factory=set)
     created: set[tuple[str | None, str]] = field(default_factory=set)
     temp: set[str] = field(default_factory=set)
     dropped: set[tuple[str, ...]] = field(default_factory=set)  # (kind, *name) dropped with IF EXISTS
