@@ -147,7 +147,7 @@ RULE_CASES = [
 # Rules that need more than one statement or file to show, each tested below.
 OTHER_TESTS = {"SQM002", "SQM004", "SQM005", "SQM006", "SQM007", "SQM102"}
 # The safety rules added later have their cases in tests/test_lint_safety.py and tests/test_lint_examples.py.
-OTHER_TESTS |= {f"SQM{n}" for n in range(408, 421)}
+OTHER_TESTS |= {f"SQM{n}" for n in range(408, 424)}
 
 
 def test_every_rule_is_tested_and_well_formed() -> None:
@@ -293,14 +293,16 @@ STATEMENT_CASES = [
     # An identity fills the column (no SQM403), but computing it for every row rewrites the table.
     ("ALTER TABLE app.items ADD COLUMN IF NOT EXISTS n int GENERATED ALWAYS AS IDENTITY NOT NULL", "SQM411"),
     ("ALTER TABLE app.items ADD COLUMN IF NOT EXISTS n int PRIMARY KEY", ("SQM403", "SQM409")),
-    ("ALTER TABLE app.items ADD COLUMN IF NOT EXISTS owner int REFERENCES auth.users (id)", "SQM414"),
+    ("ALTER TABLE app.items ADD COLUMN IF NOT EXISTS owner int DEFAULT 1 REFERENCES auth.users (id)", "SQM414"),
+    # NULL in every row: PostgreSQL marks the new foreign key valid without reading the table.
+    ("ALTER TABLE app.items ADD COLUMN IF NOT EXISTS owner int REFERENCES auth.users (id)", None),
     ("ALTER TABLE app.items ADD CONSTRAINT items_title_check CHECK (title <> '')", "SQM405"),
     ("ALTER TABLE app.items ADD CONSTRAINT items_title_check CHECK (title <> '') NOT VALID", None),
     ("ALTER TABLE app.items VALIDATE CONSTRAINT items_title_check", None),
     ("DROP INDEX CONCURRENTLY IF EXISTS app.items_title_idx", "SQM402"),
     ("REINDEX INDEX CONCURRENTLY app.items_title_idx", "SQM402"),
     (NO_TX + "REINDEX INDEX CONCURRENTLY app.items_title_idx", None),
-    ("REINDEX (CONCURRENTLY off) INDEX app.items_title_idx", None),
+    ("REINDEX (CONCURRENTLY off) INDEX app.items_title_idx", "SQM423"),
     ("REINDEX (CONCURRENTLY true) INDEX app.items_title_idx", "SQM402"),
     ("CREATE OR REPLACE FUNCTION app.f() RETURNS void BEGIN ATOMIC INSERT INTO app.log VALUES (1); END", None),
     ("REFRESH MATERIALIZED VIEW CONCURRENTLY app.totals", None),

@@ -2,15 +2,20 @@
 and a reviewer see only the block.
 
 The block's body is parsed with PostgreSQL's PL/pgSQL parser (pglast's ``parse_plpgsql``); its static SQL
-statements, and ``EXECUTE`` of a string constant, are parsed again as SQL. Reported: ``ALTER TABLE``,
-``CREATE INDEX``, ``DROP`` of a table, index, view, materialized view or sequence, and renames, on objects the
-file did not create. Not reported: ``EXECUTE`` of a computed string (lint cannot know it), and ``CREATE TYPE``,
+statements, ``EXECUTE`` of a string constant and ``EXECUTE format('…', …)`` with a constant format string are
+parsed again as SQL. In a format string, ``%I`` and ``%s`` stand for a name and become the dummy identifier
+``sqlmig_arg`` (an object the file did not create), ``%L`` the string literal ``'sqlmig_arg'`` and ``%%`` a
+``%``; a format string that is not SQL once so replaced (``%s`` standing for a column's definition, say) is not
+read. Reported: ``ALTER TABLE``, ``CREATE INDEX``, ``DROP`` of a table, index, view, materialized view or
+sequence, and renames, on objects the file did not create. Not reported: ``EXECUTE`` of a string computed
+otherwise (``'ALTER TABLE ' || quote_ident(t)``: lint cannot know it), and ``CREATE TYPE``,
 ``DOMAIN``, ``ROLE``, ``POLICY``, ``TRIGGER``, ``GRANT`` and the like, which DO blocks wrap for want of
 ``IF NOT EXISTS`` and which hold no long lock on a table. Pure.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,6 +32,9 @@ _DROPPED = {
     ObjectType.OBJECT_MATVIEW,
     ObjectType.OBJECT_SEQUENCE,
 }
+# A format() placeholder: %[position$][-][width]type, where the width may be * or *position$.
+_PLACEHOLDER = re.compile(r"%(?:\d+\$)?-?(?:\*(?:\d+\$)?|\d+)?([sIL%])")
+_STANDS_FOR = {"s": "sqlmig_arg", "I": "sqlmig_arg", "L": "'sqlmig_arg'", "%": "%"}
 
 
 def do_block(stmt: ast.DoStmt, state: FileState) -> list[Hit]:
@@ -36,9 +44,9 @@ def do_block(stmt: ast.DoStmt, state: FileState) -> list[Hit]:
     body = options.get("as")
     if body is None or getattr(language, "sval", "plpgsql").lower() != "plpgsql":
         return []
-    for line, sql in _statements(body.arg.sval):
+    for line, sql, written in _statements(body.arg.sval):
         if _changes_existing(sql, state):
-            shown = " ".join(sql.split())
+            shown = " ".join(written.split())
             return [
                 Hit(
                     "SQM418",
@@ -52,8 +60,9 @@ def do_block(stmt: ast.DoStmt, state: FileState) -> list[Hit]:
     return []
 
 
-def _statements(body: str) -> Iterator[tuple[int, str]]:
-    """The (line in the body, SQL) of the block's static statements and of ``EXECUTE`` of a string constant."""
+def _statements(body: str) -> Iterator[tuple[int, str, str]]:
+    """The (line in the body, SQL, SQL as written) of the block's static statements and of ``EXECUTE`` of a
+    string constant or of format() with a constant format string (see above)."""
     tag = "$sqlmig$"
     while tag in body:
         tag = tag[:-1] + "_$"
@@ -64,12 +73,15 @@ def _statements(body: str) -> Iterator[tuple[int, str]]:
     for node in _nodes(tree):
         if "PLpgSQL_stmt_execsql" in node:
             stmt = node["PLpgSQL_stmt_execsql"]
-            yield stmt.get("lineno", 1), stmt["sqlstmt"]["PLpgSQL_expr"]["query"]
+            query = stmt["sqlstmt"]["PLpgSQL_expr"]["query"]
+            yield stmt.get("lineno", 1), query, query
         elif "PLpgSQL_stmt_dynexecute" in node:
             stmt = node["PLpgSQL_stmt_dynexecute"]
-            text = _constant(stmt["query"]["PLpgSQL_expr"]["query"])
-            if text is not None:
-                yield stmt.get("lineno", 1), text
+            found = _constant(stmt["query"]["PLpgSQL_expr"]["query"])
+            if found is not None:
+                formats, text = found
+                sql = _PLACEHOLDER.sub(lambda m: _STANDS_FOR[m[1]], text) if formats else text
+                yield stmt.get("lineno", 1), sql, text
 
 
 def _nodes(tree: Any) -> Iterator[dict[str, Any]]:
@@ -83,16 +95,22 @@ def _nodes(tree: Any) -> Iterator[dict[str, Any]]:
             stack.extend(reversed(item))
 
 
-def _constant(expr: str) -> str | None:
-    """The string ``expr`` is, if it is a string constant."""
+def _constant(expr: str) -> tuple[bool, str] | None:
+    """Whether ``expr`` is a format() call, and the string constant it is or formats, if it is one of those."""
     try:
         (raw,) = parse_sql(f"SELECT {expr}")
     except (ParseError, ValueError):
         return None
     select: Any = raw.stmt
     targets: tuple[Any, ...] = select.targetList or ()
-    value = targets[0].val if len(targets) == 1 else None
-    return value.val.sval if isinstance(value, ast.A_Const) and isinstance(value.val, ast.String) else None
+    value: Any = targets[0].val if len(targets) == 1 else None
+    name = [n.sval for n in value.funcname or ()] if isinstance(value, ast.FuncCall) else []
+    formats = name in (["format"], ["pg_catalog", "format"])
+    if formats and value.args and not value.agg_star:
+        value = value.args[0]
+    if isinstance(value, ast.A_Const) and isinstance(value.val, ast.String) and value.val.sval is not None:
+        return formats, value.val.sval
+    return None
 
 
 def _changes_existing(sql: str, state: FileState) -> bool:

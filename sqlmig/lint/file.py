@@ -127,6 +127,7 @@ def lint_file(
                 raws += _statement(item, len(spans) - 1, state, ledger, migration)
     except (OSError, UnicodeDecodeError) as exc:  # a streamed file that changed or vanished while it was read
         return [_finding(source, "SQM005", 1, 1, f"cannot read file: {exc}", "check that it is readable UTF-8")]
+    raws = [raw for raw in raws if (raw.statement, raw.code) not in state.withdrawn]  # undone by a later statement
     raws += [_Raw(p.code, p.line, p.column, p.message, p.advice) for p in validation.finish()]
     kept = _suppress(raws, resolve(marks.found, spans, _is_comment), marks.found)
     findings = []
@@ -181,6 +182,7 @@ def _statement(
         hint = "fix the statement: the server would reject it with the same error"
         return [_at(item, index, Hit("SQM001", f"PostgreSQL cannot parse this: {exc.args[0]}", hint, where))]
     raws = []
+    state.statement = index
     for raw in parsed:
         hits, found = check(raw.stmt, state)
         raws += [_at(item, index, hit) for hit in hits]

@@ -1,6 +1,7 @@
 """The safety rules ``SQM4xx``: statements that fail in a migration's transaction (``SQM402``, ``SQM406``,
 ``SQM407``, ``SQM416``, ``SQM417``), that lose security (``SQM419``), that hide DDL from lint (``SQM418``,
-:mod:`sqlmig.lint.doblock`), or that lock, rewrite or change a table other sessions are using (the rest, in
+:mod:`sqlmig.lint.doblock`), that lock a table, view or index for maintenance (``SQM421``-``SQM423``,
+:mod:`sqlmig.lint.upkeep`), or that lock, rewrite or change a table other sessions are using (the rest, in
 :mod:`sqlmig.lint.live`). :func:`safety` is the one entry: it checks a statement and then notes in the file's
 state what later statements depend on. Pure: works on pglast syntax trees, no files, no database.
 """
@@ -13,7 +14,7 @@ from pglast import ast
 from pglast.enums import AlterSubscriptionType, AlterTableType, ObjectType, ReindexObjectType
 
 from ..sqltree import walk
-from . import live
+from . import live, upkeep
 from .doblock import do_block
 from .facts import ENUM, SLOTLESS, learn, noted
 from .rules import FileState, Hit
@@ -54,7 +55,13 @@ def _check(stmt: Any, state: FileState) -> list[Hit]:
     if isinstance(stmt, ast.ReindexStmt):
         if any(_switched_on(p, "concurrently") for p in stmt.params or ()):
             return _in_transaction("REINDEX CONCURRENTLY", state)
-        return _not_in_block(_REINDEX.get(stmt.kind) if stmt.kind is not None else None, state)
+        return _not_in_block(_REINDEX.get(stmt.kind) if stmt.kind is not None else None, state) or upkeep.reindex(
+            stmt, state
+        )
+    if isinstance(stmt, ast.RefreshMatViewStmt):
+        return upkeep.refresh(stmt, state)
+    if isinstance(stmt, ast.ClusterStmt) and stmt.relation is not None:
+        return upkeep.cluster(stmt, state)
     if isinstance(stmt, ast.AlterTableStmt):
         hits = []
         for cmd in stmt.cmds or ():
