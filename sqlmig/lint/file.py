@@ -58,11 +58,11 @@ def lint_file(
     source: SqlFile, track: Track, context: TemplateContext, *, missing_down: bool = False, schemas: bool = True
 ) -> FileResult:
     """What linting one ``.up.sql`` or ``.down.sql`` file of ``track``, rendered with ``context``, finds, with
-        every rule on (a run reports those it selects): the findings after the file's suppressions, each cause once,
-        and the schemas its statements create and use (for SQM102; not with ``schemas`` False, for a down file, which
-    runs after the migrations that created them). ``missing_down`` adds SQM004 (which the file's
-        header may suppress). A template that cannot be rendered is one SQM002 finding, SQL that cannot be parsed an
-        SQM001 finding. Reads the file; writes nothing.
+    every rule on (a run reports those it selects): the findings after the file's suppressions, each cause once,
+    and the schemas its statements create and use (for SQM102; not with ``schemas`` False, for a down file, which
+    runs after the migrations that created them). ``missing_down`` adds SQM004 (which the file's header may
+    suppress). A template that cannot be rendered is one SQM002 finding, SQL that cannot be parsed an
+    SQM001 finding. Reads the file; writes nothing.
     """
     try:
         template, text, lines = _lines(source, context)
@@ -73,7 +73,7 @@ def lint_file(
         line, column = source_position(template, text, nul.line, nul.column)
         return _alone(_finding(source, nul.code, line, column, nul.message, nul.advice))
     marks = Marks()
-    state = FileState(track, source.transactional)
+    state = FileState(track, source.transactional, up=source.path.name.endswith(".up.sql"))
     path = SearchPath(source.transactional)
     created: list[tuple[int, str]] = []  # the schemas the file creates: (statement, schema)
     raws = [_Raw("SQM004", 1, 1, _DOWN_MESSAGE, _DOWN_HINT)] if missing_down else []
@@ -90,6 +90,7 @@ def lint_file(
                 raws += _statement(item, len(spans) - 1, state, path, created if schemas else None)
     except (OSError, UnicodeDecodeError) as exc:  # a streamed file that changed or vanished while it was read
         return _alone(_finding(source, "SQM005", 1, 1, f"cannot read file: {exc}", "check that it is readable UTF-8"))
+    raws = [raw for raw in raws if (raw.statement, raw.code) not in state.withdrawn]  # undone by a later statement
     raws += [_Raw(p.code, p.line, p.column, p.message, p.advice) for p in validation.finish()]
     kept = _once(_suppress(raws, resolve(marks.found, spans, _is_comment), marks.found))
     findings = []
@@ -174,6 +175,7 @@ def _statement(
         hint = "fix the statement: the server would reject it with the same error"
         return [_at(item, index, Hit("SQM001", f"PostgreSQL cannot parse this: {exc.args[0]}", hint, where))]
     raws = []
+    state.statement = index
     for raw in parsed:
         hits, found = check(raw.stmt, state, path)
         raws += [_at(item, index, hit) for hit in hits]

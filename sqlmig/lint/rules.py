@@ -1,5 +1,5 @@
-"""The lint rules: their codes and severities (:data:`RULES`), what a file's statements established for the
-ones after them (:class:`FileState`), and the track rules.
+"""The lint rules: what a file's statements established for the ones after them (:class:`FileState`), and the
+track rules; the table of codes and severities (:data:`RULES`) is in :mod:`sqlmig.lint.codes`.
 
 Codes are grouped by family and never reused or renumbered: ``SQM0xx`` the files and their text (in
 :mod:`sqlmig.lint.file`, :mod:`sqlmig.checks` and :mod:`sqlmig.lint.suppress`), ``SQM1xx`` names and schemas
@@ -10,103 +10,17 @@ each statement. Pure: works on pglast syntax trees, no files, no database.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 
 from pglast import ast
 from pglast.enums import ObjectType
 
 from ..model import Track
+from .codes import RULES as RULES
+from .codes import Rule as Rule
+from .codes import Severity as Severity
 from .names import KINDS, Ref
-
-Severity = Literal["error", "warning"]
-
-
-@dataclass(frozen=True)
-class Rule:
-    """A lint rule: its stable ``code``, its ``severity`` and a one-line ``summary``. Findings of rules that are
-    not ``suppressible`` concern the file itself, which sqlmig would refuse to run, or the suppressions."""
-
-    code: str
-    severity: Severity
-    summary: str
-    suppressible: bool = True
-
-
-RULES: Mapping[str, Rule] = MappingProxyType(
-    {
-        rule.code: rule
-        for rule in (
-            Rule("SQM001", "error", "SQL that PostgreSQL's parser rejects", suppressible=False),
-            Rule(
-                "SQM002",
-                "error",
-                "a template that cannot be rendered with the given schema and variables",
-                suppressible=False,
-            ),
-            Rule(
-                "SQM003",
-                "error",
-                "a psql meta-command (\\connect, \\i, \\set, \\gexec, …) or COPY … TO STDOUT, which need psql",
-                suppressible=False,
-            ),
-            Rule("SQM004", "warning", "an .up.sql file without its .down.sql"),
-            Rule(
-                "SQM005",
-                "error",
-                "a file sqlmig cannot use (its name, pairing, directives or encoding)",
-                suppressible=False,
-            ),
-            Rule(
-                "SQM006",
-                "warning",
-                "a malformed lint suppression: no or unknown rule code, or no reason",
-                suppressible=False,
-            ),
-            Rule("SQM007", "warning", "a lint suppression that suppresses nothing", suppressible=False),
-            Rule(
-                "SQM008",
-                "error",
-                "BEGIN, COMMIT, ROLLBACK or PREPARE TRANSACTION in a file that runs in a transaction",
-                suppressible=False,
-            ),
-            Rule(
-                "SQM009",
-                "error",
-                "DISCARD ALL or pg_advisory_unlock*(), which would release the migration lock",
-                suppressible=False,
-            ),
-            Rule("SQM010", "warning", "a file with no SQL statements (empty, or only comments)"),
-            Rule("SQM101", "error", "a table, view, sequence, index, function, type or domain named without schema"),
-            Rule("SQM102", "error", "a schema used before a migration (in version order) creates it"),
-            Rule("SQM201", "error", "a schema change (DDL) in the seed track"),
-            Rule(
-                "SQM202",
-                "warning",
-                "a data change (DML: INSERT, UPDATE, DELETE, MERGE, TRUNCATE, COPY FROM) in the migrate track",
-            ),
-            Rule(
-                "SQM301",
-                "error",
-                "CREATE TABLE/INDEX/SCHEMA/SEQUENCE/EXTENSION/MATERIALIZED VIEW or ADD COLUMN without IF NOT EXISTS",
-            ),
-            Rule("SQM302", "error", "CREATE VIEW/FUNCTION/PROCEDURE/TRIGGER/RULE without OR REPLACE"),
-            Rule("SQM303", "error", "DROP (also DROP COLUMN/CONSTRAINT) without IF EXISTS"),
-            Rule("SQM304", "error", "INSERT without ON CONFLICT or WHERE NOT EXISTS"),
-            Rule("SQM401", "warning", "CREATE INDEX without CONCURRENTLY on a table the file does not create"),
-            Rule(
-                "SQM402", "error", "CONCURRENTLY in a file that runs in a transaction (no '-- sqlmig: no-transaction')"
-            ),
-            Rule("SQM403", "error", "ADD COLUMN … NOT NULL without DEFAULT on a table the file does not create"),
-            Rule("SQM404", "warning", "ALTER COLUMN … TYPE on a table the file does not create"),
-            Rule("SQM405", "warning", "ADD FOREIGN KEY or CHECK without NOT VALID on a table the file does not create"),
-            Rule("SQM406", "error", "VACUUM in a migration"),
-            Rule("SQM407", "error", "ALTER SYSTEM in a migration"),
-        )
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -124,13 +38,19 @@ class Hit:
 class FileState:
     """What one file's earlier statements did that later rules depend on: the tables it created (as
     ``(schema, name)``) and the temporary tables it created (by name). ``transactional`` is False for a
-    ``-- sqlmig: no-transaction`` file."""
+    ``-- sqlmig: no-transaction`` file, ``up`` False for a ``.down.sql``; ``facts`` are what the safety rules
+    noted about earlier statements, as ``(kind, schema, *names)`` (see :mod:`sqlmig.lint.live`)."""
 
     track: Track
     transactional: bool = True
+    up: bool = True
+    facts: set[tuple[str | None, ...]] = field(default_factory=set)
     created: set[tuple[str | None, str]] = field(default_factory=set)
     temp: set[str] = field(default_factory=set)
     dropped: set[tuple[str, ...]] = field(default_factory=set)  # (kind, *name) dropped with IF EXISTS
+    statement: int = 0  # the index in the file of the statement being checked
+    # (statement, code): findings that a later statement of the file made untrue (see facts.withdraw)
+    withdrawn: set[tuple[int, str]] = field(default_factory=set)
 
     def is_new(self, relation: Any) -> bool:
         """Whether ``relation`` (a RangeVar) is a table this file created, so no one else uses it yet."""

@@ -1,0 +1,2 @@
+-- Squashed: the statements of this migration moved into 20240101_000000_events when the history was rebased.
+-- The file stays so that databases that recorded it keep a matching history.

@@ -1,0 +1,1 @@
+ALTER TABLE public.rental VALIDATE CONSTRAINT rental_staff_id_fkey;
