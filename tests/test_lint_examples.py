@@ -54,7 +54,8 @@ def codes_of(base: Path, sql: str) -> list[str]:
     tree(base, files)
     found = discover_tracks(base)
     migrations = [f for track in found.values() for f in track]
-    report = lint_files(migrations, TemplateContext(schema="app", vars={}), complete="all" in modes)
+    rules = ["safety", "conventions"]  # every rule: the examples of the conventions too
+    report = lint_files(migrations, TemplateContext(schema="app", vars={}), complete="all" in modes, rules=rules)
     return [f.code for f in report.findings]
 
 
