@@ -13,7 +13,7 @@ import pytest
 from psycopg import sql
 
 from sqlmig.cli.reports import verify_text
-from sqlmig.verify import catalog, changes
+from sqlmig.verify import catalog, changes, leftovers
 from sqlmig.verify import scratch as verify
 
 from .pgcluster import PgServer
@@ -297,6 +297,87 @@ def test_default_statistics_target_is_the_same_on_every_major(db: psycopg.Connec
     assert catalog.snapshot(db) == fresh
 
 
+LEFTOVERS = [
+    pytest.param(
+        (MIDDLE_UP, MIDDLE_DOWN),
+        ("ALTER TABLE public.items ADD COLUMN n int;\n", FORGET),
+        ["+ table public.items column n integer", "~ table public.items column order before: id, title, m after: …"],
+        id="column-order",
+    ),
+    pytest.param(
+        (f"GRANT SELECT ON public.items TO {READER};\n", f"REVOKE SELECT ON public.items FROM {READER};\n"),
+        (f"GRANT INSERT ON public.items TO {READER};\n", FORGET),
+        [f"~ table public.items grant to {READER} before: SELECT after: INSERT, SELECT"],
+        id="grant",
+    ),
+    pytest.param(
+        ("ALTER TABLE public.items SET (fillfactor = 70);\n", "ALTER TABLE public.items RESET (fillfactor);\n"),
+        ("ALTER TABLE public.items ENABLE ROW LEVEL SECURITY;\n", FORGET),
+        ["~ table public.items before: owner {owner}, with (fillfactor=70) after: …"],
+        id="table-settings",
+    ),
+    pytest.param(
+        (
+            "ALTER TABLE public.items ALTER COLUMN title SET STATISTICS 50;\n",
+            "ALTER TABLE public.items ALTER COLUMN title SET STATISTICS -1;\n",
+        ),
+        ("ALTER TABLE public.items ALTER COLUMN title SET STORAGE MAIN;\n", FORGET),
+        ["~ table public.items column title before: text not null statistics 50 after: …"],
+        id="column-settings",
+    ),
+    pytest.param(
+        ("ALTER FUNCTION public.touch() STABLE;\n", "ALTER FUNCTION public.touch() VOLATILE;\n"),
+        ("ALTER FUNCTION public.touch() SET search_path = pg_catalog;\n", FORGET),
+        ["~ function public.touch(): SET search_path: (none) → pg_catalog"],
+        id="function",
+    ),
+]
+
+
+@pytest.mark.parametrize(("middle", "change", "expected"), LEFTOVERS)
+def test_leftover_is_reported_once(
+    server_url: str, tmp_path: Path, owner: str, middle: tuple[str, str], change: tuple[str, str], expected: list[str]
+) -> None:
+    # The newest down leaves something behind; the one before it changes the same entry and undoes its change.
+    report = verify.verify(server_url, project(tmp_path, *change, middle=middle))
+    assert [(p.kind, p.name) for p in report.problems] == [("down-differs", CHANGE)], verify_text(report)
+    assert matches(report.problems[0].diff, expected, owner), report.problems[0].diff
+    assert report.checked == (BASE, MIDDLE, CHANGE)
+
+
+def test_leftover_does_not_hide_an_older_down_that_forgets_too(server_url: str, tmp_path: Path) -> None:
+    # Both downs forget their column: the older one is reported for its own, though the newer one's is still there.
+    report = verify.verify(
+        server_url, project(tmp_path, "ALTER TABLE public.items ADD COLUMN n int;\n", FORGET, (MIDDLE_UP, FORGET))
+    )
+    assert [(p.kind, p.name) for p in report.problems] == [("down-differs", CHANGE), ("down-differs", MIDDLE)]
+    assert report.problems[1].diff == (
+        "+ table public.items column m integer",
+        "~ table public.items column order before: id, title after: id, title, m, n",
+    )
+
+
+EXPLAINED = [
+    pytest.param("a", "a", "x", "y", True, id="no-difference"),
+    pytest.param(None, "CREATE INDEX i", None, "CREATE INDEX i", True, id="the-leftover-itself"),
+    pytest.param("id, title", "id, title, n", "id, title, m", "id, title, m, n", True, id="column-added-by-leftover"),
+    pytest.param("id, title", "id, title, m, n", "id, title, m", "id, title, m, n", False, id="and-one-of-its-own"),
+    pytest.param("id, title", "title, id", "id, title, m", "id, title, m, n", False, id="reordered-by-itself"),
+    pytest.param("id, title", "title, id", "a, b", "b, a", True, id="reordered-by-leftover"),
+    pytest.param("SELECT", "INSERT, SELECT", "UPDATE", "INSERT, UPDATE", True, id="privilege"),
+    pytest.param("text", "text storage main", "text statistics 5", "text storage main statistics 5", True, id="words"),
+    pytest.param("text", "text not null", "text statistics 5", "text storage main statistics 5", False, id="other"),
+    pytest.param("text not null", "text", "text not null", "text", True, id="removed-by-leftover"),
+    pytest.param("0", "1", "2", "3", True, id="rows-left-by-seed"),
+    pytest.param("0", "2", "2", "3", False, id="rows-left-by-both"),
+]
+
+
+@pytest.mark.parametrize(("expected", "actual", "was", "now", "result"), EXPLAINED)
+def test_explained(expected: str | None, actual: str | None, was: str | None, now: str | None, result: bool) -> None:
+    assert leftovers.explained(expected, actual, was, now) is result
+
+
 def function(*attributes: str, body: str = "SELECT 1") -> str:
     return "\n".join(["owner o, returns integer, language sql", "owner: o", *attributes, "body:", body])
 
@@ -356,3 +437,17 @@ def test_aggregate_stays_one_line() -> None:
     assert catalog.diff(before, after) == [
         "~ aggregate a(integer) before: owner o, returns integer after: owner p, returns integer"
     ]
+
+
+def test_rows_left_by_a_seed_are_reported_once(server_url: str, tmp_path: Path) -> None:
+    directory = project(tmp_path, "SELECT 1;\n", "SELECT 1;\n")
+    seeds = {
+        "20240104_000000_one": (
+            "INSERT INTO public.items VALUES (1, 'a');\n",
+            "DELETE FROM public.items WHERE id = 1;\n",
+        ),
+        "20240105_000000_two": ("INSERT INTO public.items VALUES (2, 'b');\n", FORGET),
+    }
+    report = verify.verify(server_url, migrations(directory, seeds, "seed"), seeds=True)
+    assert [(p.kind, p.name) for p in report.problems] == [("down-differs", "20240105_000000_two")]
+    assert report.problems[0].diff == ("~ table public.items rows before: 1 after: 2",)
