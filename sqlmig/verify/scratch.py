@@ -2,8 +2,9 @@
 
 Each migration is applied one by one, as ``migrate up`` runs it, with a catalog snapshot (:mod:`sqlmig.verify.catalog`)
 before and after it; then, newest first, its down, its up and its down again, each compared with those. Only what
-the migration changed counts (the keys its up or down touched), so that what a newer migration's down left
-behind is reported once, at that migration, not again at every older one."""
+the migration changed counts (the keys its up or down touched), and a difference that is no more than what a
+newer migration's down left behind is left out (:mod:`sqlmig.verify.leftovers`): a leftover is reported once, at
+the migration whose down left it, not again at every older one."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ from ..run import execute, history, runner
 from ..run.connection import connect
 from ..run.contention import Limits
 from ..run.lock import lock_key
-from . import catalog
+from . import catalog, leftovers
+from .leftovers import changed
 
 log = logging.getLogger("sqlmig")
 ProblemKind = Literal["down-differs", "redo-differs", "not-idempotent", "no-down", "failed"]
@@ -212,11 +214,13 @@ class _Run:
                 return
             before, after = self.states[f.track, f.name]
             top = self.snap()
+            # What newer downs left behind (they were reported there) is not reported again here.
+            left = leftovers.found(after, top)
             if (error := self.step(f, "down")) is not None:
                 self.fail(f, error, "its down")
                 return
             undone = self.snap()
-            lines = _compare(before, undone, _changed(before, after) | _changed(top, undone))
+            lines = leftovers.compare(before, undone, changed(before, after) | changed(top, undone), left)
             error = self.step(f, "up")
             if lines:  # an up failing again is then most often what the down left behind: one finding, not two
                 also = f"; its up then fails when run again: {_server_error(error)}" if error else ""
@@ -226,7 +230,7 @@ class _Run:
                 self.fail(f, error, "its up, run again after its down,")
             if error is None:
                 redone = self.snap()
-                lines = _compare(after, redone, _changed(before, after) | _changed(undone, redone))
+                lines = leftovers.compare(after, redone, changed(before, after) | changed(undone, redone), left)
                 if lines:
                     self.report("redo-differs", f, f.up.path, "its up run again gives another catalog", *lines)
                 if (error := self.step(f, "down")) is not None:
@@ -243,14 +247,6 @@ def _server_error(exc: MigrationError) -> str:
     state = f" (SQLSTATE {exc.sqlstate})" if exc.sqlstate else ""
     extra = "".join(f"; {label}: {text}" for label, text in (("detail", exc.detail), ("hint", exc.hint)) if text)
     return " ".join(f"{where}{exc.message}{state}{extra}".split())  # one line: a detail may hold several
-
-
-def _changed(a: Snapshot, b: Snapshot) -> set[str]:
-    return {key for key in a.keys() | b.keys() if a.get(key) != b.get(key)}
-
-
-def _compare(expected: Snapshot, actual: Snapshot, keys: set[str]) -> list[str]:
-    return catalog.diff(*({k: state[k] for k in keys if k in state} for state in (expected, actual)))
 
 
 @contextmanager
