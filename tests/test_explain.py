@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,7 +36,7 @@ BASE_UP = "CREATE TABLE public.items (id int PRIMARY KEY, title text NOT NULL);\
 
 def scratch_databases(server: PgServer) -> set[str]:
     with psycopg.connect(server.url(), autocommit=True) as conn:
-        rows = conn.execute("SELECT datname FROM pg_database WHERE datname ^@ 'sqlmig_verify_'").fetchall()
+        rows = conn.execute("SELECT datname FROM pg_database WHERE datname ^@ 'sqlmig_explain_'").fetchall()
     return {str(r[0]) for r in rows}
 
 
@@ -214,6 +215,14 @@ def test_a_failing_migration_names_its_file_and_line_and_the_scratch_database_is
     assert (error.path, error.line, error.sqlstate) == (tmp_path / "migrate" / f"{CHANGE}.up.sql", 2, "42P01")
     assert "scratch database, which is dropped: the database was not changed" in str(error)
     # The fixture checks that no scratch database is left.
+
+
+def test_the_scratch_database_is_named_for_explain(url: str, tmp_path: Path) -> None:
+    """Its name says what made it, should one ever be left behind (verify's are ``sqlmig_verify_…``)."""
+    change = "DO $$ BEGIN RAISE EXCEPTION 'in %', current_database(); END $$;\n"
+    with pytest.raises(MigrationError) as caught:
+        explain(url, project(tmp_path, change))
+    assert re.fullmatch(r"in sqlmig_explain_[0-9a-f]{12}", caught.value.message)
 
 
 def test_a_failing_no_transaction_statement_names_its_line(url: str, tmp_path: Path) -> None:

@@ -445,3 +445,19 @@ def test_findings_are_withdrawn_only_where_the_later_statement_says_so(tmp_path:
     found = [(f.code, f.line) for f in lint_tree(tmp_path, {UP: sql, DOWN: "SELECT 1;\n"}).findings if f.code > "SQM4"]
     # The dropped check may have stood in for either column: lint cannot tell which, so both stay.
     assert found == [("SQM419", 2), ("SQM408", 4), ("SQM408", 4)]
+
+
+@pytest.mark.parametrize(
+    ("sql", "code", "measured"),
+    [
+        ("CREATE INDEX i ON app.items (a);\n", "SQM401", True),
+        ("ALTER TABLE app.items ALTER COLUMN id TYPE bigint;\n", "SQM404", True),
+        ("ALTER TABLE app.items ALTER COLUMN a SET NOT NULL;\n", "SQM408", True),
+        ("ALTER TABLE app.items RENAME COLUMN a TO b;\n", "SQM412", False),  # about the application, not locks
+        ("ALTER TABLE app.items DROP COLUMN IF EXISTS a;\n", "SQM413", False),
+    ],
+)
+def test_lock_and_rewrite_findings_point_to_explain(tmp_path: Path, sql: str, code: str, measured: bool) -> None:
+    (found,) = [f for f in lint_tree(tmp_path, {UP: sql, DOWN: "SELECT 1;\n"}).findings if f.code == code]
+    assert found.hint.endswith("run it on a scratch database: sqlmig explain") is measured
+    assert found.hint.count("sqlmig explain") == int(measured)

@@ -25,7 +25,7 @@ from ..run.connection import Database, connect, owned
 from ..run.contention import Limits
 from ..run.failure import amend
 from ..run.lock import lock_key
-from ..verify.scratch import _scratch as scratch_database
+from ..verify.scratch import scratch_database
 from .measure import FileRun, on_scratch
 from .report import ExplainReport, FileExplained
 
@@ -46,7 +46,7 @@ def explain(
 
     ``database`` is the URL of the database whose history says what is pending (None: resolved as
     :func:`sqlmig.apply` does); its server must let sqlmig create and drop a database. Reads that database's
-    history and nothing else of it; writes only the scratch database ``sqlmig_verify_<hex>``, dropped at the end,
+    history and nothing else of it; writes only the scratch database ``sqlmig_explain_<hex>``, dropped at the end,
     also after an error or an interrupt. Nothing pending is an empty report, and no scratch database is made.
     Raises :class:`~sqlmig.ConfigError` (no URL), :class:`~sqlmig.ConnectError`, the plan's errors as ``up``
     raises them (:class:`~sqlmig.DriftError` …), :class:`~sqlmig.DiscoveryError` or :class:`~sqlmig.RenderError`
@@ -76,7 +76,7 @@ def explain_settings(settings: config.Settings, *, seeds: bool = False, database
         for files in (applied, pending):
             prepared.update(runner.prepare(_plan(track, files), settings))
     measured: list[FileExplained] = []
-    with scratch_database(settings) as url:
+    with scratch_database(settings, purpose="explain") as url:
         scratch = dataclasses.replace(settings, database_url=url, url_source="the scratch database")
         with connect(None, scratch) as conn:
             # Nobody else uses the scratch database, but every migration checks that its run holds the lock.

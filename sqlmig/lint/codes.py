@@ -19,12 +19,15 @@ Severity = Literal["error", "warning"]
 @dataclass(frozen=True)
 class Rule:
     """A lint rule: its stable ``code``, its ``severity`` and a one-line ``summary``. Findings of rules that are
-    not ``suppressible`` concern the file itself, which sqlmig would refuse to run, or the suppressions."""
+    not ``suppressible`` concern the file itself, which sqlmig would refuse to run, or the suppressions. Findings of
+    ``measured`` rules are about the locks a statement takes or the rewrite it makes, which ``sqlmig explain``
+    measures: their hints say so."""
 
     code: str
     severity: Severity
     summary: str
     suppressible: bool = True
+    measured: bool = False
 
 
 RULES: Mapping[str, Rule] = MappingProxyType(
@@ -87,35 +90,68 @@ RULES: Mapping[str, Rule] = MappingProxyType(
             Rule("SQM302", "error", "CREATE VIEW/FUNCTION/PROCEDURE/TRIGGER/RULE without OR REPLACE"),
             Rule("SQM303", "error", "DROP (also DROP COLUMN/CONSTRAINT) without IF EXISTS"),
             Rule("SQM304", "error", "INSERT without ON CONFLICT or WHERE NOT EXISTS"),
-            Rule("SQM401", "warning", "CREATE INDEX without CONCURRENTLY on a table the file does not create"),
+            Rule(
+                "SQM401",
+                "warning",
+                "CREATE INDEX without CONCURRENTLY on a table the file does not create",
+                measured=True,
+            ),
             Rule(
                 "SQM402", "error", "CONCURRENTLY in a file that runs in a transaction (no '-- sqlmig: no-transaction')"
             ),
             Rule("SQM403", "error", "ADD COLUMN … NOT NULL without DEFAULT on a table the file does not create"),
-            Rule("SQM404", "warning", "ALTER COLUMN … TYPE that rewrites a table the file does not create"),
-            Rule("SQM405", "warning", "ADD FOREIGN KEY or CHECK without NOT VALID on a table the file does not create"),
+            Rule(
+                "SQM404", "warning", "ALTER COLUMN … TYPE that rewrites a table the file does not create", measured=True
+            ),
+            Rule(
+                "SQM405",
+                "warning",
+                "ADD FOREIGN KEY or CHECK without NOT VALID on a table the file does not create",
+                measured=True,
+            ),
             Rule("SQM406", "error", "VACUUM in a migration"),
             Rule("SQM407", "error", "ALTER SYSTEM in a migration"),
-            Rule("SQM408", "warning", "ALTER COLUMN … SET NOT NULL on a table the file does not create"),
+            Rule("SQM408", "warning", "ALTER COLUMN … SET NOT NULL on a table the file does not create", measured=True),
             Rule(
-                "SQM409", "warning", "ADD UNIQUE or PRIMARY KEY (not USING INDEX) on a table the file does not create"
+                "SQM409",
+                "warning",
+                "ADD UNIQUE or PRIMARY KEY (not USING INDEX) on a table the file does not create",
+                measured=True,
             ),
-            Rule("SQM410", "warning", "DROP INDEX without CONCURRENTLY, of an index the file does not create"),
-            Rule("SQM411", "warning", "ADD COLUMN that fills every row (volatile default, serial, identity, STORED)"),
+            Rule(
+                "SQM410",
+                "warning",
+                "DROP INDEX without CONCURRENTLY, of an index the file does not create",
+                measured=True,
+            ),
+            Rule(
+                "SQM411",
+                "warning",
+                "ADD COLUMN that fills every row (volatile default, serial, identity, STORED)",
+                measured=True,
+            ),
             Rule("SQM412", "warning", "RENAME of a table or column that the file does not create"),
             Rule("SQM413", "warning", "DROP COLUMN in an .up.sql file, while the running application may read it"),
-            Rule("SQM414", "warning", "ADD COLUMN … REFERENCES on a table the file does not create"),
-            Rule("SQM415", "warning", "VALIDATE CONSTRAINT in the transaction that added it NOT VALID"),
+            Rule("SQM414", "warning", "ADD COLUMN … REFERENCES on a table the file does not create", measured=True),
+            Rule("SQM415", "warning", "VALIDATE CONSTRAINT in the transaction that added it NOT VALID", measured=True),
             Rule("SQM416", "error", "an enum value used in the transaction that added it (ALTER TYPE … ADD VALUE)"),
             Rule("SQM417", "error", "a statement that cannot run in a transaction block, in a file that runs in one"),
             Rule("SQM418", "warning", "DDL on existing tables inside a DO block, which lint and reviewers cannot see"),
             Rule("SQM419", "error", "a SECURITY DEFINER function without SET search_path"),
-            Rule("SQM420", "warning", "UPDATE or DELETE without WHERE of a table the transaction locked with ALTER"),
             Rule(
-                "SQM421", "warning", "REFRESH MATERIALIZED VIEW without CONCURRENTLY of a view the file does not create"
+                "SQM420",
+                "warning",
+                "UPDATE or DELETE without WHERE of a table the transaction locked with ALTER",
+                measured=True,
             ),
-            Rule("SQM422", "warning", "CLUSTER of a table the file does not create"),
-            Rule("SQM423", "warning", "REINDEX TABLE or INDEX without CONCURRENTLY"),
+            Rule(
+                "SQM421",
+                "warning",
+                "REFRESH MATERIALIZED VIEW without CONCURRENTLY of a view the file does not create",
+                measured=True,
+            ),
+            Rule("SQM422", "warning", "CLUSTER of a table the file does not create", measured=True),
+            Rule("SQM423", "warning", "REINDEX TABLE or INDEX without CONCURRENTLY", measured=True),
         )
     }
 )

@@ -253,4 +253,10 @@ def _is_comment(text: str, offset: int) -> bool:
 
 
 def _finding(source: SqlFile, code: str, line: int, column: int, message: str, hint: str) -> Finding:
-    return Finding(code, RULES[code].severity, source.path, line, column, message, hint)
+    rule = RULES[code]
+    hint = f"{hint}; {MEASURE}" if rule.measured else hint
+    return Finding(code, rule.severity, source.path, line, column, message, hint)
+
+
+# Lint cannot see the table's size or the server's version: what the statement does there is measured.
+MEASURE = "to see the locks it takes and whether it rewrites, run it on a scratch database: sqlmig explain"

@@ -123,7 +123,7 @@ def _command(cmd: Any, relation: Any, state: FileState, single: bool) -> list[Hi
                 f'ALTER COLUMN "{cmd.name}" TYPE {sql(cmd.def_.typeName)}{using} rewrites {table} and its indexes '
                 "while it blocks reads and writes",
                 "add a column of the new type, fill it in batches and switch to it; if the table is small, or the "
-                "column has that type already, suppress this with that reason (measure it with: sqlmig explain)",
+                "column has that type already, suppress this with that reason",
                 getattr(cmd.def_, "location", -1),
             )
         ]

@@ -113,7 +113,7 @@ def verify_settings(settings: config.Settings, *, seeds: bool = False) -> Verify
         for t in tracks
         for d in _DIRECTIONS
     }
-    with _scratch(settings) as url:
+    with scratch_database(settings) as url:
         scratch = dataclasses.replace(settings, database_url=url, url_source="the scratch database")
         with connect(None, scratch) as conn:
             run = _Run(conn, scratch, TableName.parse(settings.history_table), prepared)
@@ -250,9 +250,12 @@ def _server_error(exc: MigrationError) -> str:
 
 
 @contextmanager
-def _scratch(settings: config.Settings) -> Iterator[str]:
-    """Create the scratch database, yield its URL, drop it on the way out (FORCE: a connection may be left)."""
-    name = f"sqlmig_verify_{secrets.token_hex(6)}"
+def scratch_database(settings: config.Settings, *, purpose: str = "verify") -> Iterator[str]:
+    """Create a scratch database named ``sqlmig_<purpose>_<random hex>`` on the server of ``settings`` (as its
+    role, owned by the migrations' role when one is set), yield its URL, and drop it on the way out, also after an
+    error or an interrupt (FORCE: a connection may be left). Raises :class:`~sqlmig.DatabaseError` when it cannot
+    be created (the role needs CREATEDB)."""
+    name = f"sqlmig_{purpose}_{secrets.token_hex(6)}"
     ident = sql.Identifier(name)
     url = settings.database_url or ""
     with connect(None, settings) as admin:
@@ -260,7 +263,7 @@ def _scratch(settings: config.Settings) -> Iterator[str]:
             admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(ident))
         except psycopg.Error as exc:
             where, reason = config.redact(url, url), config.redact(str(exc).strip(), url)
-            hint = "verify needs a role with CREATEDB: pass the URL of a server where it has it (such as a local one)"
+            hint = f"{purpose} needs a role with CREATEDB: pass the URL of a server where it has it (a local one)"
             raise DatabaseError(f"cannot create a scratch database on {where}: {reason}. {hint}") from exc
         try:
             if settings.role:  # the migrations run as this role: as in a real database, let it own the database
