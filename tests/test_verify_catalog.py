@@ -19,8 +19,10 @@ from sqlmig.verify import scratch as verify
 from .pgcluster import PgServer
 from .test_verify import READER, migrations, scratch_databases
 
-# Runs on every PostgreSQL major (docs/testing.md): the catalog columns compared differ between majors.
-pytestmark = pytest.mark.core
+# On every PostgreSQL major (docs/testing.md), the kinds whose catalog columns differ between majors (the
+# statistics target's default, compression, publications' row filters, replica identity, pg_proc's attributes)
+# and the cross-major checks; the others on the oldest and the newest.
+CORE = pytest.mark.core
 
 BASE = "20240101_000000_items"
 MIDDLE = "20240102_000000_middle"
@@ -81,6 +83,7 @@ KINDS = [
         FORGET,
         ["+ table public.items replica identity full"],
         id="replica-identity-full",
+        marks=CORE,
     ),
     pytest.param(
         "CREATE UNIQUE INDEX items_title_key ON public.items (title);\n"
@@ -96,6 +99,7 @@ KINDS = [
         FORGET,
         ["~ table public.items column title before: text not null after: text not null statistics 500"],
         id="column-statistics",
+        marks=CORE,
     ),
     pytest.param(
         "ALTER INDEX public.items_lower ALTER COLUMN 1 SET STATISTICS 300;\n",
@@ -107,6 +111,7 @@ KINDS = [
             " after: CREATE INDEX items_lower ON public.items USING btree (lower(title)) (statistics column 1 300)"
         ],
         id="index-statistics",
+        marks=CORE,
     ),
     pytest.param(
         "ALTER TABLE public.items ALTER COLUMN title SET STORAGE EXTERNAL;\n",
@@ -121,6 +126,7 @@ KINDS = [
         FORGET,
         ["~ table public.items column title before: text not null after: text not null compression pglz"],
         id="column-compression",
+        marks=CORE,
     ),
     pytest.param(
         "ALTER TABLE public.items ALTER COLUMN title SET (n_distinct = 100);\n",
@@ -196,6 +202,7 @@ KINDS = [
         FORGET,
         ["+ table public.items publication items_pub member"],
         id="publication",
+        marks=CORE,
     ),
     pytest.param(
         f"{TOUCH} STABLE SET search_path = pg_catalog {TOUCH_BODY}",
@@ -215,6 +222,7 @@ KINDS = [
             " parallel UNSAFE → SAFE; cost 100 → 5; rows 1000 → 10; SET search_path: (none) → pg_catalog"
         ],
         id="function-more-attributes",
+        marks=CORE,
     ),
     pytest.param(
         "DROP FUNCTION public.pick(int);\nCREATE FUNCTION public.pick(x int) RETURNS SETOF bigint LANGUAGE plpgsql"
@@ -275,6 +283,7 @@ def test_down_that_restores_a_setting_is_clean(
     assert report.checked == (BASE, MIDDLE, CHANGE)
 
 
+@CORE
 def test_replica_identity_index_shown_by_name(db: psycopg.Connection[tuple[object, ...]]) -> None:
     db.execute(BASE_UP)
     db.execute("CREATE UNIQUE INDEX items_title_key ON public.items (title)")
@@ -284,6 +293,7 @@ def test_replica_identity_index_shown_by_name(db: psycopg.Connection[tuple[objec
     assert catalog.snapshot(db)["table public.items replica identity"] == "nothing"
 
 
+@CORE
 def test_default_statistics_target_is_the_same_on_every_major(db: psycopg.Connection[tuple[object, ...]]) -> None:
     # PostgreSQL 17 stores the default as NULL, older majors as -1; -1 given on 17 and later is stored as NULL.
     db.execute(BASE_UP)
@@ -345,6 +355,7 @@ def test_leftover_is_reported_once(
     assert report.checked == (BASE, MIDDLE, CHANGE)
 
 
+@CORE
 def test_leftover_does_not_hide_an_older_down_that_forgets_too(server_url: str, tmp_path: Path) -> None:
     # Both downs forget their column: the older one is reported for its own, though the newer one's is still there.
     report = verify.verify(
