@@ -296,3 +296,21 @@ def test_init_appends_to_pyproject_and_never_overwrites(
     else:
         assert text.startswith(after) and text.endswith('lint_rules = ["safety", "conventions"]\ndirectory = "db"\n')
         assert load().directory == tmp_path / "db"
+
+
+def test_findings_come_in_the_order_the_files_run(tmp_path: Path) -> None:
+    """SQM102 is decided once every file is read; its finding still comes with its own file, before the newer
+    files' findings, and an up file's findings before its down file's."""
+    b_up = "CREATE SCHEMA IF NOT EXISTS app;\nCREATE INDEX IF NOT EXISTS i ON app.x (c);\n"
+    files = {
+        "migrate/20240101_000000_a.up.sql": "CREATE TABLE IF NOT EXISTS app.a (id int);\n",
+        "migrate/20240101_000000_a.down.sql": "DROP TABLE IF EXISTS app.a;\n",
+        "migrate/20240102_000000_b.up.sql": b_up,
+        "migrate/20240102_000000_b.down.sql": "DROP INDEX IF EXISTS app.i;\n",
+    }
+    report = run(tmp_path, files, ["safety", "conventions"])
+    assert [(f.path.name, f.code) for f in report.findings] == [
+        ("20240101_000000_a.up.sql", "SQM102"),
+        ("20240102_000000_b.up.sql", "SQM401"),
+        ("20240102_000000_b.down.sql", "SQM410"),
+    ]

@@ -132,7 +132,8 @@ def lint_files(
     ledger = SchemaLedger()
     findings: list[Finding] = []
     count = 0
-    for file in sorted(files, key=lambda f: (order[f.track], f.version, f.name)):
+    ordered = sorted(files, key=lambda f: (order[f.track], f.version, f.name))
+    for file in ordered:
         reported = shown is None or any(f.path.resolve() in shown for f in (file.up, file.down) if f is not None)
         missing = pairs_checked and file.down is None
         result = _result(file, "up", context, missing, cache)
@@ -146,7 +147,9 @@ def lint_files(
             count += 1
     findings += ledger.finish(complete)
     findings = [f for f in findings if f.code in selection]
-    position = {path: i for i, path in enumerate(dict.fromkeys(f.path for f in findings))}
+    # In the order the files run (an up file before its down file), SQM102 decided last included.
+    paths = [source.path for f in ordered for source in (f.up, f.down) if source is not None]
+    position = {path: i for i, path in enumerate(dict.fromkeys(paths + [f.path for f in findings]))}
     findings.sort(key=lambda f: (position[f.path], f.line, f.column, f.code))
     return LintReport(tuple(findings), count)
 
