@@ -1,0 +1,3 @@
+-- expect: SQM421
+REFRESH MATERIALIZED VIEW forum.top_topics;
+REFRESH MATERIALIZED VIEW forum.top_topics WITH NO DATA;

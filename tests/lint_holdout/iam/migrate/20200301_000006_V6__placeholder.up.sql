@@ -1,0 +1,2 @@
+-- expect: SQM010
+-- Flyway kept a version number free here for the 12.0 branch.

@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS {{ schema | ident }}.countries;
+DROP TABLE IF EXISTS {{ schema | ident }}.products;
