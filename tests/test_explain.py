@@ -27,7 +27,9 @@ from .pgcluster import PgServer
 
 # Runs on every PostgreSQL major (docs/testing.md): which locks a statement takes, and whether it rewrites, is the
 # server's to decide and changes between majors.
-pytestmark = pytest.mark.core
+# The locks and rewrites each statement makes are measured on every PostgreSQL major (docs/testing.md); explain's
+# own logic (what is pending, errors, the scratch database, the command) on the oldest and the newest.
+CORE = pytest.mark.core
 
 BASE = "20240101_000000_items"
 CHANGE = "20240102_000000_change"
@@ -60,6 +62,7 @@ def measured(report: ExplainReport, name: str = CHANGE) -> tuple[StatementExplai
     return next(f.statements for f in report.files if f.name == name)
 
 
+@CORE
 def test_add_column_with_a_constant_default_takes_access_exclusive_and_rewrites_nothing(
     url: str, tmp_path: Path
 ) -> None:
@@ -73,6 +76,7 @@ def test_add_column_with_a_constant_default_takes_access_exclusive_and_rewrites_
     assert statement.duration_ms >= 0 and not statement.sampled
 
 
+@CORE
 def test_a_type_change_from_int_to_bigint_rewrites_the_table_and_its_index(url: str, tmp_path: Path) -> None:
     report = explain(url, project(tmp_path, "ALTER TABLE public.items ALTER COLUMN id TYPE bigint;\n"))
     (statement,) = measured(report)
@@ -80,11 +84,13 @@ def test_a_type_change_from_int_to_bigint_rewrites_the_table_and_its_index(url: 
     assert LockTaken("AccessExclusiveLock", "public.items") in statement.locks
 
 
+@CORE
 def test_a_type_change_that_needs_no_rewrite_is_not_one(url: str, tmp_path: Path) -> None:
     report = explain(url, project(tmp_path, "ALTER TABLE public.items ALTER COLUMN title TYPE varchar;\n"))
     assert measured(report)[0].rewrites == ()
 
 
+@CORE
 def test_create_index_takes_a_share_lock(url: str, tmp_path: Path) -> None:
     report = explain(url, project(tmp_path, "CREATE INDEX items_title_idx ON public.items (title);\n"))
     (statement,) = measured(report)
@@ -94,6 +100,7 @@ def test_create_index_takes_a_share_lock(url: str, tmp_path: Path) -> None:
     assert {lock.relation for lock in statement.locks[1:]} == {"public.items_title_idx"}
 
 
+@CORE
 def test_create_index_concurrently_takes_a_share_update_exclusive_lock(url: str, tmp_path: Path) -> None:
     change = "CREATE INDEX CONCURRENTLY items_title_idx ON public.items (title);\n"
     report = explain(url, project(tmp_path, change, no_transaction=True))
@@ -122,6 +129,7 @@ def test_a_no_transaction_file_measures_each_statement_in_a_block_of_its_own(url
     assert statements[4].locks == ()  # in the file's own block, the lock is held from before: not taken again
 
 
+@CORE
 def test_a_lock_held_from_before_in_the_same_transaction_is_not_taken_again(url: str, tmp_path: Path) -> None:
     change = (
         "ALTER TABLE public.items ADD COLUMN a int;\n"
@@ -135,6 +143,7 @@ def test_a_lock_held_from_before_in_the_same_transaction_is_not_taken_again(url:
     assert "public.items" not in {lock.relation for lock in statements[2].locks}
 
 
+@CORE
 def test_a_foreign_key_locks_the_table_it_references(url: str, tmp_path: Path) -> None:
     change = "CREATE TABLE public.tags (id int PRIMARY KEY, item int REFERENCES public.items);\n"
     (statement,) = measured(explain(url, project(tmp_path, change)))
