@@ -187,7 +187,8 @@ def _render_stub(track: Track, kind: str, stubs: Path | None, context: dict[str,
 INIT_TABLE = """
 [tool.sqlmig]
 # Lint reports the safety rules and the project conventions (schema-qualified names, IF [NOT] EXISTS, DDL and
-# DML in their tracks, ON CONFLICT). See docs/lint.md, "Rule sets".
+# DML in their tracks, ON CONFLICT); ["safety"] keeps only the first. sqlmig's documentation (docs/lint.md)
+# describes every rule.
 lint_rules = ["safety", "conventions"]
 """
 
