@@ -34,6 +34,14 @@ def safety_codes(base: Path, sql: str, *, down: bool = False) -> list[str]:
 
 # (sql, the SQM4xx codes it yields), grouped by rule.
 CASES: list[tuple[str, list[str]]] = [
+    # SQM401: a table that SELECT … INTO made is the file's own, as one made by CREATE TABLE AS is.
+    ("CREATE INDEX IF NOT EXISTS items_sku_idx ON app.items (sku)", ["SQM401"]),
+    ("SELECT * INTO app.snapshot FROM app.items;\nCREATE INDEX snapshot_sku ON app.snapshot (sku)", []),
+    ("SELECT * INTO app.snapshot FROM app.items;\nCREATE INDEX items_sku ON app.items (sku)", ["SQM401"]),
+    ("SELECT a INTO app.s FROM app.x UNION SELECT b FROM app.y;\nCREATE INDEX s_a ON app.s (a)", []),
+    ("WITH w AS (SELECT 1 AS a) SELECT * INTO UNLOGGED app.s FROM w;\nCREATE INDEX s_a ON app.s (a)", []),
+    ("SELECT * INTO TEMP snap FROM app.items;\nCREATE INDEX ON snap (sku)", []),
+    ("SELECT * FROM app.items;\nCREATE INDEX items_sku ON app.items (sku)", ["SQM401"]),
     # SQM404: only targets that no old type reaches without a rewrite, or a USING that computes the value.
     ("ALTER TABLE app.items ALTER COLUMN id TYPE bigint", ["SQM404"]),
     ('ALTER TABLE "App"."Items" ALTER COLUMN "Id" SET DATA TYPE int8', ["SQM404"]),

@@ -160,7 +160,7 @@ def remember(stmt: Any, state: FileState) -> None:
     if isinstance(stmt, ast.DropStmt) and stmt.missing_ok and stmt.removeType in _RECREATED:
         kind = _RECREATED[stmt.removeType]
         state.dropped.update((kind, *(getattr(n, "sval", "") for n in name)) for name in stmt.objects or ())
-    rel = created_relation(stmt) if isinstance(stmt, (ast.CreateStmt, ast.CreateTableAsStmt)) else None
+    rel = created_relation(stmt) if isinstance(stmt, (ast.CreateStmt, ast.CreateTableAsStmt)) else selected_into(stmt)
     if rel is None or rel.relname is None:
         return
     if rel.relpersistence == "t":
@@ -192,6 +192,16 @@ def created_relation(stmt: Any) -> ast.RangeVar | None:
     if isinstance(stmt, ast.ViewStmt):
         return stmt.view
     return stmt.relation if isinstance(stmt, (ast.CreateStmt, ast.IndexStmt)) else None
+
+
+def selected_into(stmt: Any) -> ast.RangeVar | None:
+    """The table that ``SELECT … INTO table`` creates (CREATE TABLE AS in older words), if ``stmt`` is one. In a
+    UNION, INTERSECT or EXCEPT the INTO belongs to the first SELECT."""
+    while isinstance(stmt, ast.SelectStmt):
+        if stmt.intoClause is not None:
+            return stmt.intoClause.rel
+        stmt = stmt.larg
+    return None
 
 
 def shown(relation: ast.RangeVar | None) -> str:
