@@ -32,6 +32,8 @@ class Hit:
     message: str
     hint: str
     location: int = -1
+    # (schema, table) when the finding stands only if an earlier migration created that table as a plain one
+    table: tuple[str | None, str] | None = None
 
 
 @dataclass
@@ -46,6 +48,7 @@ class FileState:
     up: bool = True
     facts: set[tuple[str | None, ...]] = field(default_factory=set)
     created: set[tuple[str | None, str]] = field(default_factory=set)
+    partitioned: set[tuple[str | None, str]] = field(default_factory=set)  # those of created that are so
     temp: set[str] = field(default_factory=set)
     dropped: set[tuple[str, ...]] = field(default_factory=set)  # (kind, *name) dropped with IF EXISTS
     statement: int = 0  # the index in the file of the statement being checked
@@ -167,6 +170,10 @@ def remember(stmt: Any, state: FileState) -> None:
         state.temp.add(rel.relname)
     else:
         state.created.add((rel.schemaname, rel.relname))
+        if isinstance(stmt, ast.CreateStmt) and stmt.partspec is not None:
+            state.partitioned.add((rel.schemaname, rel.relname))
+        else:  # dropped and created again as a plain table
+            state.partitioned.discard((rel.schemaname, rel.relname))
 
 
 _RECREATED = {ObjectType.OBJECT_VIEW: "VIEW", ObjectType.OBJECT_TRIGGER: "TRIGGER"}
