@@ -352,6 +352,46 @@ CASES: list[tuple[str, list[str]]] = [
         "CREATE OR REPLACE FUNCTION app.f() RETURNS int LANGUAGE sql SECURITY DEFINER AS $$ SELECT 1 $$",
         ["SQM419"],
     ),
+    # ALTER FUNCTION … SECURITY DEFINER: reported unless that statement, or another of the file, gives the function
+    # its search_path (CREATE OR REPLACE and RESET take it away again).
+    ("ALTER FUNCTION app.touch() SECURITY DEFINER", ["SQM419"]),
+    ("ALTER PROCEDURE app.p(int) EXTERNAL SECURITY DEFINER", ["SQM419"]),
+    ("ALTER ROUTINE app.r SECURITY DEFINER", ["SQM419"]),
+    ("ALTER FUNCTION app.touch() SECURITY INVOKER", []),
+    ("ALTER FUNCTION app.touch() SECURITY DEFINER SECURITY INVOKER", []),
+    ("ALTER FUNCTION app.touch() STABLE", []),
+    ("ALTER FUNCTION app.touch() SECURITY DEFINER SET search_path = pg_catalog, pg_temp", []),
+    ("ALTER FUNCTION app.touch() SECURITY DEFINER SET search_path TO DEFAULT", ["SQM419"]),
+    ("ALTER FUNCTION app.f() SET search_path = '';\nALTER FUNCTION app.f() SECURITY DEFINER", []),
+    ("ALTER FUNCTION f SET search_path = '';\nALTER FUNCTION app.f(int) SECURITY DEFINER", []),
+    (
+        "CREATE OR REPLACE FUNCTION app.f() RETURNS int LANGUAGE sql SET search_path = '' AS $$ SELECT 1 $$;\n"
+        "ALTER FUNCTION app.f SECURITY DEFINER",
+        [],
+    ),
+    ("CREATE FUNCTION app.f() RETURNS int LANGUAGE c AS 'lib', 'f';\nALTER FUNCTION app.f() SECURITY DEFINER", []),
+    ("ALTER FUNCTION app.f() SECURITY DEFINER;\nALTER FUNCTION app.f() SET search_path = ''", []),
+    ("ALTER FUNCTION app.f SECURITY DEFINER;\nALTER FUNCTION app.f(int4) SET search_path FROM CURRENT", []),
+    ("ALTER FUNCTION app.f(int) SECURITY DEFINER;\nALTER FUNCTION app.f(text) SET search_path = ''", ["SQM419"]),
+    ("ALTER FUNCTION app.f(int) SECURITY DEFINER;\nALTER FUNCTION app.f(int) RESET search_path", ["SQM419"]),
+    ("ALTER FUNCTION app.g() SET search_path = '';\nALTER FUNCTION app.f() SECURITY DEFINER", ["SQM419"]),
+    ("ALTER FUNCTION app.f(text) SET search_path = '';\nALTER FUNCTION app.f(int) SECURITY DEFINER", ["SQM419"]),
+    (
+        "ALTER FUNCTION app.f() SET search_path = '';\nALTER FUNCTION app.f() RESET ALL;\n"
+        "ALTER FUNCTION app.f() SECURITY DEFINER",
+        ["SQM419"],
+    ),
+    (
+        "ALTER FUNCTION app.f() SET search_path = '';\nALTER FUNCTION app.f() RESET search_path;\n"
+        "ALTER FUNCTION app.f() SECURITY DEFINER",
+        ["SQM419"],
+    ),
+    (
+        "ALTER FUNCTION app.f() SET search_path = '';\n"
+        "CREATE OR REPLACE FUNCTION app.f() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;\n"
+        "ALTER FUNCTION app.f() SECURITY DEFINER",
+        ["SQM419"],
+    ),
     # SQM420
     ("ALTER TABLE app.items ADD COLUMN state text;\nUPDATE app.items SET state = 'new'", ["SQM420"]),
     ("ALTER TABLE app.items ADD COLUMN gone bool;\nDELETE FROM items", ["SQM420"]),
@@ -510,6 +550,21 @@ def test_the_index_hint_says_how_to_build_one_on_a_partitioned_table(tmp_path: P
         found.hint
     )
     assert "ALTER INDEX … ATTACH PARTITION" in found.hint
+
+
+def test_alter_function_security_definer_says_what_and_what_to_do(tmp_path: Path) -> None:
+    sql = "SELECT 1;\nALTER PROCEDURE app.p(int) SECURITY DEFINER;\n"
+    (found,) = [f for f in lint_tree(tmp_path, {UP: sql, DOWN: "SELECT 1;\n"}).findings if f.code == "SQM419"]
+    assert (found.line, found.severity) == (2, "error")
+    assert found.message == (
+        "ALTER PROCEDURE … SECURITY DEFINER makes procedure app.p run with its owner's rights, and this file gives "
+        "it no search_path: it finds tables, functions and operators through the caller's search_path, which the "
+        "caller controls"
+    )
+    assert found.hint.startswith("add SET search_path = '' and schema-qualify every name in the body")
+    assert found.hint.endswith(
+        "in this statement; if an earlier migration gave the procedure its search_path, suppress this with that reason"
+    )
 
 
 def test_findings_are_withdrawn_only_where_the_later_statement_says_so(tmp_path: Path) -> None:
