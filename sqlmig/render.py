@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,16 @@ NO_TEMPLATE_HINT = (
 SANDBOX_HINT = (
     "templates run in a sandbox: use the variables (schema, vars, env.NAME for allowed environment variables) "
     "and filters such as ident and literal, not Python attributes or methods"
+)
+
+
+# A CR not followed by LF. Files are read with CRLF as LF, so what remains of CR is data: inside a string literal it
+# is part of the value, and a line ends at LF only (as for psql, git and lint).
+_LONE_CR = re.compile(r"\r(?!\n)")
+# Characters that Jinja2 takes for whitespace inside a tag, as it takes a CR, but not for a line break: one absent
+# from a template stands in for its lone CRs while Jinja2 reads it.
+_CR_STAND_INS = (
+    "\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
 )
 
 
@@ -75,7 +86,8 @@ def quote_literal(value: object) -> str:
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     """The one Jinja2 environment: sandboxed and immutable, StrictUndefined, no autoescape, trailing newline kept,
-    ident/literal filters, and a bound on the work of one render (:mod:`sqlmig.renderlimits`).
+    a lone CR kept as it is written (the lexer, defined here because Jinja2 is imported only to render), ident/literal
+    filters, and a bound on the work of one render (:mod:`sqlmig.renderlimits`).
 
     Templates come with the files under review (``lint`` runs them on pull requests), so they must not reach
     Python's internals: ``cycler.__init__.__globals__`` would read every environment variable past the ``env``
@@ -87,7 +99,29 @@ def environment() -> jinja2.Environment:
 
     from .sandbox import Sandbox
 
-    env = Sandbox(
+    class KeepingCarriageReturns(jinja2.lexer.Lexer):
+        """Jinja2's lexer, except that a lone CR stays a CR: Jinja2 takes ``\\r`` for a line break and writes it
+        out as LF, which would change what a string literal holds, and the lines findings and errors point at."""
+
+        def tokeniter(
+            self, source: str, name: str | None, filename: str | None = None, state: str | None = None
+        ) -> Iterator[tuple[int, str, str]]:
+            mark = next((c for c in _CR_STAND_INS if c not in source), None) if "\r" in source else None
+            if mark is None:  # no lone CR (or, absurdly, every stand-in in the text): Jinja2's own reading
+                yield from super().tokeniter(source, name, filename, state)
+                return
+            for lineno, token, value in super().tokeniter(_LONE_CR.sub(mark, source), name, filename, state):
+                yield lineno, token, value.replace(mark, "\r")
+
+        def _normalize_newlines(self, value: str) -> str:
+            return value  # tokeniter already made every line break LF; the CRs left are data
+
+    class Environment(Sandbox):
+        @cached_property
+        def lexer(self) -> jinja2.lexer.Lexer:  # built once: the environment's settings never change
+            return KeepingCarriageReturns(self)
+
+    env = Environment(
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # SQL, not HTML: values are quoted by the ident/literal filters
         keep_trailing_newline=True,
@@ -206,6 +240,12 @@ def _template_line(tb: TracebackType | None) -> int:
     return line
 
 
+def _lines(text: str) -> list[str]:
+    """The lines of ``text``, ended by LF only (``str.splitlines`` also breaks at CR, form feed and more)."""
+    lines = text.split("\n")
+    return lines[:-1] if lines[-1] == "" else lines
+
+
 def source_position(template: str | None, rendered: str, line: int, column: int) -> tuple[int, int]:
     """Map a (line, column) in SQL rendered from ``template`` back to the file the user wrote (as it is when
     ``template`` is None: the file is not a template).
@@ -217,8 +257,8 @@ def source_position(template: str | None, rendered: str, line: int, column: int)
     """
     if template is None:
         return line, column
-    src = template.splitlines()
-    out = rendered.splitlines()
+    src = _lines(template)
+    out = _lines(rendered)
     if not 0 < line <= len(out):
         return line, column
     if len(src) == len(out):

@@ -536,3 +536,14 @@ def test_error_in_streamed_file_points_at_its_line(
         sqlmig.apply(db_url, tmp_path)
     assert (info.value.line, info.value.column, info.value.sqlstate) == (52, 30, "22P02")
     assert db.execute("SELECT to_regclass('public.a')").fetchone() == (None,)
+
+
+@pytest.mark.newest
+def test_a_lone_carriage_return_in_a_template_runs_as_written(
+    db_url: str, db: psycopg.Connection[tuple[object, ...]], tmp_path: Path
+) -> None:
+    # Rendering keeps a lone CR: in a string literal it is part of the value, as in the same file without a template.
+    up = "CREATE TABLE public.crs AS SELECT 'a\rb'::text AS plain, {{ 'c\rd' | literal }}::text AS rendered;\r\n"
+    directory = tree(tmp_path, {f"{A}.up.sql": up.encode(), f"{A}.down.sql": "DROP TABLE public.crs;\n"})
+    sqlmig.apply(db_url, directory)
+    assert db.execute("SELECT plain, rendered FROM public.crs").fetchone() == ("a\rb", "c\rd")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sqlmig.files import discover_tracks
-from sqlmig.lint import RULES, LintReport, lint_files
+from sqlmig.lint import RULES, LintReport, lint, lint_files
 from sqlmig.render import TemplateContext
 
 from .helpers import tree
@@ -34,6 +34,23 @@ def safety_codes(base: Path, sql: str, *, down: bool = False) -> list[str]:
 
 # (sql, the SQM4xx codes it yields), grouped by rule.
 CASES: list[tuple[str, list[str]]] = [
+    # SQM401: a table that SELECT … INTO made is the file's own, as one made by CREATE TABLE AS is.
+    ("CREATE INDEX IF NOT EXISTS items_sku_idx ON app.items (sku)", ["SQM401"]),
+    ("SELECT * INTO app.snapshot FROM app.items;\nCREATE INDEX snapshot_sku ON app.snapshot (sku)", []),
+    ("SELECT * INTO app.snapshot FROM app.items;\nCREATE INDEX items_sku ON app.items (sku)", ["SQM401"]),
+    ("SELECT a INTO app.s FROM app.x UNION SELECT b FROM app.y;\nCREATE INDEX s_a ON app.s (a)", []),
+    ("WITH w AS (SELECT 1 AS a) SELECT * INTO UNLOGGED app.s FROM w;\nCREATE INDEX s_a ON app.s (a)", []),
+    ("SELECT * INTO TEMP snap FROM app.items;\nCREATE INDEX ON snap (sku)", []),
+    ("SELECT * FROM app.items;\nCREATE INDEX items_sku ON app.items (sku)", ["SQM401"]),
+    # ON ONLY a partitioned table builds nothing: the parent's index, invalid until each partition's is attached.
+    ("CREATE INDEX IF NOT EXISTS m_v_idx ON ONLY metrics.m (v)", []),
+    ("CREATE INDEX IF NOT EXISTS m_v_idx ON metrics.m (v)", ["SQM401"]),
+    (
+        "CREATE INDEX IF NOT EXISTS m_v_idx ON ONLY metrics.m (v);\n"
+        "CREATE INDEX IF NOT EXISTS m1_v_idx ON metrics.m1 (v);\n"
+        "ALTER INDEX metrics.m_v_idx ATTACH PARTITION metrics.m1_v_idx",
+        ["SQM401"],
+    ),
     # SQM404: only targets that no old type reaches without a rewrite, or a USING that computes the value.
     ("ALTER TABLE app.items ALTER COLUMN id TYPE bigint", ["SQM404"]),
     ('ALTER TABLE "App"."Items" ALTER COLUMN "Id" SET DATA TYPE int8', ["SQM404"]),
@@ -335,6 +352,46 @@ CASES: list[tuple[str, list[str]]] = [
         "CREATE OR REPLACE FUNCTION app.f() RETURNS int LANGUAGE sql SECURITY DEFINER AS $$ SELECT 1 $$",
         ["SQM419"],
     ),
+    # ALTER FUNCTION … SECURITY DEFINER: reported unless that statement, or another of the file, gives the function
+    # its search_path (CREATE OR REPLACE and RESET take it away again).
+    ("ALTER FUNCTION app.touch() SECURITY DEFINER", ["SQM419"]),
+    ("ALTER PROCEDURE app.p(int) EXTERNAL SECURITY DEFINER", ["SQM419"]),
+    ("ALTER ROUTINE app.r SECURITY DEFINER", ["SQM419"]),
+    ("ALTER FUNCTION app.touch() SECURITY INVOKER", []),
+    ("ALTER FUNCTION app.touch() SECURITY DEFINER SECURITY INVOKER", []),
+    ("ALTER FUNCTION app.touch() STABLE", []),
+    ("ALTER FUNCTION app.touch() SECURITY DEFINER SET search_path = pg_catalog, pg_temp", []),
+    ("ALTER FUNCTION app.touch() SECURITY DEFINER SET search_path TO DEFAULT", ["SQM419"]),
+    ("ALTER FUNCTION app.f() SET search_path = '';\nALTER FUNCTION app.f() SECURITY DEFINER", []),
+    ("ALTER FUNCTION f SET search_path = '';\nALTER FUNCTION app.f(int) SECURITY DEFINER", []),
+    (
+        "CREATE OR REPLACE FUNCTION app.f() RETURNS int LANGUAGE sql SET search_path = '' AS $$ SELECT 1 $$;\n"
+        "ALTER FUNCTION app.f SECURITY DEFINER",
+        [],
+    ),
+    ("CREATE FUNCTION app.f() RETURNS int LANGUAGE c AS 'lib', 'f';\nALTER FUNCTION app.f() SECURITY DEFINER", []),
+    ("ALTER FUNCTION app.f() SECURITY DEFINER;\nALTER FUNCTION app.f() SET search_path = ''", []),
+    ("ALTER FUNCTION app.f SECURITY DEFINER;\nALTER FUNCTION app.f(int4) SET search_path FROM CURRENT", []),
+    ("ALTER FUNCTION app.f(int) SECURITY DEFINER;\nALTER FUNCTION app.f(text) SET search_path = ''", ["SQM419"]),
+    ("ALTER FUNCTION app.f(int) SECURITY DEFINER;\nALTER FUNCTION app.f(int) RESET search_path", ["SQM419"]),
+    ("ALTER FUNCTION app.g() SET search_path = '';\nALTER FUNCTION app.f() SECURITY DEFINER", ["SQM419"]),
+    ("ALTER FUNCTION app.f(text) SET search_path = '';\nALTER FUNCTION app.f(int) SECURITY DEFINER", ["SQM419"]),
+    (
+        "ALTER FUNCTION app.f() SET search_path = '';\nALTER FUNCTION app.f() RESET ALL;\n"
+        "ALTER FUNCTION app.f() SECURITY DEFINER",
+        ["SQM419"],
+    ),
+    (
+        "ALTER FUNCTION app.f() SET search_path = '';\nALTER FUNCTION app.f() RESET search_path;\n"
+        "ALTER FUNCTION app.f() SECURITY DEFINER",
+        ["SQM419"],
+    ),
+    (
+        "ALTER FUNCTION app.f() SET search_path = '';\n"
+        "CREATE OR REPLACE FUNCTION app.f() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;\n"
+        "ALTER FUNCTION app.f() SECURITY DEFINER",
+        ["SQM419"],
+    ),
     # SQM420
     ("ALTER TABLE app.items ADD COLUMN state text;\nUPDATE app.items SET state = 'new'", ["SQM420"]),
     ("ALTER TABLE app.items ADD COLUMN gone bool;\nDELETE FROM items", ["SQM420"]),
@@ -431,6 +488,83 @@ def test_foreign_key_message_says_why_rows_are_read(tmp_path: Path) -> None:
         "REFERENCES has no NOT VALID form"
     )
     assert "add it without a DEFAULT" in found.hint
+
+
+EARLIER = "migrate/20230101_000000_tables.up.sql"
+
+
+@pytest.mark.parametrize(
+    ("created", "expected"),
+    [
+        ("CREATE TABLE metrics.m (d int, v int);\n", ["SQM401"]),  # ONLY changes nothing: the index is built
+        ("CREATE TABLE m (d int, v int);\n", ["SQM401"]),
+        ("CREATE TABLE metrics.m AS SELECT 1 AS v;\n", ["SQM401"]),
+        ("CREATE TABLE metrics.m (d int, v int) PARTITION BY RANGE (d);\n", []),
+        ("CREATE TABLE metrics.other (d int, v int);\n", []),
+        ("CREATE TABLE other.m (d int, v int);\n", []),
+        # Dropped and created again: the last creation counts.
+        (
+            "CREATE TABLE metrics.m (v int);\nDROP TABLE metrics.m;\n"
+            "CREATE TABLE metrics.m (v int) PARTITION BY LIST (v);\n",
+            [],
+        ),
+        (
+            "CREATE TABLE metrics.m (v int) PARTITION BY LIST (v);\nDROP TABLE metrics.m;\n"
+            "CREATE TABLE metrics.m (v int);\n",
+            ["SQM401"],
+        ),
+    ],
+)
+def test_an_index_on_only_a_table_an_earlier_migration_made_plain(
+    tmp_path: Path, created: str, expected: list[str]
+) -> None:
+    files = {
+        EARLIER: created,
+        EARLIER.replace(".up.", ".down."): "SELECT 1;\n",
+        UP: "CREATE INDEX IF NOT EXISTS m_v_idx ON ONLY metrics.m (v);\n",
+        DOWN: "SELECT 1;\n",
+    }
+    found = [f for f in lint_tree(tmp_path, files).findings if f.code.startswith("SQM4")]
+    assert [(f.code, f.path.name, f.line) for f in found] == [(c, Path(UP).name, 1) for c in expected]
+    if found:
+        assert found[0].message.startswith("CREATE INDEX on ONLY metrics.m, which this file does not create, blocks")
+        assert found[0].message.endswith("(it is not partitioned, so ONLY changes nothing)")
+
+
+def test_an_index_on_only_is_decided_again_from_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    files = {EARLIER: "CREATE TABLE metrics.m (v int);\n", UP: "CREATE INDEX m_v_idx ON ONLY metrics.m (v);\n"}
+    tree(tmp_path, {"pyproject.toml": "[tool.sqlmig]\n", **{f"migrations/{k}": v for k, v in files.items()}})
+    monkeypatch.chdir(tmp_path)
+    runs = [[(f.code, f.path.name) for f in lint(rules=["SQM401"], cache=True).findings] for _ in range(2)]
+    assert (tmp_path / ".sqlmig" / "lint-cache.json").is_file()
+    assert runs == [[("SQM401", Path(UP).name)]] * 2  # cold, then from the cache
+    (tmp_path / "migrations" / EARLIER).write_text("CREATE TABLE metrics.m (v int) PARTITION BY LIST (v);\n")
+    assert lint(rules=["SQM401"], cache=True).findings == ()  # the unchanged file's entry, judged again
+
+
+def test_the_index_hint_says_how_to_build_one_on_a_partitioned_table(tmp_path: Path) -> None:
+    files = {UP: "CREATE INDEX IF NOT EXISTS m_v_idx ON metrics.m (v);\n", DOWN: "SELECT 1;\n"}
+    (found,) = [f for f in lint_tree(tmp_path, files).findings if f.code == "SQM401"]
+    assert "CREATE INDEX CONCURRENTLY IF NOT EXISTS" in found.hint
+    assert "a partitioned table refuses CONCURRENTLY: index ON ONLY it, then each partition CONCURRENTLY, and " in (
+        found.hint
+    )
+    assert "ALTER INDEX … ATTACH PARTITION" in found.hint
+
+
+def test_alter_function_security_definer_says_what_and_what_to_do(tmp_path: Path) -> None:
+    sql = "SELECT 1;\nALTER PROCEDURE app.p(int) SECURITY DEFINER;\n"
+    (found,) = [f for f in lint_tree(tmp_path, {UP: sql, DOWN: "SELECT 1;\n"}).findings if f.code == "SQM419"]
+    assert (found.line, found.severity) == (2, "error")
+    assert found.message == (
+        "ALTER PROCEDURE … SECURITY DEFINER makes procedure app.p run with its owner's rights, and this file gives "
+        "it no search_path: it finds tables, functions and operators through the caller's search_path, which the "
+        "caller controls"
+    )
+    assert found.hint.startswith("add SET search_path = '' and schema-qualify every name in the body")
+    assert found.hint.endswith(
+        "in this statement; if an earlier migration gave the procedure its search_path, suppress this with that reason"
+    )
 
 
 def test_findings_are_withdrawn_only_where_the_later_statement_says_so(tmp_path: Path) -> None:

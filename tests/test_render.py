@@ -378,3 +378,29 @@ def test_a_template_is_compiled_once_for_every_context() -> None:
     after = _compiled.cache_info()
     assert rendered == [f'CREATE TABLE "t{i}".compiled_once (id int);\n' for i in range(3)]
     assert (after.misses - before.misses, after.hits - before.hits) == (1, 2)
+
+
+# A lone CR is data, not a line break (files are read with CRLF as LF, and psql keeps a lone CR as it is): rendering
+# keeps it, in the template's text, in a string of a tag and as whitespace inside a tag.
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("SELECT {{ 1 }};\n\rSELEC x;\n", "SELECT 1;\n\rSELEC x;\n"),
+        ("SELECT 'a\rb', {{ 'c\rd' }},\r{{\rschema\r}};\n", "SELECT 'a\rb', c\rd,\rtenant_42;\n"),
+        ("SELECT 'a\r\rb' /* {{ schema }} */;\r", "SELECT 'a\r\rb' /* tenant_42 */;\r"),
+        ("x\r\x0b{{ schema }}\x0c\x1c\x1d\x1e\x1f\x85\xa0\r", "x\r\x0btenant_42\x0c\x1c\x1d\x1e\x1f\x85\xa0\r"),
+    ],
+)
+def test_a_lone_carriage_return_is_kept(tmp_path: Path, template: str, expected: str) -> None:
+    assert render_text(tmp_path / "t.sql", template, CONTEXT) == expected
+
+
+def test_a_lone_carriage_return_does_not_count_as_a_line(tmp_path: Path) -> None:
+    with pytest.raises(RenderError) as info:
+        render_text(tmp_path / "t.sql", "SELECT 1;\rSELECT 2;\n{{ nope }}\n", CONTEXT)
+    assert info.value.line == 2
+    template = "SELECT 1;\rSELECT 2;\x0c\n{% for i in [1, 2] %}x{{ i }}\n{% endfor %}SELEC;\n"
+    rendered = render_text(tmp_path / "t.sql", template, CONTEXT)
+    assert rendered == "SELECT 1;\rSELECT 2;\x0c\nx1\nx2\nSELEC;\n"
+    assert source_position(template, rendered, 4, 1) == (3, 1)
+    assert source_position(template, rendered, 1, 3) == (1, 3)

@@ -7,8 +7,8 @@ whether it is an up or a down file and whether its down file is missing (SQM004)
 is rendered with (schema, variables, environment), and the code that lints it: sqlmig's own modules and pglast's
 (their sizes and modification times, so that any upgrade or edit empties the cache). The entry holds every
 finding with every rule on, after the file's suppressions: which rules a run reports is decided afterwards.
-Findings of SQM102 depend on the other files and are decided by each run from the schema events the entry
-keeps.
+Findings of SQM102, and of SQM401 for an index ON ONLY a table, depend on the other files and are decided by each
+run from the schema and table events the entry keeps.
 
 A cache that cannot be read or does not have the expected shape is ignored (the files are parsed again), and
 one that cannot be written is left as it was: the cache never changes what lint finds.
@@ -27,13 +27,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..version import __version__
-from .finding import FileResult, Finding, SchemaEvent
+from .finding import FileResult, Finding, SchemaEvent, TableEvent
 
 if TYPE_CHECKING:
     from ..model import SqlFile, Track
     from ..render import TemplateContext
 
-FORMAT = 1
+FORMAT = 2
 FILENAME = "lint-cache.json"
 # Entries of files not seen in this run are kept (another branch's files) up to this many in all.
 MAX_ENTRIES = 5000
@@ -131,6 +131,9 @@ def _encode(result: FileResult) -> dict[str, Any]:
     return {
         "findings": [_finding(f) for f in result.findings],
         "schemas": [[e.statement, e.schema, None if e.use is None else _finding(e.use)] for e in result.schemas],
+        "tables": [
+            [e.schema, e.table, e.partitioned, None if e.use is None else _finding(e.use)] for e in result.tables
+        ],
     }
 
 
@@ -142,14 +145,19 @@ def _decode(entry: Any, path: Path) -> FileResult | None:
     """The result an entry holds, placed in ``path``; None for anything but the shape :func:`_encode` writes."""
     if not isinstance(entry, dict):
         return None
-    findings, events = entry.get("findings"), entry.get("schemas")
-    if not isinstance(findings, list) or not isinstance(events, list):
+    findings, events, table_events = entry.get("findings"), entry.get("schemas"), entry.get("tables")
+    if not isinstance(findings, list) or not isinstance(events, list) or not isinstance(table_events, list):
         return None
     read = [_read_finding(f, path) for f in findings]
     schemas = [_read_event(e, path) for e in events]
-    if any(f is None for f in read) or any(e is None for e in schemas):
+    tables = [_read_table(e, path) for e in table_events]
+    if any(f is None for f in read) or any(e is None for e in schemas) or any(e is None for e in tables):
         return None
-    return FileResult(tuple(f for f in read if f is not None), tuple(e for e in schemas if e is not None))
+    return FileResult(
+        tuple(f for f in read if f is not None),
+        tuple(e for e in schemas if e is not None),
+        tuple(e for e in tables if e is not None),
+    )
 
 
 def _read_event(value: Any, path: Path) -> SchemaEvent | None:
@@ -162,6 +170,22 @@ def _read_event(value: Any, path: Path) -> SchemaEvent | None:
         return SchemaEvent(statement, schema)
     finding = _read_finding(use, path)
     return None if finding is None else SchemaEvent(statement, schema, finding)
+
+
+def _read_table(value: Any, path: Path) -> TableEvent | None:
+    if not isinstance(value, list) or len(value) != 4:
+        return None
+    schema, table, partitioned, use = value
+    if (
+        not (schema is None or isinstance(schema, str))
+        or not isinstance(table, str)
+        or not isinstance(partitioned, bool)
+    ):
+        return None
+    if use is None:
+        return TableEvent(schema, table, partitioned)
+    finding = _read_finding(use, path)
+    return None if finding is None else TableEvent(schema, table, partitioned, finding)
 
 
 def _read_finding(value: Any, path: Path) -> Finding | None:

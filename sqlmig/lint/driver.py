@@ -20,7 +20,7 @@ from ..files import discover_tracks, scan_file
 from ..model import TRACKS, MigrationFile, Track, version_of
 from ..naming import NAME_RE, NAMING_RULE, name_clashes
 from .finding import FileResult, Finding
-from .ledger import SchemaLedger
+from .ledger import SchemaLedger, TableLedger
 from .sets import Selection, select
 
 if TYPE_CHECKING:
@@ -123,13 +123,13 @@ def lint_files(
     every migration of the project, so that a schema no migration creates is reported too (SQM102); with only
     some migrations, the others may create it, and only a schema created later than its use is reported.
     ``shown`` limits the report to the migrations with a file among these resolved paths; the others are read
-    only for the schemas they create. ``cache`` answers for files linted before with the same text. Reads
+    only for the schemas and tables they create. ``cache`` answers for files linted before with the same text. Reads
     files; writes nothing (the cache is written by its :meth:`~sqlmig.lint.cache.LintCache.save`). Raises
     :class:`~sqlmig.ConfigError` for an unknown rule.
     """
     selection = rules if isinstance(rules, Selection) else select(rules, key="rules")
     order = {track: i for i, track in enumerate(TRACKS)}
-    ledger = SchemaLedger()
+    ledger, tables = SchemaLedger(), TableLedger()
     findings: list[Finding] = []
     count = 0
     ordered = sorted(files, key=lambda f: (order[f.track], f.version, f.name))
@@ -138,6 +138,7 @@ def lint_files(
         missing = pairs_checked and file.down is None
         result = _result(file, "up", context, missing, cache)
         ledger.add(result, file.name, reported)
+        tables.add(result, reported)
         if not reported:
             continue
         findings += result.findings
@@ -145,7 +146,7 @@ def lint_files(
         if file.down is not None:
             findings += _result(file, "down", context, False, cache).findings
             count += 1
-    findings += ledger.finish(complete)
+    findings += ledger.finish(complete) + tables.findings
     findings = [f for f in findings if f.code in selection]
     # In the order the files run (an up file before its down file), SQM102 decided last included.
     paths = [source.path for f in ordered for source in (f.up, f.down) if source is not None]

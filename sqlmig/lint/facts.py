@@ -3,7 +3,7 @@
 written without one) matches any. A finding that a later statement of the file makes untrue (an SQM419 function
 given its search_path by ALTER FUNCTION, an SQM408 whose stand-in check is dropped) is noted with its statement's
 index and withdrawn into :attr:`FileState.withdrawn <sqlmig.lint.rules.FileState>`, which the file's linting
-leaves out. Pure.
+leaves out. Functions (``DEFINER``, ``PINNED``) are learnt by :mod:`sqlmig.lint.definer`. Pure.
 """
 
 from __future__ import annotations
@@ -16,10 +16,8 @@ from pglast.enums import (
     AlterTableType,
     BoolExprType,
     ConstrType,
-    FunctionParameterMode,
     NullTestType,
     ObjectType,
-    VariableSetKind,
 )
 
 from .rules import FileState
@@ -32,18 +30,12 @@ NULL_CHECK = "null-check"  # (NULL_CHECK, schema, table, constraint, column): CH
 NO_NULLS = "no-nulls"  # (NO_NULLS, schema, table, column): a valid CHECK (column IS NOT NULL) of this file
 UNKNOWN = "unknown"  # (UNKNOWN, schema, table, constraint): validated here, added by another file (kind unknown)
 STAND_IN = "stand-in"  # (STAND_IN, schema, table, constraint, statement): an SQM408 that the constraint's drop undoes
-DEFINER = "definer"  # (DEFINER, schema, function, argument types, statement): a function the file created
+DEFINER = "definer"  # (DEFINER, schema, function, argument types, statement): CREATE or ALTER … SECURITY DEFINER
+PINNED = "pinned"  # (PINNED, schema, function, argument types): a function this file gave its search_path
 ALTERED = "altered"  # (ALTERED, schema, table): ALTER TABLE took an ACCESS EXCLUSIVE lock on it
 ENUM = "enum"  # (ENUM, schema, type, value): a value the file added to an enum type in its transaction
 SLOTLESS = "slotless"  # (SLOTLESS, None, subscription): ALTER SUBSCRIPTION … SET (slot_name = NONE)
 
-# The parameter modes that make up a function's signature (OUT and TABLE columns do not).
-_INPUT = {
-    FunctionParameterMode.FUNC_PARAM_IN,
-    FunctionParameterMode.FUNC_PARAM_INOUT,
-    FunctionParameterMode.FUNC_PARAM_VARIADIC,
-    FunctionParameterMode.FUNC_PARAM_DEFAULT,
-}
 # ALTER TABLE commands whose lock lets reads go on: the others take ACCESS EXCLUSIVE (SQM420).
 _LIGHT = {
     AlterTableType.AT_ValidateConstraint,
@@ -104,29 +96,11 @@ def learn(stmt: Any, state: FileState) -> None:
         relation = stmt.relation
         if relation is not None and stmt.newname and (relation.schemaname, relation.relname) in state.created:
             state.created.add((relation.schemaname, stmt.newname))  # still new under its new name
-    elif isinstance(stmt, ast.CreateFunctionStmt):
-        _learn_function(stmt, state)
-    elif isinstance(stmt, ast.AlterFunctionStmt) and any(_pins_search_path(a) for a in stmt.actions or ()):
-        _learn_pinned(stmt.func, state)
     elif isinstance(stmt, ast.AlterTableStmt) and stmt.objtype == ObjectType.OBJECT_TABLE:
         if stmt.relation is None or state.is_new(stmt.relation):
             return
         for cmd in stmt.cmds or ():
             _learn_command(cmd, stmt.relation.schemaname, stmt.relation.relname, state)
-
-
-def _learn_function(stmt: Any, state: FileState) -> None:
-    name = [n.sval for n in stmt.funcname]
-    types = _signature(p.argType for p in stmt.parameters or () if p.mode in _INPUT)
-    note(state, DEFINER, name[-2] if len(name) > 1 else None, name[-1], types, str(state.statement))
-
-
-def _learn_pinned(func: Any, state: FileState) -> None:
-    """Withdraw SQM419 from the functions of this file that ALTER FUNCTION ``func`` gives a search_path."""
-    name = [n.sval for n in func.objname]
-    found = matching(state, DEFINER, name[-2] if len(name) > 1 else None, name[-1])
-    types = None if func.args_unspecified else _signature(func.objargs or ())
-    withdraw(state, "SQM419", [f for f in found if types is None or f[3] == types])
 
 
 def _learn_command(cmd: Any, schema: str | None, table: str | None, state: FileState) -> None:
@@ -166,19 +140,6 @@ def not_null_columns(expr: Any) -> list[str]:
         name: Any = fields[-1].sval if len(fields) == 1 and isinstance(fields[-1], ast.String) else None
         return [name] if isinstance(name, str) else []
     return []
-
-
-def _signature(types: Any) -> str:
-    """Argument types as a key: the type's own name (``int4`` for ``integer`` and ``pg_catalog.int4``), with
-    ``[]`` per array dimension."""
-    return ",".join(t.names[-1].sval + "[]" * len(t.arrayBounds or ()) for t in types)
-
-
-def _pins_search_path(action: Any) -> bool:
-    """Whether an ALTER FUNCTION action is ``SET search_path = …`` or ``SET search_path FROM CURRENT``."""
-    setting = action.arg if isinstance(action, ast.DefElem) and action.defname == "set" else None
-    kinds = (VariableSetKind.VAR_SET_VALUE, VariableSetKind.VAR_SET_CURRENT)
-    return isinstance(setting, ast.VariableSetStmt) and setting.name == "search_path" and setting.kind in kinds
 
 
 def _foreign_key(cmd: Any) -> bool:

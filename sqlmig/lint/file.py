@@ -23,7 +23,7 @@ from ..reader import read_text
 from ..render import STREAM_THRESHOLD, TemplateContext, render_text, source_position
 from ..sqltext import Statement, iter_statements, locate
 from ..sqltree import walk
-from .finding import FileResult, Finding, SchemaEvent
+from .finding import FileResult, Finding, SchemaEvent, TableEvent
 from .idempotent import idempotency
 from .names import Ref, refs, schema_refs
 from .rules import RULES, FileState, Hit, remember, schema_created, track, unqualified
@@ -46,6 +46,7 @@ class _Raw:
     hint: str
     statement: int = -1
     schema: str | None = None
+    table: tuple[str | None, str] | None = None  # see Hit.table
 
 
 _SCHEMA_HINT = (
@@ -95,6 +96,10 @@ def lint_file(
     kept = _once(_suppress(raws, resolve(marks.found, spans, _is_comment), marks.found))
     findings = []
     events = [SchemaEvent(index, schema) for index, schema in created]
+    # Only an up file's tables exist for the migrations after it (a down file's are undone before they run).
+    tables = (
+        [TableEvent(s, t, (s, t) in state.partitioned) for s, t in sorted(state.created, key=str)] if schemas else []
+    )
     for raw in kept:
         line, column = raw.line, raw.column
         if text is not None:
@@ -102,11 +107,13 @@ def lint_file(
         finding = _finding(source, raw.code, line, column, raw.message, raw.hint)
         if raw.schema is not None:
             events.append(SchemaEvent(raw.statement, raw.schema, finding))
+        elif raw.table is not None:
+            tables.append(TableEvent(*raw.table, use=finding))
         else:
             findings.append(finding)
     # A statement's uses come before what it creates: CREATE SCHEMA app … CREATE TABLE app.t uses it first.
     events.sort(key=lambda e: (e.statement, e.use is None))
-    return FileResult(tuple(findings), tuple(events))
+    return FileResult(tuple(findings), tuple(events), tuple(tables))
 
 
 def _alone(finding: Finding) -> FileResult:
@@ -212,7 +219,7 @@ def check(stmt: Any, state: FileState, path: SearchPath | None = None) -> tuple[
 
 def _at(item: Statement, index: int, hit: Hit, schema: str | None = None) -> _Raw:
     line, column = locate(item, hit.location + 1) if hit.location >= 0 else (item.line, item.column)
-    return _Raw(hit.code, line, column, hit.message, hit.hint, index, schema)
+    return _Raw(hit.code, line, column, hit.message, hit.hint, index, schema, hit.table)
 
 
 def _suppress(raws: list[_Raw], suppressions: Suppressions, marks: list[Mark]) -> list[_Raw]:

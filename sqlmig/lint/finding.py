@@ -1,5 +1,6 @@
 """What linting finds: a :class:`Finding`, and a :class:`FileResult`, the findings of one file with the schemas
-its statements create and use (which only the whole run can judge: rule SQM102).
+its statements create and use (which only the whole run can judge: rule SQM102), and the tables it creates and
+indexes ``ON ONLY`` (SQM401 there depends on how an earlier migration created the table).
 
 Plain data, light to import: a run answered from the cache (:mod:`sqlmig.lint.cache`) needs these and not the
 parser.
@@ -37,10 +38,23 @@ class SchemaEvent:
 
 
 @dataclass(frozen=True)
+class TableEvent:
+    """A table that a file creates (``use`` None; ``partitioned`` says whether it is a partitioned table), or an
+    index that it builds ``ON ONLY`` a table it did not create (``use``: the SQM401 finding to report if an earlier
+    migration created that table as a plain one, on which ONLY changes nothing and the index is built)."""
+
+    schema: str | None
+    table: str
+    partitioned: bool = False
+    use: Finding | None = None
+
+
+@dataclass(frozen=True)
 class FileResult:
-    """What linting one file found, whatever rules a run reports: every finding but SQM102, after the file's
-    suppressions, and its schema events in statement order (SQM102 needs every file: see
-    :class:`sqlmig.lint.driver.SchemaLedger`)."""
+    """What linting one file found, whatever rules a run reports: every finding but SQM102 and those of
+    ``tables``, after the file's suppressions; its schema events in statement order (SQM102 needs every file: see
+    :class:`sqlmig.lint.ledger.SchemaLedger`) and its table events (:class:`sqlmig.lint.ledger.TableLedger`)."""
 
     findings: tuple[Finding, ...]
     schemas: tuple[SchemaEvent, ...] = ()
+    tables: tuple[TableEvent, ...] = ()

@@ -24,16 +24,26 @@ _FILLED = {ConstrType.CONSTR_DEFAULT, ConstrType.CONSTR_IDENTITY, ConstrType.CON
 
 
 def index(stmt: Any, state: FileState) -> list[Hit]:
-    """SQM401 for CREATE INDEX (without CONCURRENTLY) on a table the file does not create."""
-    if stmt.concurrent or state.is_new(stmt.relation) or stmt.relation.relpersistence == "t":
+    """SQM401 for CREATE INDEX (without CONCURRENTLY) on a table the file does not create. ``ON ONLY`` is written
+    for a partitioned table, where it builds nothing (an invalid index for the partitions' indexes to be attached
+    to) and CONCURRENTLY is refused; on a plain table ONLY changes nothing and the index is built. So an index ON
+    ONLY is reported only when an earlier migration created the table as a plain one (see
+    :class:`~sqlmig.lint.ledger.TableLedger`)."""
+    relation = stmt.relation
+    if stmt.concurrent or state.is_new(relation) or relation.relpersistence == "t":
         return []
+    only = not relation.inh
+    plain = " (it is not partitioned, so ONLY changes nothing)" if only else ""
     return [
         Hit(
             "SQM401",
-            f"CREATE INDEX on {shown(stmt.relation)}, which this file does not create, blocks writes to that table "
-            "until the index is built",
-            "write CREATE INDEX CONCURRENTLY IF NOT EXISTS … in a file with '-- sqlmig: no-transaction' at its top",
-            stmt.relation.location,
+            f"CREATE INDEX on {'ONLY ' if only else ''}{shown(relation)}, which this file does not create, blocks "
+            f"writes to that table until the index is built{plain}",
+            "write CREATE INDEX CONCURRENTLY IF NOT EXISTS … in a file with '-- sqlmig: no-transaction' at its top; "
+            "a partitioned table refuses CONCURRENTLY: index ON ONLY it, then each partition CONCURRENTLY, and ALTER "
+            "INDEX … ATTACH PARTITION",
+            relation.location,
+            (relation.schemaname, relation.relname) if only else None,
         )
     ]
 

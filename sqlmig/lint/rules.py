@@ -32,6 +32,8 @@ class Hit:
     message: str
     hint: str
     location: int = -1
+    # (schema, table) when the finding stands only if an earlier migration created that table as a plain one
+    table: tuple[str | None, str] | None = None
 
 
 @dataclass
@@ -46,6 +48,7 @@ class FileState:
     up: bool = True
     facts: set[tuple[str | None, ...]] = field(default_factory=set)
     created: set[tuple[str | None, str]] = field(default_factory=set)
+    partitioned: set[tuple[str | None, str]] = field(default_factory=set)  # those of created that are so
     temp: set[str] = field(default_factory=set)
     dropped: set[tuple[str, ...]] = field(default_factory=set)  # (kind, *name) dropped with IF EXISTS
     statement: int = 0  # the index in the file of the statement being checked
@@ -160,13 +163,17 @@ def remember(stmt: Any, state: FileState) -> None:
     if isinstance(stmt, ast.DropStmt) and stmt.missing_ok and stmt.removeType in _RECREATED:
         kind = _RECREATED[stmt.removeType]
         state.dropped.update((kind, *(getattr(n, "sval", "") for n in name)) for name in stmt.objects or ())
-    rel = created_relation(stmt) if isinstance(stmt, (ast.CreateStmt, ast.CreateTableAsStmt)) else None
+    rel = created_relation(stmt) if isinstance(stmt, (ast.CreateStmt, ast.CreateTableAsStmt)) else selected_into(stmt)
     if rel is None or rel.relname is None:
         return
     if rel.relpersistence == "t":
         state.temp.add(rel.relname)
     else:
         state.created.add((rel.schemaname, rel.relname))
+        if isinstance(stmt, ast.CreateStmt) and stmt.partspec is not None:
+            state.partitioned.add((rel.schemaname, rel.relname))
+        else:  # dropped and created again as a plain table
+            state.partitioned.discard((rel.schemaname, rel.relname))
 
 
 _RECREATED = {ObjectType.OBJECT_VIEW: "VIEW", ObjectType.OBJECT_TRIGGER: "TRIGGER"}
@@ -192,6 +199,16 @@ def created_relation(stmt: Any) -> ast.RangeVar | None:
     if isinstance(stmt, ast.ViewStmt):
         return stmt.view
     return stmt.relation if isinstance(stmt, (ast.CreateStmt, ast.IndexStmt)) else None
+
+
+def selected_into(stmt: Any) -> ast.RangeVar | None:
+    """The table that ``SELECT … INTO table`` creates (CREATE TABLE AS in older words), if ``stmt`` is one. In a
+    UNION, INTERSECT or EXCEPT the INTO belongs to the first SELECT."""
+    while isinstance(stmt, ast.SelectStmt):
+        if stmt.intoClause is not None:
+            return stmt.intoClause.rel
+        stmt = stmt.larg
+    return None
 
 
 def shown(relation: ast.RangeVar | None) -> str:

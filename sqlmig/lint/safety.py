@@ -1,9 +1,9 @@
 """The safety rules ``SQM4xx``: statements that fail in a migration's transaction (``SQM402``, ``SQM406``,
-``SQM407``, ``SQM416``, ``SQM417``), that lose security (``SQM419``), that hide DDL from lint (``SQM418``,
-:mod:`sqlmig.lint.doblock`), that lock a table, view or index for maintenance (``SQM421``-``SQM423``,
-:mod:`sqlmig.lint.upkeep`), or that lock, rewrite or change a table other sessions are using (the rest, in
-:mod:`sqlmig.lint.live`). :func:`safety` is the one entry: it checks a statement and then notes in the file's
-state what later statements depend on. Pure: works on pglast syntax trees, no files, no database.
+``SQM407``, ``SQM416``, ``SQM417``), that lose security (``SQM419``, :mod:`sqlmig.lint.definer`), that hide DDL
+from lint (``SQM418``, :mod:`sqlmig.lint.doblock`), that lock a table, view or index for maintenance
+(``SQM421``-``SQM423``, :mod:`sqlmig.lint.upkeep`), or that lock, rewrite or change a table other sessions are
+using (the rest, in :mod:`sqlmig.lint.live`). :func:`safety` is the one entry: it checks a statement and then notes
+in the file's state what later statements depend on. Pure: works on pglast syntax trees, no files, no database.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from pglast.enums import AlterSubscriptionType, AlterTableType, ObjectType, Rein
 
 from ..sqltree import walk
 from . import live, upkeep
+from .definer import definer
+from .definer import learn as learn_functions
 from .doblock import do_block
 from .facts import ENUM, SLOTLESS, learn, noted
 from .rules import FileState, Hit
@@ -42,6 +44,7 @@ def safety(stmt: Any, state: FileState) -> list[Hit]:
     if state.transactional and not isinstance(stmt, ast.AlterEnumStmt) and any(f[0] == ENUM for f in state.facts):
         hits += _new_enum_value(stmt, state)
     learn(stmt, state)
+    learn_functions(stmt, state)
     return hits
 
 
@@ -74,8 +77,8 @@ def _check(stmt: Any, state: FileState) -> list[Hit]:
         return live.backfill(stmt, state)
     if isinstance(stmt, ast.DoStmt):
         return do_block(stmt, state)
-    if isinstance(stmt, ast.CreateFunctionStmt):
-        return _definer(stmt)
+    if isinstance(stmt, (ast.CreateFunctionStmt, ast.AlterFunctionStmt)):
+        return definer(stmt, state)
     if isinstance(stmt, ast.VacuumStmt) and stmt.is_vacuumcmd:
         return [
             Hit(
@@ -154,27 +157,6 @@ def _needs_no_block(stmt: Any, state: FileState) -> str | None:
     if isinstance(stmt, ast.DropSubscriptionStmt) and not noted(state, SLOTLESS, None, stmt.subname):
         return "DROP SUBSCRIPTION of a subscription that has a replication slot"
     return None
-
-
-def _definer(stmt: Any) -> list[Hit]:
-    """SQM419 for a SECURITY DEFINER function or procedure without its own search_path."""
-    options = {o.defname: o.arg for o in stmt.options or () if isinstance(o, ast.DefElem) and o.defname != "set"}
-    settings: list[Any] = [o.arg for o in stmt.options or () if isinstance(o, ast.DefElem) and o.defname == "set"]
-    definer = getattr(options.get("security"), "boolval", False)
-    language = getattr(options.get("language"), "sval", "sql").lower()
-    if not definer or language in ("c", "internal") or any(s.name == "search_path" for s in settings):
-        return []
-    name = ".".join(n.sval for n in stmt.funcname)
-    what = "procedure" if stmt.is_procedure else "function"
-    return [
-        Hit(
-            "SQM419",
-            f"SECURITY DEFINER {what} {name} has no SET search_path: it runs with its owner's rights but finds "
-            "tables, functions and operators through the caller's search_path, which the caller controls",
-            "add SET search_path = '' and schema-qualify every name in the body (or SET search_path = "
-            "pg_catalog, <schema>, with pg_temp last or absent)",
-        )
-    ]
 
 
 def _new_enum_value(stmt: Any, state: FileState) -> list[Hit]:
