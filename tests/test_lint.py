@@ -429,6 +429,17 @@ def test_large_files_are_streamed_with_their_line_numbers(tmp_path: Path, monkey
     assert [(f.code, f.line) for f in found] == [("SQM101", 1003), ("SQM304", 1003)]
 
 
+@pytest.mark.parametrize("threshold", [10, 1 << 30], ids=["streamed", "in-memory"])
+def test_a_lone_carriage_return_is_data_not_a_line_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threshold: int
+) -> None:
+    """As the runner reads a file (streamed or not), and as psql does: a CR without LF is part of the string."""
+    monkeypatch.setattr(lintfile, "STREAM_THRESHOLD", threshold)
+    sql = "INSERT INTO master.notes (t) VALUES ('a\rb') ON CONFLICT DO NOTHING;\r\nINSERT INTO notes VALUES (1);\n"
+    found = lint_sql(tmp_path, sql, "seed").findings
+    assert [(f.code, f.line) for f in found] == [("SQM101", 2), ("SQM304", 2)]
+
+
 def test_missing_down_file(tmp_path: Path) -> None:
     report = run(tmp_path, {UP: "SELECT 1;\n"})
     (found,) = report.findings

@@ -19,7 +19,7 @@ from pglast.parser import ParseError, scan
 from ..checks import Validation, nul_problem
 from ..errors import RenderError
 from ..model import SqlFile, Track
-from ..reader import read_text
+from ..reader import RawLines, read_text
 from ..render import STREAM_THRESHOLD, TemplateContext, render_text, source_position
 from ..sqltext import Statement, iter_statements, locate
 from ..sqltree import walk
@@ -166,8 +166,10 @@ def _lines(source: SqlFile, context: TemplateContext) -> tuple[str | None, str |
 
 
 def _stream(path: Path) -> Iterator[str]:
-    with open(path, encoding="utf-8-sig", newline=None) as fh:
-        yield from fh
+    """The lines of a large file as the runner reads them (:class:`~sqlmig.reader.RawLines`): CRLF as LF, and a
+    lone CR kept as data, not taken for a line end."""
+    with open(path, "rb") as fh:
+        yield from RawLines(fh)
 
 
 def _statement(
