@@ -152,6 +152,9 @@ def test_text_after_the_data_cut_inside_a_character(cut: int, monkeypatch: pytes
     assert [(s.text, s.line) for s in statements[1:]] == [("SELECT 'żółw'", 4), ("SELECT 2", 5)]
 
 
+# sqlmig's own streaming, the same on every major: on the newest only (docs/testing.md).
+NEWEST = pytest.mark.newest
+
 # Statements of tens of megabytes in a streamed file. psycopg's pipeline sync flushes the connection once and then
 # waits for results, so what the socket had not taken stayed in libpq's buffer: the server waited for the rest of
 # the statement, sqlmig for its result, both forever (and every other instance for the lock). On loopback the
@@ -180,6 +183,7 @@ def _migrate(tmp_path: Path, sql: str) -> Path:
 
 
 @pytest.mark.timeout(120)
+@NEWEST
 def test_one_insert_of_tens_of_megabytes(db_url: str, db: Conn, tmp_path: Path) -> None:
     insert, rows = _values(0, BIG)
     directory = _migrate(tmp_path, CREATE + insert)
@@ -190,6 +194,7 @@ def test_one_insert_of_tens_of_megabytes(db_url: str, db: Conn, tmp_path: Path) 
 
 
 @pytest.mark.timeout(120)
+@NEWEST
 def test_one_string_literal_of_tens_of_megabytes(db_url: str, db: Conn, tmp_path: Path) -> None:
     literal = "żółw " * (BIG // 8)
     directory = _migrate(tmp_path, f"{CREATE}INSERT INTO public.t VALUES (1, '{literal}');\nSELECT 1;\n")
@@ -203,6 +208,7 @@ def test_one_string_literal_of_tens_of_megabytes(db_url: str, db: Conn, tmp_path
 
 
 @pytest.mark.timeout(150)
+@NEWEST
 def test_large_statement_among_small_ones(db_url: str, db: Conn, tmp_path: Path) -> None:
     # Enough small statements on both sides for several pipeline syncs each.
     insert, rows = _values(100_000, BIG)
@@ -214,6 +220,7 @@ def test_large_statement_among_small_ones(db_url: str, db: Conn, tmp_path: Path)
 
 
 @pytest.mark.timeout(150)
+@NEWEST
 def test_errors_before_in_and_after_a_large_statement(db_url: str, db: Conn, tmp_path: Path) -> None:
     insert, _ = _values(100_000, BIG)
     head = CREATE + _smalls(0, 20_000)
