@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from datetime import timedelta
@@ -29,6 +28,7 @@ from sqlmig.render import TemplateContext, render_text
 from sqlmig.sqltext import MetaCommand, Statement, iter_statements
 
 from .helpers import tree
+from .test_lint_since import git
 
 SCHEMA = "tenant_acme"
 # One statement (or block) each, with the codes it alone makes the safety rules report in a migrate-track file that
@@ -269,18 +269,6 @@ def test_a_lone_carriage_return_in_a_template_keeps_the_findings_lines() -> None
 
 
 # --- --since against a real git repository ----------------------------------------------------------------------------
-
-
-def git(repo: Path, *args: str) -> str:
-    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"}
-    done = subprocess.run(
-        ["git", "-C", str(repo), "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false", *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**env, "PATH": "/usr/bin:/bin", "HOME": str(repo)},
-    )
-    return done.stdout
 
 
 # git quotes such paths in its output ("db m\303\257grations \"x\"/…") unless told otherwise.
