@@ -5,25 +5,22 @@ two readings, the text and JSON formats)."""
 from __future__ import annotations
 
 import json
-import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import click.testing
 import psycopg
 import pytest
-from click.testing import CliRunner
 
 import sqlmig
 from sqlmig import MigrationError
-from sqlmig.cli import main
 from sqlmig.cli.explain import explain_dict, explain_text
 from sqlmig.explain import ExplainReport, FileExplained, LockTaken, StatementExplained, explain
 from sqlmig.explain.probe import State, rewritten, taken
 
 from .helpers import tree
 from .pgcluster import PgServer
+from .test_security import cli
 
 # Runs on every PostgreSQL major (docs/testing.md): which locks a statement takes, and whether it rewrites, is the
 # server's to decide and changes between majors.
@@ -246,17 +243,6 @@ def test_a_no_transaction_file_that_ends_inside_its_own_block_is_refused(url: st
     with pytest.raises(MigrationError, match="ends inside a transaction block it opened") as caught:
         explain(url, project(tmp_path, change, no_transaction=True))
     assert caught.value.path == tmp_path / "migrate" / f"{CHANGE}.up.sql"
-
-
-def cli(*args: str) -> click.testing.Result:
-    """Run the CLI in-process and give the "sqlmig" logger back its settings afterwards."""
-    logger = logging.getLogger("sqlmig")
-    saved = logger.handlers[:], logger.propagate, logger.level
-    try:
-        return CliRunner().invoke(main, list(args))
-    finally:
-        logger.handlers[:], logger.propagate = saved[:2]
-        logger.setLevel(saved[2])
 
 
 def test_the_command_prints_a_table_per_file(url: str, tmp_path: Path) -> None:

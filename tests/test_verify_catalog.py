@@ -5,7 +5,6 @@ attribute by attribute, and the pure halves (leftovers.explained, changes.descri
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -16,8 +15,11 @@ from sqlmig.cli.reports import verify_text
 from sqlmig.verify import catalog, changes, leftovers
 from sqlmig.verify import scratch as verify
 
+from . import test_verify
 from .pgcluster import PgServer
-from .test_verify import READER, migrations, scratch_databases
+from .test_verify import READER, migrations
+
+server_url = test_verify.server_url  # the fixture: no scratch database may be left after a test
 
 # On every PostgreSQL major (docs/testing.md), the kinds whose catalog columns differ between majors (the
 # statistics target's default, compression, publications' row filters, replica identity, pg_proc's attributes)
@@ -48,14 +50,6 @@ TOUCH = "CREATE OR REPLACE FUNCTION public.touch() RETURNS trigger LANGUAGE plpg
 TOUCH_BODY = "AS $$ BEGIN RETURN NEW; END $$;\n"
 LOWER_BODY = "AS $$\nBEGIN\n  NEW.title := lower(NEW.title);\n  RETURN NEW;\nEND\n$$;\n"
 PICK = "CREATE OR REPLACE FUNCTION public.pick(x int) RETURNS SETOF int LANGUAGE sql AS 'SELECT x';\n"
-
-
-@pytest.fixture
-def server_url(pg_server: PgServer) -> Iterator[str]:
-    """The URL of the server's maintenance database; after the test, no scratch database may be left."""
-    left_before = scratch_databases(pg_server)
-    yield pg_server.url()
-    assert scratch_databases(pg_server) <= left_before
 
 
 @pytest.fixture
