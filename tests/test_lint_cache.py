@@ -12,9 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from sqlmig.files import discover_tracks
+from sqlmig.lint import cache as cache_module
 from sqlmig.lint import driver, file
 from sqlmig.lint.cache import FILENAME, LintCache
-from sqlmig.lint.driver import lint
+from sqlmig.lint.driver import lint, lint_files
+from sqlmig.render import TemplateContext
 
 from .helpers import tree
 
@@ -176,3 +179,55 @@ def test_driver_imports_nothing_that_parses() -> None:
     )
     assert done.stdout.strip() == "[]", done.stderr
     assert driver.lint is lint
+
+
+@pytest.mark.parametrize("size", ["small", "streamed"])
+def test_a_file_edited_after_discovery_is_reported_and_not_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: str
+) -> None:
+    """Findings are cached under the checksum discovery computed: the text linted must be that text, or an editor's
+    save between the two reads would file the new text's findings under the old text's checksum."""
+    monkeypatch.setattr(file, "STREAM_THRESHOLD", 1 << 20 if size == "streamed" else 1 << 30)
+    up = tmp_path / "migrations" / "migrate" / "20240101_000000_a.up.sql"
+    up.parent.mkdir(parents=True)
+    # A streamed file is large (discovery keeps its stamp, not its text): a long comment makes it so.
+    padding = "-- " + "x" * (2 << 20) + "\n" if size == "streamed" else ""
+    good = f"-- sqlmig: no-transaction\n{padding}CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON public.t (x);\n"
+    up.write_text(good)
+    found = discover_tracks(tmp_path / "migrations", ("migrate",))["migrate"]
+    up.write_text(f"{padding}CREATE INDEX i ON public.t (x);\n-- saved by an editor after discovery read the file\n")
+    cache = LintCache.open(tmp_path / ".sqlmig")
+    report = lint_files(found, TemplateContext(), cache=cache, pairs_checked=False)
+    cache.save()
+    assert [(f.code, f.line) for f in report.findings] == [("SQM005", 1)]
+    assert "changed" in report.findings[0].message
+    up.write_text(good)  # the editor's undo: the text discovery checksummed
+    found = discover_tracks(tmp_path / "migrations", ("migrate",))["migrate"]
+    cached = lint_files(found, TemplateContext(), cache=LintCache.open(tmp_path / ".sqlmig"), pairs_checked=False)
+    assert cached.findings == lint_files(found, TemplateContext(), pairs_checked=False).findings == ()
+
+
+@pytest.mark.parametrize("package", ["pglast", "jinja2"])
+def test_the_code_that_parses_and_renders_is_part_of_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, package: str
+) -> None:
+    """An upgrade of the parser or of the template engine changes what lint finds: it empties the cache."""
+    import importlib.machinery
+    import importlib.util
+
+    fake = tmp_path / package
+    fake.mkdir()
+    (fake / "__init__.py").write_text("")
+    real = importlib.util.find_spec
+
+    def find_spec(name: str, *args: object) -> importlib.machinery.ModuleSpec | None:
+        if name != package:
+            return real(name, *args)  # type: ignore[arg-type]
+        spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
+        spec.submodule_search_locations = [str(fake)]
+        return spec
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    before = cache_module.code_fingerprint()
+    (fake / "lexer.py").write_text("# a new release\n")
+    assert cache_module.code_fingerprint() != before

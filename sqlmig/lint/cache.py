@@ -4,14 +4,15 @@ most of the cost of ``sqlmig lint``).
 
 An entry is keyed by everything its result depends on: the file's checksum (SHA-256 of its text), its track,
 whether it is an up or a down file and whether its down file is missing (SQM004), for a template the context it
-is rendered with (schema, variables, environment), and the code that lints it: sqlmig's own modules and pglast's
-(their sizes and modification times, so that any upgrade or edit empties the cache). The entry holds every
+is rendered with (schema, variables, environment), and the code that lints it: sqlmig's own modules, pglast's and
+Jinja2's (their sizes and modification times, so that any upgrade or edit empties the cache). The entry holds every
 finding with every rule on, after the file's suppressions: which rules a run reports is decided afterwards.
 Findings of SQM102, and of SQM401 for an index ON ONLY a table, depend on the other files and are decided by each
 run from the schema and table events the entry keeps.
 
 A cache that cannot be read or does not have the expected shape is ignored (the files are parsed again), and
-one that cannot be written is left as it was: the cache never changes what lint finds.
+one that cannot be written is left as it was; a file that changed after discovery checksummed it is reported
+(SQM005) and not cached: the cache never changes what lint finds.
 """
 
 from __future__ import annotations
@@ -104,11 +105,13 @@ class LintCache:
 
 def code_fingerprint() -> str:
     """What identifies the code that lints: sqlmig's version, and the size and modification time of every
-    module of sqlmig and of pglast (found without importing pglast). Reads directories only."""
+    module of sqlmig, of pglast (which parses) and of Jinja2 (which renders templates), found without importing
+    them. Reads directories only."""
     stamps = [__version__]
-    spec = importlib.util.find_spec("pglast")
     folders = [Path(__file__).resolve().parent.parent]
-    folders += [Path(p) for p in (spec.submodule_search_locations or ())] if spec is not None else []
+    for package in ("pglast", "jinja2"):
+        spec = importlib.util.find_spec(package)
+        folders += [Path(p) for p in (spec.submodule_search_locations or ())] if spec is not None else []
     for folder in folders:
         for root, dirs, names in os.walk(folder):
             dirs[:] = sorted(d for d in dirs if d != "__pycache__")

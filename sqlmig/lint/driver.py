@@ -166,7 +166,8 @@ def _result(
     from .file import lint_file  # the parser: loaded only when a file must be parsed
 
     result = lint_file(source, file.track, context, missing_down=missing_down, schemas=kind == "up")
-    if cache is not None:
+    # A file that could not be read as discovery read it (edited meanwhile, unreadable) says nothing of its text.
+    if cache is not None and not any(f.code == "SQM005" for f in result.findings):
         cache.put(source, key, context, result)
     return result
 

@@ -10,16 +10,15 @@ import io
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from pglast import parse_sql
 from pglast.parser import ParseError, scan
 
 from ..checks import Validation, nul_problem
-from ..errors import RenderError
+from ..errors import DiscoveryError, RenderError
 from ..model import SqlFile, Track
-from ..reader import RawLines, read_text
+from ..reader import RawLines, open_streamed, read_checked
 from ..render import STREAM_THRESHOLD, TemplateContext, render_text, source_position
 from ..sqltext import Statement, iter_statements, locate
 from ..sqltree import walk
@@ -67,6 +66,9 @@ def lint_file(
     """
     try:
         template, text, lines = _lines(source, context)
+    except DiscoveryError:  # edited since discovery: its checksum no longer says what is linted
+        message = "the file changed (was edited, deleted or made unreadable) while lint read it"
+        return _alone(_finding(source, "SQM005", 1, 1, message, "run lint again once the file is saved"))
     except RenderError as exc:
         hint = exc.hint or "fix the template, or pass the variables it needs (--schema, --var NAME=VALUE)"
         return _alone(_finding(source, "SQM002", max(exc.line, 1), 1, f"template error: {exc.message}", hint))
@@ -155,20 +157,21 @@ _DOWN_HINT = (
 
 def _lines(source: SqlFile, context: TemplateContext) -> tuple[str | None, str | None, Iterable[str]]:
     """The template (None unless the file is one), the text to lint (None when it is streamed) and its lines."""
+    # The text read now must be the one discovery checksummed: findings are cached under that checksum.
     if source.templated:
-        template = read_text(source.path)
+        template = read_checked(source)
         text = render_text(source.path, template, context)
         return template, text, io.StringIO(text)
     if source.size > STREAM_THRESHOLD:
-        return None, None, _stream(source.path)  # as the runner streams it: a large seed is never held whole
-    text = read_text(source.path)
+        return None, None, _stream(open_streamed(source))  # as the runner streams it: never held whole
+    text = read_checked(source)
     return None, text, io.StringIO(text)
 
 
-def _stream(path: Path) -> Iterator[str]:
+def _stream(fh: BinaryIO) -> Iterator[str]:
     """The lines of a large file as the runner reads them (:class:`~sqlmig.reader.RawLines`): CRLF as LF, and a
     lone CR kept as data, not taken for a line end."""
-    with open(path, "rb") as fh:
+    with fh:
         yield from RawLines(fh)
 
 
