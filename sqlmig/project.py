@@ -52,13 +52,15 @@ def find(start: Path) -> tuple[Path, dict[str, Any]] | None:
             data = path.read_bytes()
         except OSError:
             continue
-        tool = _toml(path, data).get("tool", {}) if b"sqlmig" in data else {}
+        tool = toml_document(path, data).get("tool", {}) if b"sqlmig" in data else {}
         if "sqlmig" in tool:
             return folder, _checked(path, tool["sqlmig"])
     return None
 
 
-def _toml(path: Path, data: bytes) -> dict[str, Any]:
+def toml_document(path: Path, data: bytes) -> dict[str, Any]:
+    """``data``, the bytes of the TOML file ``path``, as a dict. Raises :class:`ConfigError` naming ``path``
+    when it is not TOML (or not UTF-8). Pure."""
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover

@@ -18,6 +18,7 @@ from typing import Any
 
 from .errors import ConfigError, RenderError
 from .model import TRACKS, Track, version_of
+from .project import toml_document
 
 _NAME_CHARS = re.compile(r"[^a-z0-9]+")
 _PLAIN_IDENT = re.compile(r"[a-z_][a-z0-9_$]*")
@@ -199,6 +200,8 @@ def init_project(folder: Path, directory: str = "migrations") -> list[str]:
     is not the default): the file is created if missing and appended to otherwise, and left as it is when it has a
     ``[tool.sqlmig]`` table already. Returns what it did, one line each. Never overwrites. Raises
     :class:`ConfigError` when a file or folder cannot be written. Writes files."""
+    pyproject = folder / "pyproject.toml"
+    text = _pyproject_text(pyproject)
     done = []
     for track in TRACKS:
         path = folder / directory / track
@@ -208,12 +211,7 @@ def init_project(folder: Path, directory: str = "migrations") -> list[str]:
             except OSError as exc:
                 raise _write_error(f"cannot create the folder {_shown(path)}", exc, path.parent) from exc
             done.append(f"Created {_shown(path)}/")
-    pyproject = folder / "pyproject.toml"
-    try:
-        text = pyproject.read_text(encoding="utf-8") if pyproject.exists() else None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {_shown(pyproject)}: {exc}") from exc
-    if text is not None and re.search(r"^\s*\[tool\.sqlmig[\].]", text, re.MULTILINE):
+    if text is not None and "sqlmig" in toml_document(pyproject, text.encode()).get("tool", {}):
         done.append(f"Left {_shown(pyproject)} as it is: it has a [tool.sqlmig] table already")
         return done
     table = INIT_TABLE + (f"directory = {_toml_string(directory)}\n" if directory != "migrations" else "")
@@ -224,6 +222,18 @@ def init_project(folder: Path, directory: str = "migrations") -> list[str]:
         raise _write_error(f"cannot write {_shown(pyproject)}", exc, folder) from exc
     done.append(f"{'Added [tool.sqlmig] to' if text else 'Created'} {_shown(pyproject)}")
     return done
+
+
+def _pyproject_text(pyproject: Path) -> str | None:
+    """The text of ``pyproject`` (None when there is none), checked to be TOML: a table appended to a file that is
+    not would not be read either. Raises :class:`ConfigError`."""
+    try:
+        text = pyproject.read_text(encoding="utf-8") if pyproject.exists() else None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {_shown(pyproject)}: {exc}") from exc
+    if text is not None:
+        toml_document(pyproject, text.encode())
+    return text
 
 
 def _toml_string(value: str) -> str:

@@ -273,6 +273,15 @@ def test_init_starts_a_project_with_conventions_on(tmp_path: Path, monkeypatch: 
     assert again.output == "Left pyproject.toml as it is: it has a [tool.sqlmig] table already\n"
 
 
+def test_init_refuses_a_pyproject_that_is_not_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Appending to it would leave it unreadable still; nothing is created."""
+    (tmp_path / "pyproject.toml").write_text("[project\n")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["init"])
+    assert result.exit_code == 5 and "invalid TOML" in result.output
+    assert (tmp_path / "pyproject.toml").read_text() == "[project\n" and not (tmp_path / "migrations").exists()
+
+
 @pytest.mark.parametrize(
     ("before", "after"),
     [
@@ -280,8 +289,11 @@ def test_init_starts_a_project_with_conventions_on(tmp_path: Path, monkeypatch: 
         ('[project]\nname = "app"\n', '[project]\nname = "app"\n\n[tool.sqlmig]\n'),
         ('[tool.sqlmig]\nlint_rules = ["safety"]\n', None),
         ('[tool.sqlmig.targets]\nschemas = ["a"]\n', None),
+        ("[tool]\nsqlmig = { lint = true }\n", None),
+        ('[tool]\nsqlmig.schema = "app"\n', None),
+        ('[ tool . "sqlmig" ]\nschema = "app"\n', None),
     ],
-    ids=["appended", "appended-after-newline", "kept", "kept-subtable"],
+    ids=["appended", "appended-after-newline", "kept", "kept-subtable", "kept-inline", "kept-dotted", "kept-quoted"],
 )
 def test_init_appends_to_pyproject_and_never_overwrites(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, before: str, after: str | None
