@@ -120,7 +120,11 @@ def _row_counts(cur: psycopg.Cursor[Any], tables: list[tuple[str, str, str]]) ->
         sql.SQL("SELECT {}, count(*) FROM {}").format(sql.Literal(i), sql.Identifier(nspname, relname))
         for i, (_, nspname, relname) in enumerate(tables)
     )
-    return [(f"{tables[i][0]} rows", str(count)) for i, count in cur.execute(query)]
+    return [(f"{tables[i][0]}{ROWS}", str(count)) for i, count in cur.execute(query)]
+
+
+# How the key of a table's row count ends.
+ROWS = " rows"
 
 
 def diff(before: Mapping[str, str], after: Mapping[str, str]) -> list[str]:

@@ -36,19 +36,25 @@ def found(expected: Mapping[str, str], actual: Mapping[str, str]) -> Leftovers:
 def compare(expected: Mapping[str, str], actual: Mapping[str, str], keys: set[str], left: Leftovers) -> list[str]:
     """:func:`sqlmig.verify.catalog.diff` of ``expected`` and ``actual`` restricted to ``keys``, leaving out each
     entry whose difference the leftovers ``left`` explain (see :func:`explained`). Pure."""
-    kept = {k for k in keys if k not in left or not explained(expected.get(k), actual.get(k), *left[k])}
+    kept = {
+        k
+        for k in keys
+        if k not in left or not explained(expected.get(k), actual.get(k), *left[k], counts=k.endswith(catalog.ROWS))
+    }
     return catalog.diff(*({k: state[k] for k in kept if k in state} for state in (expected, actual)))
 
 
-def explained(expected: str | None, actual: str | None, was: str | None, now: str | None) -> bool:
+def explained(
+    expected: str | None, actual: str | None, was: str | None, now: str | None, *, counts: bool = False
+) -> bool:
     """True when an entry found ``actual`` instead of ``expected`` differs by no more than a leftover that turned
-    it from ``was`` into ``now``: a count off by the same number (a seed's rows), or parts added only where the
-    leftover added them and removed only where it removed them. Pure."""
+    it from ``was`` into ``now``: for a row count (``counts``), a count off by the same number (a seed's rows);
+    otherwise parts added only where the leftover added them and removed only where it removed them. Pure."""
     if expected == actual:
         return True
-    counts = [_count(v) for v in (expected, actual, was, now)]
-    if all(c is not None for c in counts):
-        e, a, w, n = (c or 0 for c in counts)
+    numbers = [_count(v) for v in (expected, actual, was, now)] if counts else []
+    if numbers and all(n is not None for n in numbers):
+        e, a, w, n = (c or 0 for c in numbers)
         return a - e == n - w
     plus, minus = _parts(actual) - _parts(expected), _parts(expected) - _parts(actual)
     if not plus and not minus:  # the same parts in another order: explained by a leftover that only reordered
@@ -62,4 +68,6 @@ def _parts(value: str | None) -> Counter[str]:
 
 def _count(value: str | None) -> int | None:
     # A table's row count; a table that is not there has none.
-    return int(value) if value is not None and value.isdigit() else 0 if value is None else None
+    if value is None:
+        return 0
+    return int(value) if value.isascii() and value.isdigit() else None
