@@ -397,3 +397,19 @@ def test_the_json_lists_every_statement() -> None:
         "sampled": False,
     }
     assert data["files"][1]["transactional"] is False
+
+
+def test_a_watch_that_fails_to_stop_does_not_hide_the_statements_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sampler's own session failing (here as it connects) must not replace the error of the statement it
+    watched: that is what the user needs to see."""
+    from sqlmig import config
+    from sqlmig.errors import ConnectError
+    from sqlmig.explain import watch
+
+    def fail(self: watch.Watch) -> None:
+        raise ConnectError("the sampler's session could not connect")
+
+    monkeypatch.setattr(watch.Watch, "start", lambda self: None)
+    monkeypatch.setattr(watch.Watch, "stop", fail)
+    with pytest.raises(ValueError, match="the statement's own error"), watch.watching(config.Settings(), 1):
+        raise ValueError("the statement's own error")

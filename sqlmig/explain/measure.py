@@ -57,7 +57,8 @@ class FileRun:
                     raise self._unended()
             self.current = None
             tail = bookkeeping.history_tail(self.migration, table, self.limits, round(self._ms(started)))
-            self.conn.execute("BEGIN")
+            if self.conn.info.transaction_status == _IDLE:  # a transactional file's block is still open: same COMMIT
+                self.conn.execute("BEGIN")
             send(self.conn, tail)
             self.conn.execute("COMMIT")
         except psycopg.Error as exc:

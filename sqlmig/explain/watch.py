@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 
 from .. import config
-from ..errors import DatabaseError
+from ..errors import DatabaseError, SqlmigError
 from ..run.connection import connect
 from .probe import FIRST_USER_OID, Lock
 
@@ -119,5 +119,5 @@ def watching(settings: config.Settings, pid: int) -> Iterator[Watch]:
 
 
 def _stop_quietly(watch: Watch) -> None:
-    with suppress(DatabaseError):
+    with suppress(SqlmigError):  # DatabaseError, or the sampler's own connection failing (ConnectError, …)
         watch.stop()

@@ -60,9 +60,11 @@ class _GitFailed(Exception):
 
 def _git(folder: Path, *args: str) -> str:
     try:
-        done = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, check=False)
+        done = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, check=False)
     except OSError as exc:
         raise _GitFailed(f"git cannot be run: {exc.strerror or exc}") from exc
+    # Paths as git prints them, bytes that are not UTF-8 kept (they name no migration sqlmig can read anyway).
+    stdout, stderr = (out.decode("utf-8", "surrogateescape") for out in (done.stdout, done.stderr))
     if done.returncode != 0:
-        raise _GitFailed(done.stderr.strip() or f"git {args[0]} exited with {done.returncode}")
-    return done.stdout
+        raise _GitFailed(stderr.strip() or f"git {args[0]} exited with {done.returncode}")
+    return stdout
