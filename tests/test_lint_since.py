@@ -4,6 +4,7 @@ error. Runs git in a temporary repository; no server."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -114,6 +115,14 @@ def test_since_with_paths_checks_the_changed_files_among_them(repo: Path) -> Non
         "rows.up.sql",
         "rows.up.sql",
     ]
+
+
+def test_a_file_name_that_is_not_utf8_does_not_stop_it(repo: Path) -> None:
+    """git prints paths as bytes; one that is not UTF-8 names no migration, and the others are still checked."""
+    (repo / "migrations" / "migrate").joinpath(os.fsdecode(b"notes-\xff.txt")).write_text("scratch\n")
+    migration(repo, "20240103_000000", "added")
+    report = lint(rules=RULES, since="main")
+    assert checked([f.path for f in report.findings]) == ["added.up.sql"]
 
 
 def test_not_a_git_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
