@@ -20,6 +20,17 @@ from .helpers import tree
 
 Conn = psycopg.Connection[tuple[object, ...]]
 
+# A tenant project of two migrations: the schema, and a table whose migration logs each target it ran for.
+SCHEMA = "migrate/20240101_000000_schema.up.sql"
+ITEMS = "migrate/20240102_000000_items.up.sql"
+FILES = {
+    SCHEMA: "CREATE SCHEMA IF NOT EXISTS {{ schema | ident }};\n",
+    ITEMS: (
+        "CREATE TABLE {{ schema | ident }}.items (id int PRIMARY KEY);\n"
+        "INSERT INTO public.log VALUES ({{ schema | literal }}, 'items');\n"
+    ),
+}
+
 
 def cli_project(
     db: Conn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str, files: Mapping[str, str]

@@ -33,22 +33,13 @@ from sqlmig.fanout import TargetResult
 from sqlmig.fanout.runner import up_all
 from sqlmig.targets import Target
 
-from .fanout_helpers import cli_project, connection_limited_role, interrupted
+from .fanout_helpers import FILES, ITEMS, SCHEMA, cli_project, connection_limited_role, interrupted
 from .helpers import tree
 
 pytestmark = pytest.mark.newest
 
 Conn = psycopg.Connection[tuple[object, ...]]
 
-SCHEMA = "migrate/20240101_000000_schema.up.sql"
-ITEMS = "migrate/20240102_000000_items.up.sql"
-FILES = {
-    SCHEMA: "CREATE SCHEMA IF NOT EXISTS {{ schema | ident }};\n",
-    ITEMS: (
-        "CREATE TABLE {{ schema | ident }}.items (id int PRIMARY KEY);\n"
-        "INSERT INTO public.log VALUES ({{ schema | literal }}, 'items');\n"
-    ),
-}
 NAMES = ("20240101_000000_schema", "20240102_000000_items")
 
 

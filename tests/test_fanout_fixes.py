@@ -27,22 +27,13 @@ from sqlmig.cli.commands import main
 from sqlmig.fanout import workers
 from sqlmig.fanout.runner import up_databases
 
-from .fanout_helpers import cli_project, connection_limited_role, propagating_log
+from .fanout_helpers import FILES, SCHEMA, cli_project, connection_limited_role, propagating_log
 from .helpers import tree
 
 pytestmark = pytest.mark.newest
 
 Conn = psycopg.Connection[tuple[object, ...]]
 
-SCHEMA = "migrate/20240101_000000_schema.up.sql"
-ITEMS = "migrate/20240102_000000_items.up.sql"
-FILES = {
-    SCHEMA: "CREATE SCHEMA IF NOT EXISTS {{ schema | ident }};\n",
-    ITEMS: (
-        "CREATE TABLE {{ schema | ident }}.items (id int PRIMARY KEY);\n"
-        "INSERT INTO public.log VALUES ({{ schema | literal }}, 'items');\n"
-    ),
-}
 UNKNOWN = "20990101_000000"
 TOO_MANY = 'connection failed: connection to server at "127.0.0.1", port 5432 failed: FATAL:  too many connections'
 
