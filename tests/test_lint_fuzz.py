@@ -158,7 +158,7 @@ def where(findings: list[Finding]) -> list[tuple[str, str, int, int, str]]:
 
 EVERY = ["safety", "conventions"]
 FUZZ = settings(
-    max_examples=300,
+    max_examples=150,  # within the suite's time; runs of 3,000 to 4,000 found only the lone CR, since fixed
     deadline=timedelta(seconds=5),
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],

@@ -231,6 +231,7 @@ def test_test_databases_of_a_killed_session_are_dropped_by_the_next(
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(dead)))
 
 
+@pytest.mark.newest  # the plugin's own options and messages, the same on every major
 def test_seeds_from_the_ini_or_a_marker(pytester: pytest.Pytester, server: PgServer) -> None:
     tree(pytester.path, ITEMS)
     pytester.makepyfile(
@@ -272,6 +273,7 @@ def test_misspelt(sqlmig_db):
         assert len(databases(server, template_prefix(pytester.path / "migrations"))) == 2
 
 
+@pytest.mark.newest  # the plugin's own options and messages, the same on every major
 def test_schema_vars_and_directory_from_the_configuration(
     pytester: pytest.Pytester, server: PgServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -319,6 +321,7 @@ def test_marker(sqlmig_db):
     run(pytester, "--sqlmig-directory", "other").assert_outcomes(passed=1)
 
 
+@pytest.mark.newest  # the plugin's own options and messages, the same on every major
 def test_a_failing_migration_fails_the_tests_with_sqlmigs_message(pytester: pytest.Pytester, server: PgServer) -> None:
     broken = "-- a table, then a typo\nCREATE TABLE b (id int);\nSELEC 1;\n"
     tree(pytester.path, {**ITEMS, "migrations/migrate/20240102_000000_broken.up.sql": broken})
@@ -338,6 +341,7 @@ def test_a_failing_migration_fails_the_tests_with_sqlmigs_message(pytester: pyte
     assert databases(server, template_prefix(pytester.path / "migrations")) == []  # the half-built one is gone
 
 
+@pytest.mark.newest  # the plugin's own options and messages, the same on every major
 def test_password_is_hidden_and_createdb_is_enough(pytester: pytest.Pytester, server: PgServer) -> None:
     login = password_login(server)
     with psycopg.connect(server.url(), autocommit=True) as conn:
@@ -426,6 +430,7 @@ def test_one(sqlmig_db):
     assert left == ["sqlmig-pytest-alive"]  # its own folder and the orphan's are gone
 
 
+@pytest.mark.newest  # the plugin's own options and messages, the same on every major
 def test_the_documented_example_runs_as_written(pytester: pytest.Pytester, server: PgServer) -> None:
     """The pytest example of docs/testing-plugin.md, on the project's own migrations and its [tool.sqlmig]
     settings."""

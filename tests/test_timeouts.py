@@ -197,6 +197,7 @@ def late_proxy(target_url: str, delay: float) -> Iterator[str]:
         thread.join()
 
 
+@pytest.mark.newest  # sqlmig's own retries while the server starts
 def test_wait_for_a_server_that_is_not_up_yet(db_url: str, db: Conn, tmp_path: Path) -> None:
     tree(tmp_path, {f"{A}.up.sql": "CREATE TABLE public.a (id int);\n"})
     with late_proxy(db_url, 2.0) as url:
