@@ -267,7 +267,11 @@ def _terminate_when_sleeping(db: Conn, target: Path, body: str) -> BaseException
 
     runner = threading.Thread(target=run)
     runner.start()
-    sleeping = "SELECT pid FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()"
+    # Sleeping, not just sent: the file goes as one script, whose text shows while its first statement still runs.
+    sleeping = (
+        "SELECT pid FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()"
+        " AND wait_event = 'PgSleep'"
+    )
     pid = wait_until(lambda: (db.execute(sleeping).fetchone() or (None,))[0], timeout=30, what="the sleeping migration")
     db.execute("SELECT pg_terminate_backend(%s)", (pid,))
     runner.join(30)
